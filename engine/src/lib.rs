@@ -1,0 +1,57 @@
+//! synapse-engine: the plan language and its executor.
+//!
+//! - [`model`]: what a plan author writes (PascalCase YAML, upstream-compatible superset).
+//! - [`load`]: YAML loading with file:line:column diagnostics; [`validate`]: the semantic checks.
+//! - [`path`]: colon paths; [`resolve`]: the parameter pipeline; [`token`] + [`escape`]: `~~tokens~~`.
+//! - [`handler`]: the Handler trait and registry; [`dispatch`]: the Dispatcher seam; [`executor`]: the run.
+//!
+//! This crate knows nothing of HTTP, LDAP or storage.
+
+pub mod dispatch;
+pub mod escape;
+pub mod executor;
+pub mod handler;
+pub mod help;
+pub mod load;
+pub mod model;
+pub mod params;
+pub mod path;
+pub mod progress;
+pub mod resolve;
+pub mod result;
+pub mod status;
+pub mod token;
+pub mod validate;
+
+pub use dispatch::{ActionJob, Dispatcher, InProcess};
+pub use escape::Escaping;
+pub use executor::{Executor, RunError, RunOptions};
+pub use handler::{ActionContext, ExecuteResult, Handler, HandlerRegistry};
+pub use load::{Diagnostic, Diagnostics, LoadedPlan, Severity};
+pub use model::Plan;
+pub use params::DynamicParams;
+pub use progress::{ProgressEvent, ProgressSink};
+pub use result::{ActionResult, PlanResult};
+pub use status::{ExecuteCase, StatusType};
+pub use token::EscapeRule;
+
+/// What secrets are replaced with in output, history, logs and errors.
+pub const MASK: &str = "********";
+
+/// Whether a parameter or field name looks like it holds a secret (password, token, key).
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "privatekey",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+        && !n.starts_with("planstartinfo_")
+}

@@ -1,0 +1,327 @@
+//! Semantic validation of a loaded plan: handler names, paths, regexes, ForEach sources, named sets,
+//! timeouts and retries. Every problem is reported (with its position), not just the first.
+
+use crate::handler::HandlerRegistry;
+use crate::load::{Diagnostic, LoadedPlan, Severity};
+use crate::model::{ActionItem, ParameterInfo, SerializationType};
+use crate::path::{ColonPath, Seg};
+use crate::resolve::{replace_regex, validation_regex};
+use crate::status::StatusType;
+use std::collections::HashSet;
+
+/// Upper bound on `Retry.Count`.
+pub const MAX_RETRIES: u32 = 100;
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
+    let mut p = path.to_vec();
+    p.extend_from_slice(more);
+    p
+}
+
+struct Checker<'a> {
+    loaded: &'a LoadedPlan,
+    registry: &'a HandlerRegistry,
+    config_sets: HashSet<String>,
+    param_sets: HashSet<String>,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: Vec<Seg>, message: impl Into<String>) {
+        let d = self.loaded.diagnostic(&path, Severity::Error, message);
+        self.out.push(d);
+    }
+
+    fn warn(&mut self, path: Vec<Seg>, message: impl Into<String>) {
+        let d = self.loaded.diagnostic(&path, Severity::Warning, message);
+        self.out.push(d);
+    }
+
+    fn colon_path(&mut self, path: Vec<Seg>, text: &str, what: &str) {
+        if text.trim().is_empty() {
+            self.error(path, format!("{what} is empty"));
+        } else if let Err(e) = text.parse::<ColonPath>() {
+            self.error(path, e.to_string());
+        }
+    }
+
+    fn action(&mut self, path: Vec<Seg>, a: &ActionItem, root: bool) {
+        if a.name.trim().is_empty() {
+            self.warn(with(&path, &[key("Name")]), "the action has no Name");
+        }
+        if root {
+            if let Some(ec) = &a.execute_case {
+                if !ec.matches(StatusType::None) {
+                    self.warn(
+                        with(&path, &[key("ExecuteCase")]),
+                        "root actions are matched against status None, so this action never runs \
+                         (use None or Any, or move it under a parent)",
+                    );
+                }
+            }
+        }
+        self.handler(&path, a);
+        if let Some(t) = a.timeout {
+            if t.0.is_zero() {
+                self.error(
+                    with(&path, &[key("Timeout")]),
+                    "Timeout must be greater than zero",
+                );
+            }
+        }
+        if let Some(r) = &a.retry {
+            let rp = with(&path, &[key("Retry")]);
+            if r.count > MAX_RETRIES {
+                self.error(
+                    with(&rp, &[key("Count")]),
+                    format!("Count must be at most {MAX_RETRIES}"),
+                );
+            }
+            if !(r.backoff.is_finite() && (1.0..=10.0).contains(&r.backoff)) {
+                self.error(
+                    with(&rp, &[key("Backoff")]),
+                    "Backoff must be a factor between 1 and 10",
+                );
+            }
+            if r.on.is_empty() || r.on.iter().any(|s| !s.is_terminal()) {
+                self.error(
+                    with(&rp, &[key("On")]),
+                    "On must list terminal statuses (Failed, CompletedWithErrors, Cancelled, ...)",
+                );
+            }
+        }
+        if let Some(h) = &a.handler {
+            if let Some(c) = &h.config {
+                self.block(with(&path, &[key("Handler"), key("Config")]), c, true);
+            }
+        }
+        if let Some(p) = &a.parameters {
+            self.block(with(&path, &[key("Parameters")]), p, false);
+        }
+        if let Some(g) = &a.action_group {
+            self.action(with(&path, &[key("ActionGroup")]), g, false);
+        }
+        for (i, c) in a.actions.iter().enumerate() {
+            self.action(with(&path, &[key("Actions"), Seg::Index(i)]), c, false);
+        }
+    }
+
+    fn handler(&mut self, path: &[Seg], a: &ActionItem) {
+        let declared = a
+            .handler
+            .as_ref()
+            .and_then(|h| h.r#type.clone())
+            .filter(|t| !t.trim().is_empty());
+        let (ty, at) = match declared {
+            Some(t) => (t, with(path, &[key("Handler"), key("Type")])),
+            None => match &self.loaded.plan.default_handler_type {
+                Some(t) => (t.clone(), vec![key("DefaultHandlerType")]),
+                None => {
+                    self.error(
+                        with(path, &[key("Handler")]),
+                        "no handler: set Handler.Type or the plan's DefaultHandlerType",
+                    );
+                    return;
+                }
+            },
+        };
+        if self.registry.get(&ty).is_none() {
+            let known = self.registry.names().join(", ");
+            self.error(
+                at,
+                format!("unknown handler '{ty}' (known handlers: {known})"),
+            );
+        }
+    }
+
+    fn block(&mut self, path: Vec<Seg>, pi: &ParameterInfo, is_config: bool) {
+        if pi.r#type == SerializationType::Xml {
+            self.error(
+                with(&path, &[key("Type")]),
+                "Xml parameters are not supported; use Yaml or Json",
+            );
+        }
+        if pi.uri.is_some() {
+            self.error(
+                with(&path, &[key("Uri")]),
+                "Uri is not supported; put the values in the plan, or use InheritFrom or ParentExitData",
+            );
+        }
+        if let Some(name) = &pi.inherit_from {
+            let sets = if is_config {
+                &self.config_sets
+            } else {
+                &self.param_sets
+            };
+            if !sets.contains(name) {
+                let kind = if is_config { "config" } else { "parameter" };
+                self.error(
+                    with(&path, &[key("InheritFrom")]),
+                    format!(
+                        "no {kind} block in this plan is named '{name}' (Name or SaveExitDataAs)"
+                    ),
+                );
+            }
+        }
+        if pi.r#type == SerializationType::Unspecified && !pi.dynamic.is_empty() {
+            self.error(
+                with(&path, &[key("Dynamic")]),
+                "Dynamic entries need structured Values (Type Yaml or Json), not Unspecified",
+            );
+        }
+        for (i, d) in pi.dynamic.iter().enumerate() {
+            let dp = with(&path, &[key("Dynamic"), Seg::Index(i)]);
+            if d.source.trim().is_empty() {
+                self.error(
+                    dp.clone(),
+                    "the entry has no Source (or Name): which parameter fills it?",
+                );
+            }
+            self.colon_path(with(&dp, &[key("Target")]), &d.target, "Target (or Path)");
+            if let Some(v) = &d.validation {
+                if let Err(e) = validation_regex(v) {
+                    self.error(with(&dp, &[key("Validation")]), e);
+                }
+            }
+            if let Some(r) = &d.replace {
+                if let Err(e) = replace_regex(r) {
+                    self.error(with(&dp, &[key("Replace")]), e);
+                }
+            }
+            if d.parse && d.data_type.is_some() {
+                self.warn(
+                    with(&dp, &[key("DataType")]),
+                    "DataType is ignored when Parse is true",
+                );
+            }
+            if d.required && d.default.is_some() {
+                self.warn(
+                    with(&dp, &[key("Default")]),
+                    "a Required parameter never uses its Default",
+                );
+            }
+        }
+        for (i, e) in pi.parent_exit_data.iter().enumerate() {
+            let ep = with(&path, &[key("ParentExitData"), Seg::Index(i)]);
+            if e.transform_in_place.is_none() && e.copy_to_values.is_none() {
+                self.error(
+                    ep.clone(),
+                    "the entry needs TransformInPlace or CopyToValues",
+                );
+            }
+            if let Some(t) = &e.transform_in_place {
+                let tp = with(&ep, &[key("TransformInPlace")]);
+                self.colon_path(with(&tp, &[key("Source")]), &t.source, "Source");
+                self.colon_path(with(&tp, &[key("Target")]), &t.target, "Target");
+            }
+            if let Some(c) = &e.copy_to_values {
+                let cp = with(&ep, &[key("CopyToValues")]);
+                if !c.source.trim().is_empty() {
+                    self.colon_path(with(&cp, &[key("Source")]), &c.source, "Source");
+                }
+                self.colon_path(with(&cp, &[key("Target")]), &c.target, "Target");
+                for r in [
+                    &c.replace,
+                    &e.transform_in_place
+                        .as_ref()
+                        .and_then(|t| t.replace.clone()),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if let Err(msg) = replace_regex(r) {
+                        self.error(with(&cp, &[key("Replace")]), msg);
+                    }
+                }
+            }
+        }
+        for (i, f) in pi.for_each.iter().enumerate() {
+            let fp = with(&path, &[key("ForEach"), Seg::Index(i)]);
+            self.colon_path(with(&fp, &[key("Target")]), &f.target, "Target");
+            match (&f.parameter_source, f.values.is_empty()) {
+                (None, true) => {
+                    self.error(fp.clone(), "the entry needs Values or a ParameterSource")
+                }
+                (Some(_), false) => {
+                    self.error(fp.clone(), "give Values or a ParameterSource, not both")
+                }
+                _ => {}
+            }
+            if let Some(ps) = &f.parameter_source {
+                let pp = with(&fp, &[key("ParameterSource")]);
+                let sets = if is_config {
+                    &self.config_sets
+                } else {
+                    &self.param_sets
+                };
+                if ps.name.trim().is_empty() {
+                    self.error(
+                        with(&pp, &[key("Name")]),
+                        "Name is empty (ParentExitData or a named block)",
+                    );
+                } else if !ps.name.eq_ignore_ascii_case("ParentExitData")
+                    && !sets.contains(&ps.name)
+                {
+                    let name = ps.name.clone();
+                    self.error(
+                        with(&pp, &[key("Name")]),
+                        format!(
+                            "'{name}' is neither ParentExitData nor a named block of this plan"
+                        ),
+                    );
+                }
+                if let Some(src) = ps.source.as_deref().filter(|s| !s.trim().is_empty()) {
+                    self.colon_path(with(&pp, &[key("Source")]), src, "Source");
+                }
+            }
+            if let Some(r) = &f.replace {
+                if let Err(e) = replace_regex(r) {
+                    self.error(with(&fp, &[key("Replace")]), e);
+                }
+            }
+        }
+    }
+}
+
+/// Checks a loaded plan against a handler registry. Returns every error and warning, in file order.
+pub fn validate(loaded: &LoadedPlan, registry: &HandlerRegistry) -> Vec<Diagnostic> {
+    let mut config_sets = HashSet::new();
+    let mut param_sets = HashSet::new();
+    loaded.plan.walk(|_, a| {
+        if let Some(n) = a
+            .handler
+            .as_ref()
+            .and_then(|h| h.config.as_ref())
+            .and_then(|c| c.name.clone())
+        {
+            config_sets.insert(n);
+        }
+        if let Some(n) = a.parameters.as_ref().and_then(|p| p.name.clone()) {
+            param_sets.insert(n);
+        }
+        if let Some(s) = &a.save_exit_data_as {
+            config_sets.extend(s.config.clone());
+            param_sets.extend(s.parameters.clone());
+        }
+    });
+    let mut c = Checker {
+        loaded,
+        registry,
+        config_sets,
+        param_sets,
+        out: loaded.warnings.clone(),
+    };
+    if loaded.plan.actions.is_empty() {
+        c.warn(vec![key("Actions")], "the plan has no actions");
+    }
+    for (i, a) in loaded.plan.actions.iter().enumerate() {
+        c.action(vec![key("Actions"), Seg::Index(i)], a, true);
+    }
+    let mut out = c.out;
+    out.sort_by_key(|d| (d.line, d.column));
+    out
+}

@@ -1,0 +1,59 @@
+//! `EchoHandler`: returns what it was given (start info, Config, Parameters, parent exit data) as exit data,
+//! with secret-looking values masked. Useful to see what a plan resolves to.
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use synapse_engine::{ActionContext, ExecuteResult, Handler};
+
+/// See the module docs.
+pub struct EchoHandler;
+
+fn masked(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = if synapse_engine::is_secret_name(&k) && !v.is_null() {
+                        Value::String(synapse_engine::MASK.to_string())
+                    } else {
+                        masked(v)
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(masked).collect()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Handler for EchoHandler {
+    fn name(&self) -> &'static str {
+        "EchoHandler"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["Synapse.Core:EchoHandler", "Synapse.Handlers.Core:EchoHandler"]
+    }
+
+    async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {
+        let run_as = ctx
+            .run_as
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok())
+            .unwrap_or(Value::Null);
+        ExecuteResult::complete(json!({
+            "ActionName": ctx.action_name,
+            "PlanName": ctx.plan_name,
+            "PlanInstanceId": ctx.plan_instance_id.to_string(),
+            "InstanceId": ctx.action_instance_id,
+            "IsDryRun": ctx.dry_run,
+            "RequestUser": ctx.request_user,
+            "RunAs": run_as,
+            "ParentExitData": ctx.parent_exit_data,
+            "Config": masked(config),
+            "Parameters": masked(params),
+        }))
+    }
+}

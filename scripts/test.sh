@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command (README "Test"; .ci/run calls exactly this).
+# Installs what the tests need, then: format check, clippy with warnings denied, the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_cmd() { command -v "$1" >/dev/null 2>&1; }
+if ! need_cmd cargo; then
+  echo "cargo is required (rustup toolchain)" >&2
+  exit 1
+fi
+# rustfmt and clippy come with the toolchain; add them if this toolchain lacks them.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
+
+export CARGO_TERM_COLOR=never
+# Two cores: keep one build profile for clippy and tests where possible.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

@@ -1,0 +1,283 @@
+//! `synapse`: the one binary. Today: the plan tools (`plan validate`, `plan run`, `plan help`).
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use synapse_engine::{
+    help, load, validate, Diagnostics, DynamicParams, Executor, ProgressSink, RunError, RunOptions,
+};
+
+/// Exit code when the plan ran and did not succeed.
+const EXIT_PLAN_FAILED: u8 = 1;
+/// Exit code for an invalid plan, bad inputs or bad usage: nothing ran.
+const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "synapse", version, about = "Synapse: plans for directory and infrastructure automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write, check and run plans.
+    #[command(subcommand, disable_help_subcommand = true)]
+    Plan(PlanCommand),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Json,
+    Yaml,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HelpOutput {
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Check plan files; prints `file:line:col: error: field: message` for every problem.
+    Validate {
+        /// Plan files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run a plan and print its result tree. Exit code 0 only when the plan's status is Complete.
+    Run {
+        file: PathBuf,
+        /// A dynamic parameter, `name=value` (repeatable; a later value for the same name wins).
+        #[arg(short, long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Handlers are told not to change anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(short, long, value_enum, default_value = "json")]
+        output: Output,
+        /// Print progress events to stderr while the plan runs.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Who is running the plan (PlanStartInfo_RequestUser); defaults to $USER.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List the dynamic parameters a plan takes.
+    Help {
+        file: PathBuf,
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: HelpOutput,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SYNAPSE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("synapse: {e:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Plan(PlanCommand::Validate { files }) => Ok(validate_files(&files)),
+        Command::Plan(PlanCommand::Run {
+            file,
+            params,
+            dry_run,
+            output,
+            verbose,
+            user,
+        }) => run_plan(&file, &params, dry_run, output, verbose, user),
+        Command::Plan(PlanCommand::Help { file, output }) => plan_help(&file, output),
+    }
+}
+
+/// Loads and validates one plan; prints every diagnostic to stderr.
+fn load_checked(file: &PathBuf) -> Option<load::LoadedPlan> {
+    let registry = synapse_handlers::builtin_registry();
+    match load::load_file(file) {
+        Err(diags) => {
+            eprintln!("{diags}");
+            None
+        }
+        Ok(loaded) => {
+            let diags = Diagnostics(validate::validate(&loaded, &registry));
+            if !diags.0.is_empty() {
+                eprintln!("{diags}");
+            }
+            (!diags.has_errors()).then_some(loaded)
+        }
+    }
+}
+
+fn validate_files(files: &[PathBuf]) -> u8 {
+    let mut failed = 0;
+    for f in files {
+        match load_checked(f) {
+            Some(l) => {
+                let mut count = 0;
+                l.plan.walk(|_, _| count += 1);
+                println!("{}: ok ({} actions)", f.display(), count);
+            }
+            None => failed += 1,
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} plan file(s) have errors", files.len());
+        EXIT_INVALID
+    } else {
+        0
+    }
+}
+
+fn parse_params(pairs: &[String]) -> Result<DynamicParams> {
+    let mut p = DynamicParams::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("--param '{pair}': expected NAME=VALUE");
+        };
+        if k.trim().is_empty() {
+            bail!("--param '{pair}': the name is empty");
+        }
+        p.insert(k.trim(), v);
+    }
+    Ok(p)
+}
+
+fn run_plan(
+    file: &PathBuf,
+    params: &[String],
+    dry_run: bool,
+    output: Output,
+    verbose: bool,
+    user: Option<String>,
+) -> Result<u8> {
+    let inputs = parse_params(params)?;
+    let Some(loaded) = load_checked(file) else {
+        return Ok(EXIT_INVALID);
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let executor = Executor::in_process(Arc::new(synapse_handlers::builtin_registry()));
+    let progress = if verbose {
+        ProgressSink::new(|e| {
+            eprintln!(
+                "[{}] {} {}: {}",
+                e.time.format("%H:%M:%S%.3f"),
+                e.status,
+                e.action_name,
+                e.message
+            )
+        })
+    } else {
+        ProgressSink::none()
+    };
+    let opts = RunOptions {
+        inputs,
+        dry_run,
+        progress,
+        request_user: user.or_else(|| std::env::var("USER").ok()),
+        ..RunOptions::default()
+    };
+    let cancel = opts.cancel.clone();
+    let result = rt.block_on(async {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("synapse: cancelling (Ctrl-C)");
+                cancel.cancel();
+            }
+        });
+        executor.run(&loaded.plan, opts).await
+    });
+    let result = match result {
+        Ok(r) => r,
+        Err(RunError::Inputs(e)) => {
+            for p in &e.problems {
+                eprintln!("{}: error: {p}", file.display());
+            }
+            return Ok(EXIT_INVALID);
+        }
+        Err(e) => {
+            eprintln!("{}: error: {e}", file.display());
+            return Ok(EXIT_INVALID);
+        }
+    };
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Output::Yaml => print!("{}", serde_yaml::to_string(&result)?),
+    }
+    Ok(if result.succeeded() { 0 } else { EXIT_PLAN_FAILED })
+}
+
+fn plan_help(file: &PathBuf, output: HelpOutput) -> Result<u8> {
+    let loaded = match load::load_file(file) {
+        Ok(l) => l,
+        Err(d) => {
+            eprintln!("{d}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let params = help::plan_help(&loaded.plan);
+    match output {
+        HelpOutput::Json => println!("{}", serde_json::to_string_pretty(&params)?),
+        HelpOutput::Yaml => print!("{}", serde_yaml::to_string(&params)?),
+        HelpOutput::Text => {
+            let plan = &loaded.plan;
+            println!("{}", if plan.name.is_empty() { file.display().to_string() } else { plan.name.clone() });
+            if let Some(d) = &plan.description {
+                println!("  {d}");
+            }
+            if params.is_empty() {
+                println!("\nThis plan takes no dynamic parameters.");
+            }
+            for p in &params {
+                let mut flags = Vec::new();
+                if p.required {
+                    flags.push("required".to_string());
+                }
+                if let Some(t) = &p.data_type {
+                    flags.push(t.clone());
+                }
+                if let Some(d) = &p.default {
+                    flags.push(format!("default: {}", display(d)));
+                }
+                println!("\n  {}{}", p.name, if flags.is_empty() { String::new() } else { format!("  ({})", flags.join(", ")) });
+                if let Some(d) = &p.description {
+                    println!("      {d}");
+                }
+                if !p.options.is_empty() {
+                    let opts: Vec<String> = p.options.iter().map(|o| if o.key.is_empty() || o.key == o.value { o.value.clone() } else { format!("{} = {}", o.key, o.value) }).collect();
+                    let only = if p.restrict_to_options { "one of" } else { "e.g." };
+                    println!("      {only}: {}", opts.join(", "));
+                }
+                if let Some(v) = &p.validation {
+                    println!("      must match: {v}");
+                }
+                println!("      used by: {}", p.used_by.join(", "));
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn display(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
