@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use synapse_engine::{
@@ -15,7 +15,11 @@ const EXIT_PLAN_FAILED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "synapse", version, about = "Synapse: plans for directory and infrastructure automation")]
+#[command(
+    name = "synapse",
+    version,
+    about = "Synapse: plans for directory and infrastructure automation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
 }
 
 /// Loads and validates one plan; prints every diagnostic to stderr.
-fn load_checked(file: &PathBuf) -> Option<load::LoadedPlan> {
+fn load_checked(file: &Path) -> Option<load::LoadedPlan> {
     let registry = synapse_handlers::builtin_registry();
     match load::load_file(file) {
         Err(diags) => {
@@ -161,7 +165,7 @@ fn parse_params(pairs: &[String]) -> Result<DynamicParams> {
 }
 
 fn run_plan(
-    file: &PathBuf,
+    file: &Path,
     params: &[String],
     dry_run: bool,
     output: Output,
@@ -177,11 +181,15 @@ fn run_plan(
     let progress = if verbose {
         ProgressSink::new(|e| {
             eprintln!(
-                "[{}] {} {}: {}",
+                "[{}] {} {}{}",
                 e.time.format("%H:%M:%S%.3f"),
                 e.status,
                 e.action_name,
-                e.message
+                if e.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", e.message)
+                }
             )
         })
     } else {
@@ -191,7 +199,10 @@ fn run_plan(
         inputs,
         dry_run,
         progress,
-        request_user: user.or_else(|| std::env::var("USER").ok()),
+        request_user: Some(
+            user.or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "cli".into()),
+        ),
         ..RunOptions::default()
     };
     let cancel = opts.cancel.clone();
@@ -221,10 +232,14 @@ fn run_plan(
         Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
         Output::Yaml => print!("{}", serde_yaml::to_string(&result)?),
     }
-    Ok(if result.succeeded() { 0 } else { EXIT_PLAN_FAILED })
+    Ok(if result.succeeded() {
+        0
+    } else {
+        EXIT_PLAN_FAILED
+    })
 }
 
-fn plan_help(file: &PathBuf, output: HelpOutput) -> Result<u8> {
+fn plan_help(file: &Path, output: HelpOutput) -> Result<u8> {
     let loaded = match load::load_file(file) {
         Ok(l) => l,
         Err(d) => {
@@ -238,7 +253,14 @@ fn plan_help(file: &PathBuf, output: HelpOutput) -> Result<u8> {
         HelpOutput::Yaml => print!("{}", serde_yaml::to_string(&params)?),
         HelpOutput::Text => {
             let plan = &loaded.plan;
-            println!("{}", if plan.name.is_empty() { file.display().to_string() } else { plan.name.clone() });
+            println!(
+                "{}",
+                if plan.name.is_empty() {
+                    file.display().to_string()
+                } else {
+                    plan.name.clone()
+                }
+            );
             if let Some(d) = &plan.description {
                 println!("  {d}");
             }
@@ -256,13 +278,35 @@ fn plan_help(file: &PathBuf, output: HelpOutput) -> Result<u8> {
                 if let Some(d) = &p.default {
                     flags.push(format!("default: {}", display(d)));
                 }
-                println!("\n  {}{}", p.name, if flags.is_empty() { String::new() } else { format!("  ({})", flags.join(", ")) });
+                println!(
+                    "\n  {}{}",
+                    p.name,
+                    if flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  ({})", flags.join(", "))
+                    }
+                );
                 if let Some(d) = &p.description {
                     println!("      {d}");
                 }
                 if !p.options.is_empty() {
-                    let opts: Vec<String> = p.options.iter().map(|o| if o.key.is_empty() || o.key == o.value { o.value.clone() } else { format!("{} = {}", o.key, o.value) }).collect();
-                    let only = if p.restrict_to_options { "one of" } else { "e.g." };
+                    let opts: Vec<String> = p
+                        .options
+                        .iter()
+                        .map(|o| {
+                            if o.key.is_empty() || o.key == o.value {
+                                o.value.clone()
+                            } else {
+                                format!("{} = {}", o.key, o.value)
+                            }
+                        })
+                        .collect();
+                    let only = if p.restrict_to_options {
+                        "one of"
+                    } else {
+                        "e.g."
+                    };
                     println!("      {only}: {}", opts.join(", "));
                 }
                 if let Some(v) = &p.validation {

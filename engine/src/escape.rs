@@ -125,11 +125,9 @@ pub fn validate_dn(dn: &str) -> Result<(), DnError> {
                         match next {
                             Some(c) if " \"#+,;<=>\\".contains(c) => i += 2,
                             _ if hex_pair => i += 3,
-                            _ => {
-                                return Err(fail(
-                                    "'\\' must be followed by a special character or two hex digits",
-                                ))
-                            }
+                            _ => return Err(fail(
+                                "'\\' must be followed by a special character or two hex digits",
+                            )),
                         }
                     }
                     '"' | ';' | '<' | '>' | '=' | '\0' => {

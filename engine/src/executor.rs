@@ -83,10 +83,10 @@ impl Executor {
         if !plan.is_active {
             return Err(RunError::Inactive(plan.name.clone()));
         }
-        resolve::check_inputs(plan, &opts.inputs).map_err(RunError::Inputs)?;
         let instance_id = opts.instance_id.unwrap_or_else(Uuid::now_v7);
         let mut inputs = opts.inputs.clone();
         add_start_info(&mut inputs, plan, instance_id, opts.request_user.as_deref());
+        resolve::check_inputs(plan, &inputs).map_err(RunError::Inputs)?;
         let run = Run {
             executor: self,
             plan,

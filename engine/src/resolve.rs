@@ -228,7 +228,17 @@ pub fn replace_regex(pattern: &str) -> Result<Regex, String> {
         .case_insensitive(true)
         .size_limit(1 << 20)
         .build()
-        .map_err(|e| format!("invalid Replace regex '{pattern}': {e}"))
+        .map_err(|e| format!("invalid Replace regex '{pattern}': {}", regex_error(&e)))
+}
+
+/// The regex crate's syntax errors span several lines (with a caret diagram); keep the reason.
+fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().trim_start_matches("error: ").to_string())
+        .unwrap_or(text)
 }
 
 /// Compiles a `Validation` regex (unanchored unless the pattern anchors itself).
@@ -236,7 +246,7 @@ pub fn validation_regex(pattern: &str) -> Result<Regex, String> {
     RegexBuilder::new(pattern)
         .size_limit(1 << 20)
         .build()
-        .map_err(|e| format!("invalid Validation regex '{pattern}': {e}"))
+        .map_err(|e| format!("invalid Validation regex '{pattern}': {}", regex_error(&e)))
 }
 
 fn patch_with(

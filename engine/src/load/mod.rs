@@ -48,7 +48,8 @@ impl fmt::Display for Diagnostic {
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
-        f.write_str(&self.message)
+        // One diagnostic, one line.
+        f.write_str(&self.message.replace(['\n', '\r'], " "))
     }
 }
 
@@ -245,12 +246,13 @@ pub fn load_str(src: &str, file: &str) -> Result<LoadedPlan, Diagnostics> {
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((1, 1));
-            diags.push(err(
-                line,
-                column,
-                field.clone(),
-                clean_message(&inner.to_string(), &field),
-            ));
+            let message = clean_message(&inner.to_string(), &field);
+            // The span pass already reported duplicate keys, at the second occurrence.
+            let already_reported =
+                message.starts_with("duplicate field") && !spans.duplicates.is_empty();
+            if !already_reported {
+                diags.push(err(line, column, field.clone(), message));
+            }
             None
         }
     };
@@ -279,7 +281,14 @@ fn clean_message(msg: &str, field: &str) -> String {
             m = rest.to_string();
         }
     }
-    m.replace('`', "'")
+    let m = m.replace('`', "'");
+    match m.find("expected struct ") {
+        Some(i) => {
+            let name = &m[i + "expected struct ".len()..];
+            format!("{}expected a mapping ({name})", &m[..i])
+        }
+        None => m,
+    }
 }
 
 fn ignored_path(p: &serde_ignored::Path<'_>) -> Vec<Seg> {

@@ -34,7 +34,10 @@ impl Handler for EchoHandler {
     }
 
     fn aliases(&self) -> &'static [&'static str] {
-        &["Synapse.Core:EchoHandler", "Synapse.Handlers.Core:EchoHandler"]
+        &[
+            "Synapse.Core:EchoHandler",
+            "Synapse.Handlers.Core:EchoHandler",
+        ]
     }
 
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {

@@ -17,21 +17,34 @@ impl Handler for EmptyHandler {
     }
 
     fn aliases(&self) -> &'static [&'static str] {
-        &["Synapse.Core:EmptyHandler", "Synapse.Handlers.Core:EmptyHandler"]
+        &[
+            "Synapse.Core:EmptyHandler",
+            "Synapse.Handlers.Core:EmptyHandler",
+        ]
     }
 
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {
         let sleep_ms = match field(&params, &config, "SleepMilliseconds") {
             None => 0,
-            Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+            Some(v) => match v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            {
                 Some(ms) => ms,
-                None => return ExecuteResult::failed(format!("SleepMilliseconds: '{v}' is not a number of milliseconds")),
+                None => {
+                    return ExecuteResult::failed(format!(
+                        "SleepMilliseconds: '{v}' is not a number of milliseconds"
+                    ))
+                }
             },
         };
         let status = match field(&params, &config, "ReturnStatus") {
             None => StatusType::Complete,
             Some(v) => {
-                let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
                 match text.parse::<StatusType>() {
                     Ok(s) => s,
                     Err(e) => return ExecuteResult::failed(format!("ReturnStatus: {e}")),
@@ -46,9 +59,15 @@ impl Handler for EmptyHandler {
                 }
             }
         }
-        let exit_data = field(&params, &config, "ExitData").cloned().unwrap_or(Value::Null);
+        let exit_data = field(&params, &config, "ExitData")
+            .cloned()
+            .unwrap_or(Value::Null);
         let message = field(&params, &config, "Message")
-            .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+            .map(|m| {
+                m.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| m.to_string())
+            })
             .unwrap_or_default();
         ExecuteResult {
             status,
@@ -68,11 +87,17 @@ mod tests {
     async fn returns_what_it_is_told() {
         let ctx = ActionContext::standalone("t");
         let r = EmptyHandler
-            .execute(&ctx, Value::Null, json!({"ReturnStatus": "Failed", "ExitData": {"a": 1}}))
+            .execute(
+                &ctx,
+                Value::Null,
+                json!({"ReturnStatus": "Failed", "ExitData": {"a": 1}}),
+            )
             .await;
         assert_eq!(r.status, StatusType::Failed);
         assert_eq!(r.exit_data, json!({"a": 1}));
-        let r = EmptyHandler.execute(&ctx, Value::Null, json!({"ReturnStatus": "Nope"})).await;
+        let r = EmptyHandler
+            .execute(&ctx, Value::Null, json!({"ReturnStatus": "Nope"}))
+            .await;
         assert_eq!(r.status, StatusType::Failed);
         assert!(r.message.contains("Nope"));
     }
@@ -81,7 +106,9 @@ mod tests {
     async fn sleep_is_cancellable() {
         let ctx = ActionContext::standalone("t");
         ctx.cancel.cancel();
-        let r = EmptyHandler.execute(&ctx, Value::Null, json!({"SleepMilliseconds": 60000})).await;
+        let r = EmptyHandler
+            .execute(&ctx, Value::Null, json!({"SleepMilliseconds": 60000}))
+            .await;
         assert_eq!(r.status, StatusType::Cancelled);
     }
 }

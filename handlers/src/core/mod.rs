@@ -12,7 +12,11 @@ use serde_json::Value;
 fn field<'a>(params: &'a Value, config: &'a Value, name: &str) -> Option<&'a Value> {
     let get = |v: &'a Value| {
         v.as_object()
-            .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+            .and_then(|m| {
+                m.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
             .filter(|v| !v.is_null())
     };
     get(params).or_else(|| get(config))
