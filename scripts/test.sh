@@ -17,5 +17,8 @@ fi
 export CARGO_TERM_COLOR=never
 # Two cores: keep one build profile for clippy and tests where possible.
 cargo fmt --all -- --check
+# Samba and the golden AD DC for the integration tests (idempotent; fast when already there).
+tests/fixtures/samba-dc.sh install
+tests/fixtures/samba-dc.sh golden
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -9,6 +9,25 @@ use synapse_engine::{
     help, load, validate, Diagnostics, DynamicParams, Executor, ProgressSink, RunError, RunOptions,
 };
 
+/// Writes to stdout; a closed pipe (`synapse plan help x | head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        out_raw!("{}\n", format_args!($($arg)*))
+    }};
+}
+
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = write!(stdout, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 /// Exit code when the plan ran and did not succeed.
 const EXIT_PLAN_FAILED: u8 = 1;
 /// Exit code for an invalid plan, bad inputs or bad usage: nothing ran.
@@ -137,7 +156,7 @@ fn validate_files(files: &[PathBuf]) -> u8 {
             Some(l) => {
                 let mut count = 0;
                 l.plan.walk(|_, _| count += 1);
-                println!("{}: ok ({} actions)", f.display(), count);
+                out!("{}: ok ({} actions)", f.display(), count);
             }
             None => failed += 1,
         }
@@ -177,7 +196,9 @@ fn run_plan(
         return Ok(EXIT_INVALID);
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let executor = Executor::in_process(Arc::new(synapse_handlers::builtin_registry()));
+    let registry = synapse_handlers::registry_from_env()
+        .context("Active Directory settings (SYNAPSE_AD_*)")?;
+    let executor = Executor::in_process(Arc::new(registry));
     let progress = if verbose {
         ProgressSink::new(|e| {
             eprintln!(
@@ -229,8 +250,8 @@ fn run_plan(
         }
     };
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-        Output::Yaml => print!("{}", serde_yaml::to_string(&result)?),
+        Output::Json => out!("{}", serde_json::to_string_pretty(&result)?),
+        Output::Yaml => out_raw!("{}", serde_yaml::to_string(&result)?),
     }
     Ok(if result.succeeded() {
         0
@@ -249,11 +270,11 @@ fn plan_help(file: &Path, output: HelpOutput) -> Result<u8> {
     };
     let params = help::plan_help(&loaded.plan);
     match output {
-        HelpOutput::Json => println!("{}", serde_json::to_string_pretty(&params)?),
-        HelpOutput::Yaml => print!("{}", serde_yaml::to_string(&params)?),
+        HelpOutput::Json => out!("{}", serde_json::to_string_pretty(&params)?),
+        HelpOutput::Yaml => out_raw!("{}", serde_yaml::to_string(&params)?),
         HelpOutput::Text => {
             let plan = &loaded.plan;
-            println!(
+            out!(
                 "{}",
                 if plan.name.is_empty() {
                     file.display().to_string()
@@ -262,10 +283,10 @@ fn plan_help(file: &Path, output: HelpOutput) -> Result<u8> {
                 }
             );
             if let Some(d) = &plan.description {
-                println!("  {d}");
+                out!("  {d}");
             }
             if params.is_empty() {
-                println!("\nThis plan takes no dynamic parameters.");
+                out!("\nThis plan takes no dynamic parameters.");
             }
             for p in &params {
                 let mut flags = Vec::new();
@@ -278,7 +299,7 @@ fn plan_help(file: &Path, output: HelpOutput) -> Result<u8> {
                 if let Some(d) = &p.default {
                     flags.push(format!("default: {}", display(d)));
                 }
-                println!(
+                out!(
                     "\n  {}{}",
                     p.name,
                     if flags.is_empty() {
@@ -288,7 +309,7 @@ fn plan_help(file: &Path, output: HelpOutput) -> Result<u8> {
                     }
                 );
                 if let Some(d) = &p.description {
-                    println!("      {d}");
+                    out!("      {d}");
                 }
                 if !p.options.is_empty() {
                     let opts: Vec<String> = p
@@ -307,12 +328,12 @@ fn plan_help(file: &Path, output: HelpOutput) -> Result<u8> {
                     } else {
                         "e.g."
                     };
-                    println!("      {only}: {}", opts.join(", "));
+                    out!("      {only}: {}", opts.join(", "));
                 }
                 if let Some(v) = &p.validation {
-                    println!("      must match: {v}");
+                    out!("      must match: {v}");
                 }
-                println!("      used by: {}", p.used_by.join(", "));
+                out!("      used by: {}", p.used_by.join(", "));
             }
         }
     }

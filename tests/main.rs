@@ -1,5 +1,8 @@
 //! The one integration-test binary (one link step for the whole suite). Each module is a test area.
 
+mod ad_handler;
 mod cli;
 mod engine_exec;
+mod ldap_pool;
 mod plan_errors;
+mod support;

@@ -12,6 +12,10 @@ pub enum Escaping {
     /// Inside a distinguished name: RFC 4514 attribute-value escaping, or, when the token is the whole
     /// string, the value must itself be a syntactically valid DN.
     LdapDn,
+    /// An identity (DN, SID, GUID, UPN, `DOMAIN\name` or name): a token that is the whole string is inserted
+    /// as is (the handler escapes identities when it looks them up); a token inside a longer string is part
+    /// of a DN and gets RFC 4514 escaping (`cn=~~name~~,ou=Synapse,...`).
+    LdapIdentity,
 }
 
 /// Escapes `value` for use as an assertion value in an LDAP filter (RFC 4515 §3).

@@ -193,7 +193,8 @@ pub fn substitute_str(
                     },
                 ),
             },
-            Escaping::LdapDn => out.push_str(&ldap_dn_value(&value)),
+            Escaping::LdapIdentity if whole => out.push_str(&value),
+            Escaping::LdapDn | Escaping::LdapIdentity => out.push_str(&ldap_dn_value(&value)),
         }
     }
     out.push_str(&text[last..]);
@@ -308,6 +309,19 @@ mod tests {
         );
         let err = substitute_str("~~n~~", Escaping::LdapDn, &l).unwrap_err();
         assert!(matches!(err[0], TokenError::NotADn { .. }));
+    }
+
+    #[test]
+    fn identities_are_verbatim_whole_and_dn_escaped_inside() {
+        let l = lookup_from(&[("id", "Fox, M"), ("n", "a,ou=evil")]);
+        assert_eq!(
+            substitute_str("~~id~~", Escaping::LdapIdentity, &l).unwrap(),
+            "Fox, M"
+        );
+        assert_eq!(
+            substitute_str("cn=~~n~~,ou=Synapse,dc=x", Escaping::LdapIdentity, &l).unwrap(),
+            "cn=a\\,ou\\=evil,ou=Synapse,dc=x"
+        );
     }
 
     #[test]

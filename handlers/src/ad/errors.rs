@@ -1,0 +1,136 @@
+//! Mapping LDAP outcomes to the envelope's statuses: result codes plus the extended error text Samba and AD put
+//! in the diagnostic message (`0000052D: Constraint violation` = password policy). Never Unknown when the
+//! cause is known.
+
+use crate::ad::envelope::AdStatus;
+use crate::Error;
+
+/// A failed step: the status for the envelope and a message for humans.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub status: AdStatus,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(status: AdStatus, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// The status an LDAP error means, from its result code and diagnostic text.
+pub fn status_of(err: &Error) -> AdStatus {
+    if err.is_connection() {
+        return AdStatus::ConnectionError;
+    }
+    let (code, text) = match err {
+        Error::Ldap { code, message, .. } => (*code, message.to_ascii_uppercase()),
+        Error::Bind { .. } => return AdStatus::ConnectionError,
+        Error::InvalidRequest(_) => return AdStatus::InvalidInput,
+        Error::Config { .. } => return AdStatus::ConnectionError,
+        _ => return AdStatus::Unknown,
+    };
+    // Extended (WERROR) codes first: they are more precise than the result code.
+    if text.contains("0000052D") || text.contains("PASSWORD") && code == 19 {
+        return AdStatus::PasswordPolicyNotMet;
+    }
+    if text.contains("00002071") || text.contains("ALREADY IN USE") {
+        return AdStatus::AlreadyExists;
+    }
+    // Samba answers an attribute missing from the schema with noSuchObject (32).
+    if text.contains("NOT FOUND IN THE SCHEMA") || text.contains("NO SUCH ATTRIBUTE IN SCHEMA") {
+        return AdStatus::InvalidAttribute;
+    }
+    match code {
+        32 => AdStatus::DoesNotExist,
+        68 | 20 => AdStatus::AlreadyExists,
+        16 => AdStatus::DoesNotExist,
+        50 | 66 => AdStatus::NotAllowed,
+        17 | 21 => AdStatus::InvalidAttribute,
+        34 => AdStatus::InvalidName,
+        64 | 65 | 67 | 69 => AdStatus::InvalidInput,
+        53 => AdStatus::InvalidInput,
+        19 => AdStatus::InvalidInput,
+        10 => AdStatus::InvalidPath,
+        87 => AdStatus::InvalidInput,
+        51 | 52 | 80 | 81 | 91 => AdStatus::ConnectionError,
+        _ => AdStatus::Unknown,
+    }
+}
+
+/// A failure for `err` while working on `{kind} [identity]`, with the server's text kept.
+pub fn map_error(err: &Error, kind: &str, identity: &str) -> Failure {
+    let status = status_of(err);
+    let detail = match err {
+        Error::Ldap { message, .. } if !message.is_empty() => message.trim().to_string(),
+        other => other.to_string(),
+    };
+    Failure::new(
+        status,
+        format!("{kind} [{identity}]: {} ({detail})", reason(status)),
+    )
+}
+
+fn reason(s: AdStatus) -> &'static str {
+    match s {
+        AdStatus::DoesNotExist => "Does Not Exist",
+        AdStatus::AlreadyExists => "Already Exists",
+        AdStatus::PasswordPolicyNotMet => "Password Does Not Meet The Password Policy",
+        AdStatus::NotAllowed => "Not Allowed",
+        AdStatus::InvalidAttribute => "Invalid Attribute",
+        AdStatus::InvalidName => "Invalid Name",
+        AdStatus::InvalidInput => "Invalid Input",
+        AdStatus::InvalidPath => "Invalid Path",
+        AdStatus::ConnectionError => "Directory Unreachable",
+        _ => "Failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ldap(code: u32, message: &str) -> Error {
+        Error::Ldap {
+            code,
+            message: message.into(),
+            matched_dn: String::new(),
+        }
+    }
+
+    #[test]
+    fn maps_codes_and_extended_errors() {
+        assert_eq!(
+            status_of(&ldap(
+                19,
+                "0000052D: Constraint violation - check_password_restrictions"
+            )),
+            AdStatus::PasswordPolicyNotMet
+        );
+        assert_eq!(status_of(&ldap(68, "")), AdStatus::AlreadyExists);
+        assert_eq!(
+            status_of(&ldap(
+                19,
+                "00002071: samldb: samAccountName 'x' already in use!"
+            )),
+            AdStatus::AlreadyExists
+        );
+        assert_eq!(status_of(&ldap(32, "")), AdStatus::DoesNotExist);
+        assert_eq!(status_of(&ldap(17, "")), AdStatus::InvalidAttribute);
+        assert_eq!(
+            status_of(&ldap(
+                32,
+                "acl_modify: attribute 'x' on entry 'CN=a' was not found in the schema!"
+            )),
+            AdStatus::InvalidAttribute
+        );
+        assert_eq!(status_of(&ldap(66, "")), AdStatus::NotAllowed);
+        assert_eq!(
+            status_of(&Error::Connection("refused".into())),
+            AdStatus::ConnectionError
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Support code shared by the integration tests: fixtures that start real servers once per test
+//! process.
+#![allow(dead_code)]
+
+pub mod dc;
