@@ -296,7 +296,7 @@ impl LdapPool {
         }
     }
 
-    /// Searches, always with the Paged Results control (page size [`PAGE_SIZE`]); returns every
+    /// Searches; subtree and one-level searches always use the Paged Results control (page size [`PAGE_SIZE`]), base-object searches (at most one entry) do not. Returns every
     /// entry of every page. Search references (continuation referrals to other naming contexts) and
     /// intermediate messages are skipped. `attrs` empty means all user attributes.
     ///
@@ -618,7 +618,7 @@ impl Inner {
     }
 }
 
-/// The search behind [`LdapPool::search`]: paged, references and intermediate messages skipped.
+/// The search behind [`LdapPool::search`]: paged (except base-object searches), references and intermediate messages skipped.
 /// Returns the entries and the number of skipped references.
 async fn paged_search(
     ldap: &mut Ldap,
@@ -627,9 +627,14 @@ async fn paged_search(
     filter: &str,
     attrs: Vec<String>,
 ) -> Result<((Vec<SearchEntry>, usize), LdapResult), LdapError> {
-    let mut stream = ldap
-        .streaming_search_with(PagedResults::new(PAGE_SIZE), base, scope, filter, attrs)
-        .await?;
+    // A base-object search returns at most one entry: paging only adds cost (on Samba the paged-results
+    // control makes even one-entry searches measurably slower).
+    let mut stream = if scope == Scope::Base {
+        ldap.streaming_search(base, scope, filter, attrs).await?
+    } else {
+        ldap.streaming_search_with(PagedResults::new(PAGE_SIZE), base, scope, filter, attrs)
+            .await?
+    };
     let mut entries = Vec::new();
     let mut refs = 0usize;
     while let Some(entry) = stream.next().await? {
