@@ -49,6 +49,76 @@ enum Command {
     /// Write, check and run plans.
     #[command(subcommand, disable_help_subcommand = true)]
     Plan(PlanCommand),
+    /// Run the controller (HTTP API) with an embedded node.
+    Serve(ServeArgs),
+    /// Run a worker node for distributed dispatch (not available yet: `serve` embeds a node).
+    Node,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:20000).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory of plan files (default ./plans).
+    #[arg(long)]
+    plans: Option<PathBuf>,
+    /// Directory of the store, DATA/synapse.redb (default ./data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Configuration file (default ./synapse.yaml if present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Serve without API keys (refused unless the listen address is loopback).
+    #[arg(long)]
+    no_auth: bool,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API key; it is printed once, only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated roles: read, execute, admin.
+        #[arg(long, default_value = "execute")]
+        roles: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List API keys (names and roles).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete an API key by name.
+    Delete {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Directory of the store (default ./data, or Data in synapse.yaml / SYNAPSE_DATA).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (file < SYNAPSE_* < flags) with secrets masked.
+    Print(ServeArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,6 +199,17 @@ fn dispatch(cli: Cli) -> Result<u8> {
             user,
         }) => run_plan(&file, &params, dry_run, output, verbose, user),
         Command::Plan(PlanCommand::Help { file, output }) => plan_help(&file, output),
+        Command::Serve(args) => serve(args),
+        Command::Node => {
+            eprintln!("synapse node: distributed dispatch (NATS) is not available yet; `synapse serve` runs an embedded node");
+            Ok(EXIT_INVALID)
+        }
+        Command::Token(cmd) => token(cmd),
+        Command::Config(ConfigCommand::Print(args)) => {
+            let cfg = serve_config(&args)?;
+            out_raw!("{}", serde_yaml::to_string(&cfg.printable())?);
+            Ok(0)
+        }
     }
 }
 
@@ -345,5 +426,103 @@ fn display(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+fn serve_config(args: &ServeArgs) -> Result<synapse_controller::config::ServeConfig> {
+    let o = synapse_controller::config::Overrides {
+        config: args.config.clone(),
+        listen: args.listen.clone(),
+        plans: args.plans.clone(),
+        data: args.data.clone(),
+        no_auth: args.no_auth,
+    };
+    Ok(synapse_controller::config::ServeConfig::load(&o, &|k| {
+        std::env::var(k).ok()
+    })?)
+}
+
+fn serve(args: ServeArgs) -> Result<u8> {
+    let cfg = serve_config(&args)?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(synapse_controller::serve::serve(cfg))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(0)
+}
+
+fn open_store(args: &StoreArgs) -> Result<synapse_controller::store::RedbStore> {
+    let cfg = serve_config(&ServeArgs {
+        listen: None,
+        plans: None,
+        data: args.data.clone(),
+        config: args.config.clone(),
+        no_auth: false,
+    })?;
+    Ok(synapse_controller::store::RedbStore::open(
+        &synapse_controller::serve::store_path(&cfg),
+    )?)
+}
+
+fn token(cmd: TokenCommand) -> Result<u8> {
+    use synapse_controller::store::{hash_token, new_token, Store, TokenRecord};
+    match cmd {
+        TokenCommand::Create { name, roles, store } => {
+            let roles: Vec<String> = roles
+                .split(',')
+                .map(|r| r.trim().to_ascii_lowercase())
+                .filter(|r| !r.is_empty())
+                .collect();
+            if let Some(bad) = roles
+                .iter()
+                .find(|r| !synapse_controller::auth::ROLES.contains(&r.as_str()))
+            {
+                bail!(
+                    "unknown role '{bad}' (roles: {})",
+                    synapse_controller::auth::ROLES.join(", ")
+                );
+            }
+            if roles.is_empty() {
+                bail!(
+                    "--roles needs at least one of {}",
+                    synapse_controller::auth::ROLES.join(", ")
+                );
+            }
+            if name.trim().is_empty() || name.len() > 128 {
+                bail!("--name must be 1 to 128 characters");
+            }
+            let st = open_store(&store)?;
+            let secret = new_token()?;
+            st.put_token(&TokenRecord {
+                name: name.clone(),
+                roles,
+                created_at: chrono::Utc::now(),
+                hash: hash_token(&secret),
+            })?;
+            eprintln!("API key '{name}' created. It is shown only now; store it safely:");
+            out!("{secret}");
+            Ok(0)
+        }
+        TokenCommand::List { store } => {
+            let st = open_store(&store)?;
+            for t in st.list_tokens()? {
+                out!(
+                    "{}\t{}\t{}",
+                    t.name,
+                    t.roles.join(","),
+                    t.created_at.to_rfc3339()
+                );
+            }
+            Ok(0)
+        }
+        TokenCommand::Delete { name, store } => {
+            let st = open_store(&store)?;
+            if st.delete_token(&name)? {
+                eprintln!("API key '{name}' deleted");
+                Ok(0)
+            } else {
+                eprintln!("no API key named '{name}'");
+                Ok(EXIT_PLAN_FAILED)
+            }
+        }
     }
 }

@@ -1,3 +1,88 @@
-//! synapse-controller: the HTTP API, plan catalog, instance store, scheduler, auth and dispatch to nodes.
+//! synapse-controller: the HTTP API (plan execution, the AD API, custom searches), the plan catalog, the
+//! instance store, auth and request handling. Routes are thin: request -> (plan, parameters) -> engine.
 //!
-//! Not built yet: the engine (synapse-engine) and the CLI come first; see ARCHITECTURE.md for the order.
+//! - `config`: synapse.yaml + SYNAPSE_* + flags; `catalog`: plans by file name; `runner`: instances
+//!   (start, await, cancel, events); `store`: redb persistence of instances and API keys; `auth`: API keys;
+//!   `body`/`render`: request parsing and response formats; `error`: the one error -> HTTP mapping;
+//!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`.
+
+pub mod auth;
+pub mod body;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod render;
+pub mod routes;
+pub mod runner;
+pub mod serve;
+pub mod store;
+
+use crate::catalog::Catalog;
+use crate::config::ServeConfig;
+use crate::runner::Runner;
+use crate::store::Store;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use synapse_engine::{Executor, HandlerRegistry};
+
+/// Everything routes need.
+pub struct AppState {
+    pub catalog: Catalog,
+    pub runner: Arc<Runner>,
+    pub store: Arc<dyn Store>,
+    pub no_auth: bool,
+    pub body_limit: usize,
+    /// Default and upper bound for sync calls.
+    pub sync_timeout: Duration,
+    /// AD API route name (GetUser, ...) -> plan name.
+    pub ad_routes: BTreeMap<String, String>,
+    /// Names and aliases of the configured AD domains (to read `/ad/{object}/{domain}/{identity}`).
+    pub domain_names: Vec<String>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// Builds the state: loads the catalog, opens nothing else (the store and registry are given).
+    pub fn new(
+        cfg: &ServeConfig,
+        registry: HandlerRegistry,
+        store: Arc<dyn Store>,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<AppState, String> {
+        let catalog = Catalog::load(&cfg.plans, &registry)?;
+        let executor = Executor::in_process(Arc::new(registry));
+        let runner = Arc::new(Runner::new(executor, store.clone()));
+        let mut domain_names = Vec::new();
+        for d in &cfg.domains {
+            domain_names.push(d.name.clone());
+            domain_names.extend(d.aliases.iter().cloned());
+        }
+        Ok(AppState {
+            catalog,
+            runner,
+            store,
+            no_auth: cfg.no_auth,
+            body_limit: cfg.body_limit,
+            sync_timeout: Duration::from_secs(cfg.sync_timeout_seconds),
+            ad_routes: cfg.ad_routes.clone(),
+            domain_names,
+            metrics,
+        })
+    }
+
+    /// The plan an AD API route runs (configurable), e.g. `GetUser`.
+    pub fn ad_plan(&self, route: &str) -> String {
+        self.ad_routes
+            .get(route)
+            .cloned()
+            .unwrap_or_else(|| route.to_string())
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    routes::router(state)
+}

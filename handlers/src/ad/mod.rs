@@ -435,7 +435,7 @@ fn invalid(params: &AdParameters, action: AdAction, message: String) -> ExecuteR
     }
 }
 
-mod xml {
+pub mod xml {
     //! A small JSON -> XML writer for `OutputType: Xml`.
     use serde_json::Value;
 

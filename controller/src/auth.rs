@@ -1,0 +1,75 @@
+//! API keys: `Authorization: Bearer syn_...`. Only a key's SHA-256 is stored (`synapse token create`).
+//! Roles: `read` may use GET/HEAD routes; `execute` and `admin` may use every route. `/healthz` and
+//! `/metrics` are open. With `--no-auth` (loopback only) every request runs as `anonymous`.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+
+/// Who is calling (put in request extensions by the middleware).
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+pub const ROLES: &[&str] = &["read", "execute", "admin"];
+
+/// The auth middleware for every protected route.
+pub async fn require(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let caller = if state.no_auth {
+        Caller {
+            name: "anonymous".into(),
+            roles: vec!["admin".into()],
+        }
+    } else {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("an API key is required: Authorization: Bearer <key>".into())
+            })?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be 'Bearer <key>'".into())
+            })?;
+        let hash = crate::store::hash_token(key);
+        let rec = state
+            .store
+            .token_by_hash(&hash)?
+            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
+        Caller {
+            name: rec.name,
+            roles: rec.roles,
+        }
+    };
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+    let allowed = caller
+        .roles
+        .iter()
+        .any(|r| r == "admin" || r == "execute" || (reading && r == "read"));
+    if !allowed {
+        return Err(ApiError::Forbidden(format!(
+            "the key '{}' (roles: {}) may not {} {}",
+            caller.name,
+            caller.roles.join(","),
+            req.method(),
+            req.uri().path()
+        )));
+    }
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}

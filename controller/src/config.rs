@@ -1,0 +1,280 @@
+//! `synapse serve` settings: one YAML file (`synapse.yaml`) with every key overridable by `SYNAPSE_*`
+//! environment variables, and command-line flags over both. `synapse config print` shows the result with
+//! secrets masked.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use synapse_handlers::ad::settings::DomainSettings;
+
+/// Default listen address (loopback: exposing the API is a decision, not a default).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:20000";
+/// Default request body limit.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The file form of the settings (PascalCase keys, unknown keys rejected).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub plans: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub no_auth: Option<bool>,
+    pub body_limit: Option<usize>,
+    /// Days to keep finished plan instances (0 = forever).
+    pub retention_days: Option<u32>,
+    /// Upper bound on `timeoutSeconds` of sync calls, and the default for AD API routes.
+    pub sync_timeout_seconds: Option<u64>,
+    /// AD API route -> plan overrides, e.g. `GetUser: MyGetUser`.
+    pub ad_routes: Option<BTreeMap<String, String>>,
+    /// Active Directory domains (the first is the default). Without it, `SYNAPSE_AD_*` variables are used.
+    pub domains: Option<Vec<DomainSettings>>,
+}
+
+/// The effective settings.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub plans: PathBuf,
+    pub data: PathBuf,
+    pub no_auth: bool,
+    pub body_limit: usize,
+    pub retention_days: u32,
+    pub sync_timeout_seconds: u64,
+    pub ad_routes: BTreeMap<String, String>,
+    pub domains: Vec<DomainSettings>,
+}
+
+/// A configuration problem, naming the key or variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Command-line values (they win over the file and the environment).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub plans: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub no_auth: bool,
+}
+
+impl ServeConfig {
+    /// File (if any) < environment < command line.
+    pub fn load(
+        o: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServeConfig, ConfigError> {
+        let file = match &o.config {
+            Some(p) => read_file(p)?,
+            None => {
+                let default = Path::new("synapse.yaml");
+                if default.exists() {
+                    read_file(default)?
+                } else {
+                    FileConfig::default()
+                }
+            }
+        };
+        let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let parse_bool = |key: &str, v: String| match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(err(key, format!("'{v}' is not true or false"))),
+        };
+        let listen = o
+            .listen
+            .clone()
+            .or_else(|| env("SYNAPSE_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|e| err("Listen", format!("'{listen}' is not an address:port ({e})")))?;
+        let no_auth = if o.no_auth {
+            true
+        } else if let Some(v) = env("SYNAPSE_NO_AUTH") {
+            parse_bool("SYNAPSE_NO_AUTH", v)?
+        } else {
+            file.no_auth.unwrap_or(false)
+        };
+        let num = |key: &str, v: Option<String>| -> Result<Option<u64>, ConfigError> {
+            v.map(|s| {
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| err(key, format!("'{s}' is not a number")))
+            })
+            .transpose()
+        };
+        let body_limit = num("SYNAPSE_BODY_LIMIT", env("SYNAPSE_BODY_LIMIT"))?
+            .map(|n| n as usize)
+            .or(file.body_limit)
+            .unwrap_or(DEFAULT_BODY_LIMIT);
+        if !(1024..=64 * 1024 * 1024).contains(&body_limit) {
+            return Err(err("BodyLimit", "must be between 1 KiB and 64 MiB"));
+        }
+        let retention_days = num("SYNAPSE_RETENTION_DAYS", env("SYNAPSE_RETENTION_DAYS"))?
+            .map(|n| n as u32)
+            .or(file.retention_days)
+            .unwrap_or(30);
+        let sync_timeout_seconds = num(
+            "SYNAPSE_SYNC_TIMEOUT_SECONDS",
+            env("SYNAPSE_SYNC_TIMEOUT_SECONDS"),
+        )?
+        .or(file.sync_timeout_seconds)
+        .unwrap_or(120);
+        if sync_timeout_seconds == 0 || sync_timeout_seconds > 86_400 {
+            return Err(err("SyncTimeoutSeconds", "must be between 1 and 86400"));
+        }
+        let domains = match file.domains {
+            Some(d) => d,
+            None if env("SYNAPSE_AD_URL").is_some() => {
+                vec![DomainSettings::from_lookup(|k| env(k))
+                    .map_err(|e| err("SYNAPSE_AD_*", e.to_string()))?]
+            }
+            None => Vec::new(),
+        };
+        Ok(ServeConfig {
+            listen,
+            plans: o
+                .plans
+                .clone()
+                .or_else(|| env("SYNAPSE_PLANS").map(PathBuf::from))
+                .or(file.plans)
+                .unwrap_or_else(|| "plans".into()),
+            data: o
+                .data
+                .clone()
+                .or_else(|| env("SYNAPSE_DATA").map(PathBuf::from))
+                .or(file.data)
+                .unwrap_or_else(|| "data".into()),
+            no_auth,
+            body_limit,
+            retention_days,
+            sync_timeout_seconds,
+            ad_routes: file.ad_routes.unwrap_or_default(),
+            domains,
+        })
+    }
+
+    /// Refuses `--no-auth` on anything but a loopback address.
+    pub fn check_auth(&self) -> Result<(), ConfigError> {
+        if self.no_auth && !self.listen.ip().is_loopback() {
+            return Err(err(
+                "NoAuth",
+                format!("refusing to serve without authentication on {}: use a loopback address or API keys", self.listen),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective settings with secrets masked (for `synapse config print`).
+    pub fn printable(&self) -> Printable {
+        Printable {
+            listen: self.listen.to_string(),
+            plans: self.plans.display().to_string(),
+            data: self.data.display().to_string(),
+            store: self.data.join("synapse.redb").display().to_string(),
+            no_auth: self.no_auth,
+            body_limit: self.body_limit,
+            retention_days: self.retention_days,
+            sync_timeout_seconds: self.sync_timeout_seconds,
+            ad_routes: self.ad_routes.clone(),
+            domains: self
+                .domains
+                .iter()
+                .map(|d| PrintableDomain {
+                    name: d.name.clone(),
+                    aliases: d.aliases.clone(),
+                    urls: d.urls.clone(),
+                    bind_dn: d.bind_dn.clone(),
+                    password: synapse_engine::MASK.to_string(),
+                    ca_cert: d.ca_cert.as_ref().map(|p| p.display().to_string()),
+                    tls_insecure: d.tls_insecure,
+                    starttls: d.starttls,
+                    base_dn: d.base_dn.clone(),
+                    pool_size: d.pool_size,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
+    let key = p.display().to_string();
+    let text = std::fs::read_to_string(p).map_err(|e| err(&key, format!("cannot read: {e}")))?;
+    serde_yaml::from_str(&text).map_err(|e| err(&key, e.to_string()))
+}
+
+/// What `synapse config print` shows.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Printable {
+    pub listen: String,
+    pub plans: String,
+    pub data: String,
+    pub store: String,
+    pub no_auth: bool,
+    pub body_limit: usize,
+    pub retention_days: u32,
+    pub sync_timeout_seconds: u64,
+    pub ad_routes: BTreeMap<String, String>,
+    pub domains: Vec<PrintableDomain>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrintableDomain {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub urls: Vec<String>,
+    pub bind_dn: String,
+    pub password: String,
+    pub ca_cert: Option<String>,
+    pub tls_insecure: bool,
+    pub starttls: bool,
+    pub base_dn: Option<String>,
+    pub pool_size: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_checks() {
+        let env = |k: &str| match k {
+            "SYNAPSE_LISTEN" => Some("127.0.0.1:9999".to_string()),
+            "SYNAPSE_RETENTION_DAYS" => Some("7".to_string()),
+            _ => None,
+        };
+        let c = ServeConfig::load(&Overrides::default(), &env).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.retention_days, 7);
+        let o = Overrides {
+            listen: Some("0.0.0.0:1".into()),
+            no_auth: true,
+            ..Default::default()
+        };
+        let c = ServeConfig::load(&o, &env).unwrap();
+        assert!(
+            c.check_auth().is_err(),
+            "no-auth on a public address is refused"
+        );
+        let bad = |k: &str| (k == "SYNAPSE_BODY_LIMIT").then(|| "lots".to_string());
+        let e = ServeConfig::load(&Overrides::default(), &bad).unwrap_err();
+        assert!(e.to_string().contains("SYNAPSE_BODY_LIMIT"), "{e}");
+    }
+}

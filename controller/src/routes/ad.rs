@@ -1,0 +1,568 @@
+//! The AD API (`/ad`, alias `/myriad`): every route is one plan invocation, answered with the plan's result
+//! envelope as soon as the plan finishes. The HTTP status comes from the worst Status in the envelope.
+//!
+//! ```text
+//! GET|POST|PUT|DELETE /{object}/{identity}              Get|Create|Modify|Delete{Type}   (object: user, group, ou, computer)
+//! GET|POST|PUT|DELETE /{object}/{domain}/{identity}     the same, identity = domain\identity
+//! POST|DELETE /{object}/{identity}/{group}              Add|Remove{Type}{To|From}Group (when the first segment is not a domain)
+//! POST|DELETE /{object}/{identity}/group/{group}        Add|Remove{Type}{To|From}Group
+//! PUT  /{object}/{identity}/ou/{moveto}                 Move{Type}
+//! POST /search                                          Search (body: Filter, SearchBase, ReturnAttributes)
+//! POST /search/{plan}                                   any plan; body keys are its dynamic parameters
+//! GET  /search/{plan}/help                              its dynamic parameters
+//! ```
+//! Query flags (returnobjects, returnobjectproperties, returngroupmembership, returntransitivegroupmembership,
+//! returnaccessrules, upsert, domain) become dynamic parameters; `outputtype` (json|yaml|xml) and `prettyprint`
+//! choose the rendering.
+
+use crate::body;
+use crate::error::ApiError;
+use crate::render::{render, Format};
+use crate::routes::execute::{check_known, timeout_of};
+use crate::runner::{StartRequest, SyncOutcome};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use synapse_engine::resolve::{normalize_exit_data, Problem};
+use synapse_engine::DynamicParams;
+use synapse_handlers::ad::envelope::AdStatus;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/search", post(search))
+        .route("/search/{plan}", post(custom_search))
+        .route("/search/{plan}/help", get(custom_search_help))
+        .route(
+            "/{object}/{identity}",
+            get(one).post(one).put(one).delete(one),
+        )
+        .route("/{object}/{a}/{b}", get(two).post(two).put(two).delete(two))
+        .route(
+            "/{object}/{identity}/group/{group}",
+            post(membership).delete(membership),
+        )
+        .route(
+            "/{object}/{domain}/{identity}/group/{group}",
+            post(membership_twin).delete(membership_twin),
+        )
+        .route("/{object}/{identity}/ou/{moveto}", put(move_to))
+        .route(
+            "/{object}/{domain}/{identity}/ou/{moveto}",
+            put(move_to_twin),
+        )
+}
+
+/// The plan-name part of an object segment.
+fn object_type(object: &str) -> Result<&'static str, ApiError> {
+    match object.to_ascii_lowercase().as_str() {
+        "user" | "users" => Ok("User"),
+        "group" | "groups" => Ok("Group"),
+        "ou" | "orgunit" | "organizationalunit" => Ok("OrgUnit"),
+        "computer" | "computers" => Ok("Computer"),
+        other => Err(ApiError::NotFound(format!(
+            "no AD object type '{other}' (user, group, ou, computer; access rules and roles are not available yet)"
+        ))),
+    }
+}
+
+/// Query keys that choose the rendering instead of being plan parameters.
+const RENDER_FLAGS: &[&str] = &["outputtype", "prettyprint", "timeoutseconds"];
+
+/// The request's rendering and its query flags as dynamic parameters.
+fn split_query(
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<(Format, bool, DynamicParams), ApiError> {
+    let get = |name: &str| {
+        q.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let format = Format::choose(get("outputtype"), headers).map_err(ApiError::BadRequest)?;
+    let pretty = matches!(
+        get("prettyprint").map(str::to_ascii_lowercase).as_deref(),
+        Some("true") | Some("1") | Some("")
+    );
+    let mut params = DynamicParams::new();
+    for (k, v) in q {
+        if RENDER_FLAGS.contains(&k.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        body::check_name(k)?;
+        params.insert(k.clone(), v.clone());
+    }
+    Ok((format, pretty, params))
+}
+
+/// Body keys (Create/Modify/custom searches) become parameters; lists and mappings travel as JSON text
+/// (the plans parse them).
+fn add_body(
+    params: &mut DynamicParams,
+    map: serde_json::Map<String, Value>,
+) -> Result<(), ApiError> {
+    for (k, v) in map {
+        body::check_name(&k)?;
+        let v = match v {
+            Value::Array(_) | Value::Object(_) => Value::String(v.to_string()),
+            other => other,
+        };
+        params.insert(k, v);
+    }
+    Ok(())
+}
+
+/// Statuses of an envelope, mapped to the worst HTTP status.
+fn http_status(envelope: &Value) -> StatusCode {
+    let worst = envelope["Results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["Statuses"].as_array().into_iter().flatten())
+        .filter_map(|s| serde_json::from_value::<AdStatus>(s["Status"].clone()).ok())
+        .max_by_key(|s| s.severity())
+        .unwrap_or(AdStatus::Success);
+    match worst {
+        AdStatus::Success => StatusCode::OK,
+        AdStatus::DoesNotExist => StatusCode::NOT_FOUND,
+        AdStatus::AlreadyExists => StatusCode::CONFLICT,
+        AdStatus::MissingInput
+        | AdStatus::InvalidInput
+        | AdStatus::InvalidName
+        | AdStatus::InvalidAttribute
+        | AdStatus::InvalidPath
+        | AdStatus::InvalidContainer
+        | AdStatus::PasswordPolicyNotMet
+        | AdStatus::MultipleMatches => StatusCode::BAD_REQUEST,
+        AdStatus::NotAllowed => StatusCode::FORBIDDEN,
+        AdStatus::NotSupported => StatusCode::NOT_IMPLEMENTED,
+        AdStatus::ConnectionError => StatusCode::SERVICE_UNAVAILABLE,
+        AdStatus::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A request-level error as an envelope (so AD API clients always get the envelope).
+fn error_envelope(err: &ApiError, identity: &str) -> Response {
+    let (status, message) = match err {
+        ApiError::Inputs(e) => {
+            let missing = e
+                .problems
+                .iter()
+                .any(|p| matches!(p, Problem::Missing { .. }));
+            (
+                if missing {
+                    AdStatus::MissingInput
+                } else {
+                    AdStatus::InvalidInput
+                },
+                e.to_string(),
+            )
+        }
+        ApiError::NotFound(_) => (AdStatus::DoesNotExist, err.to_string()),
+        ApiError::Unauthorized(_) | ApiError::Forbidden(_) => {
+            (AdStatus::NotAllowed, err.to_string())
+        }
+        _ if err.status().is_client_error() => (AdStatus::InvalidInput, err.to_string()),
+        _ => (AdStatus::Unknown, err.to_string()),
+    };
+    let mut body = json!({"Results": [{
+        "Statuses": [{"Status": status.code(), "Message": message, "Action": 0}],
+        "Type": 0, "Identity": identity,
+        "User": null, "Group": null, "Computer": null, "OrganizationalUnit": null, "SearchResults": null
+    }]});
+    let problems = err.problems();
+    if !problems.is_empty() {
+        body["Problems"] = serde_json::to_value(problems).unwrap_or_default();
+    }
+    (err.status(), axum::Json(body)).into_response()
+}
+
+/// What every AD route carries along.
+struct Call<'a> {
+    state: &'a AppState,
+    q: &'a BTreeMap<String, String>,
+    headers: &'a HeaderMap,
+    user: Option<String>,
+}
+
+/// Runs `plan` with `params` and answers with its first action's envelope.
+async fn call(
+    c: &Call<'_>,
+    plan: &str,
+    params: DynamicParams,
+    format: Format,
+    pretty: bool,
+    identity: &str,
+) -> Response {
+    match call_inner(c.state, plan, params, c.q, c.user.clone()).await {
+        Ok(envelope) => render(http_status(&envelope), &envelope, format, pretty),
+        Err(e) => error_envelope(&e, identity),
+    }
+}
+
+async fn call_inner(
+    state: &AppState,
+    plan: &str,
+    params: DynamicParams,
+    q: &BTreeMap<String, String>,
+    user: Option<String>,
+) -> Result<Value, ApiError> {
+    let (entry, p) = state.catalog.plan(plan)?;
+    check_known(&entry, &params)?;
+    let timeout = timeout_of(state, q)?;
+    let outcome = state
+        .runner
+        .run_sync(
+            StartRequest {
+                plan_key: entry.key.clone(),
+                plan: p,
+                inputs: params,
+                dry_run: false,
+                user,
+            },
+            timeout,
+        )
+        .await?;
+    match outcome {
+        SyncOutcome::StillRunning(id) => Err(ApiError::Internal(format!(
+            "the plan did not finish within {}s; it keeps running as instance {id}",
+            timeout.as_secs()
+        ))),
+        SyncOutcome::Finished(result) => {
+            let Some(action) = result.actions.first() else {
+                return Err(ApiError::Internal(format!(
+                    "plan '{}' ran no action: {}",
+                    entry.key, result.message
+                )));
+            };
+            let data = normalize_exit_data(&action.exit_data);
+            if data.get("Results").is_some() {
+                Ok(data)
+            } else {
+                Err(ApiError::Internal(format!(
+                    "plan '{}' returned no result envelope ({}: {})",
+                    entry.key, action.status, action.message
+                )))
+            }
+        }
+    }
+}
+
+/// Shared by every object route. `route` names the plan route when the verb does not imply it.
+async fn object_call(
+    c: &Call<'_>,
+    method: &Method,
+    object: &str,
+    identity: String,
+    extra: &[(&str, String)],
+    body: Body,
+    route: Option<&str>,
+) -> Response {
+    let prep = async {
+        let t = object_type(object)?;
+        let (format, pretty, mut params) = split_query(c.q, c.headers)?;
+        let verb = match (route, method) {
+            (Some(r), _) => r.to_string(),
+            (None, &Method::GET) => format!("Get{t}"),
+            (None, &Method::POST) => format!("Create{t}"),
+            (None, &Method::PUT) => format!("Modify{t}"),
+            (None, &Method::DELETE) => format!("Delete{t}"),
+            (None, m) => return Err(ApiError::NotFound(format!("{m} is not an AD API verb"))),
+        };
+        let plan = c.state.ad_plan(&verb);
+        if matches!(*method, Method::POST | Method::PUT) && route.is_none() {
+            let bytes = body::read_limited(body, c.state.body_limit).await?;
+            add_body(&mut params, body::parse_map(&bytes)?)?;
+        }
+        params.insert("identity", identity.clone());
+        for (k, v) in extra {
+            params.insert(*k, v.clone());
+        }
+        Ok::<_, ApiError>((plan, params, format, pretty))
+    };
+    match prep.await {
+        Ok((plan, params, format, pretty)) => {
+            call(c, &plan, params, format, pretty, &identity).await
+        }
+        Err(e) => error_envelope(&e, &identity),
+    }
+}
+
+async fn one(
+    State(state): State<Arc<AppState>>,
+    Path((object, identity)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(&parts.extensions),
+    };
+    object_call(&c, &parts.method, &object, identity, &[], body, None).await
+}
+
+fn is_domain(state: &AppState, segment: &str) -> bool {
+    state
+        .domain_names
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(segment))
+}
+
+async fn two(
+    State(state): State<Arc<AppState>>,
+    Path((object, a, b)): Path<(String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(&parts.extensions),
+    };
+    if matches!(parts.method, Method::POST | Method::DELETE) && !is_domain(&state, &a) {
+        // The seed's form: /ad/{object}/{identity}/{groupIdentity}.
+        return membership_route(&c, &parts.method, &object, a, b).await;
+    }
+    object_call(
+        &c,
+        &parts.method,
+        &object,
+        format!("{a}\\{b}"),
+        &[],
+        body,
+        None,
+    )
+    .await
+}
+
+async fn membership_route(
+    c: &Call<'_>,
+    method: &Method,
+    object: &str,
+    identity: String,
+    group: String,
+) -> Response {
+    let t = match object_type(object) {
+        Ok(t) => t,
+        Err(e) => return error_envelope(&e, &identity),
+    };
+    if t == "OrgUnit" {
+        return error_envelope(
+            &ApiError::NotFound("organizational units cannot be group members".into()),
+            &identity,
+        );
+    }
+    let route = if *method == Method::POST {
+        format!("Add{t}ToGroup")
+    } else {
+        format!("Remove{t}FromGroup")
+    };
+    object_call(
+        c,
+        method,
+        object,
+        identity,
+        &[("group", group)],
+        Body::empty(),
+        Some(&route),
+    )
+    .await
+}
+
+async fn membership(
+    State(state): State<Arc<AppState>>,
+    Path((object, identity, group)): Path<(String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(req.extensions()),
+    };
+    membership_route(&c, req.method(), &object, identity, group).await
+}
+
+async fn membership_twin(
+    State(state): State<Arc<AppState>>,
+    Path((object, domain, identity, group)): Path<(String, String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(req.extensions()),
+    };
+    membership_route(
+        &c,
+        req.method(),
+        &object,
+        format!("{domain}\\{identity}"),
+        group,
+    )
+    .await
+}
+
+async fn move_route(c: &Call<'_>, object: &str, identity: String, moveto: String) -> Response {
+    let t = match object_type(object) {
+        Ok(t) => t,
+        Err(e) => return error_envelope(&e, &identity),
+    };
+    let route = format!("Move{t}");
+    object_call(
+        c,
+        &Method::PUT,
+        object,
+        identity,
+        &[("moveto", moveto)],
+        Body::empty(),
+        Some(&route),
+    )
+    .await
+}
+
+async fn move_to(
+    State(state): State<Arc<AppState>>,
+    Path((object, identity, moveto)): Path<(String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(req.extensions()),
+    };
+    move_route(&c, &object, identity, moveto).await
+}
+
+async fn move_to_twin(
+    State(state): State<Arc<AppState>>,
+    Path((object, domain, identity, moveto)): Path<(String, String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(req.extensions()),
+    };
+    move_route(&c, &object, format!("{domain}\\{identity}"), moveto).await
+}
+
+/// `POST /ad/search`: body `{Filter, SearchBase, ReturnAttributes}` -> the Search plan.
+async fn search(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(&parts.extensions),
+    };
+    let prep = async {
+        let (format, pretty, mut params) = split_query(&q, &headers)?;
+        let bytes = body::read_limited(body, state.body_limit).await?;
+        for (k, v) in body::parse_map(&bytes)? {
+            let name = match k.to_ascii_lowercase().as_str() {
+                "filter" => "filter",
+                "searchbase" => "searchbase",
+                "returnattributes" | "attributes" => "attributes",
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown search field '{other}' (expected Filter, SearchBase, ReturnAttributes)"
+                    )))
+                }
+            };
+            let v = match v {
+                Value::Array(_) | Value::Object(_) => Value::String(v.to_string()),
+                other => other,
+            };
+            params.insert(name, v);
+        }
+        Ok::<_, ApiError>((format, pretty, params))
+    };
+    match prep.await {
+        Ok((format, pretty, params)) => {
+            let identity = params
+                .get("filter")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            call(
+                &c,
+                &state.ad_plan("Search"),
+                params,
+                format,
+                pretty,
+                &identity,
+            )
+            .await
+        }
+        Err(e) => error_envelope(&e, ""),
+    }
+}
+
+/// `POST /ad/search/{plan}`: body keys are the plan's dynamic parameters; a missing one is a 400 naming it.
+async fn custom_search(
+    State(state): State<Arc<AppState>>,
+    Path(plan): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let c = Call {
+        state: &state,
+        q: &q,
+        headers: &headers,
+        user: super::caller_name(&parts.extensions),
+    };
+    let prep = async {
+        let (format, pretty, mut params) = split_query(&q, &headers)?;
+        let bytes = body::read_limited(body, state.body_limit).await?;
+        add_body(&mut params, body::parse_map(&bytes)?)?;
+        Ok::<_, ApiError>((format, pretty, params))
+    };
+    match prep.await {
+        Ok((format, pretty, params)) => call(&c, &plan, params, format, pretty, &plan).await,
+        Err(e) => error_envelope(&e, &plan),
+    }
+}
+
+async fn custom_search_help(
+    State(state): State<Arc<AppState>>,
+    Path(plan): Path<String>,
+) -> Result<Response, ApiError> {
+    let e = state.catalog.entry(&plan)?;
+    Ok(axum::Json(json!({
+        "Plan": e.key,
+        "Description": e.plan.as_ref().and_then(|p| p.description.clone()),
+        "Parameters": e.params,
+    }))
+    .into_response())
+}

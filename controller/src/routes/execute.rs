@@ -1,0 +1,461 @@
+//! `/synapse/execute`: the generic plan API (upstream-compatible paths).
+//!
+//! ```text
+//! GET    /                          plan names (?filter=regex)
+//! GET    /{plan}/item               the plan definition
+//! GET    /{plan}/help               its dynamic parameters
+//! GET    /{plan}                    its instances, newest first (?limit=&before=)
+//! GET|POST /{plan}/start[/async]    start; 202 {"PlanInstanceId": ...}
+//! GET|POST /{plan}/start/sync       start and await (?timeoutSeconds=&path=); 200 result, 202 if still running
+//! GET    /{plan}/{id}               the instance (with its result when finished)
+//! DELETE /{plan}/{id}               cancel
+//! GET|POST /{plan}/{id}/part        a part of the result by colon path (?elementPath=)
+//! GET    /{plan}/{id}/events        progress events (server-sent events)
+//! ```
+//! Dynamic parameters: the query string on GET, the body on POST (`{"DynamicParameters": {...}}` or a plain
+//! map; JSON or YAML). `dryRun=true` on either.
+
+use crate::body;
+use crate::catalog::Entry;
+use crate::error::ApiError;
+use crate::render::{render, Format};
+use crate::runner::{StartRequest, SyncOutcome};
+use crate::store::Page;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::stream::Stream;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use synapse_engine::path::{select, ColonPath};
+use synapse_engine::DynamicParams;
+use uuid::Uuid;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(list_plans))
+        .route("/{plan}", get(list_instances))
+        .route("/{plan}/item", get(plan_item))
+        .route("/{plan}/help", get(plan_help))
+        .route("/{plan}/start", get(start_async).post(start_async))
+        .route("/{plan}/start/async", get(start_async).post(start_async))
+        .route("/{plan}/start/sync", get(start_sync).post(start_sync))
+        .route("/{plan}/{id}", get(get_instance).delete(cancel_instance))
+        .route("/{plan}/{id}/part", get(get_part).post(get_part))
+        .route("/{plan}/{id}/events", get(events))
+}
+
+/// Query keys that steer the API and are never dynamic parameters.
+const RESERVED: &[&str] = &[
+    "dryrun",
+    "timeoutseconds",
+    "path",
+    "requestnumber",
+    "serializationtype",
+    "setcontenttype",
+    "pollingintervalseconds",
+    "noderooturl",
+    "outputtype",
+    "prettyprint",
+    "elementpath",
+];
+
+fn reserved(k: &str) -> bool {
+    RESERVED.contains(&k.to_ascii_lowercase().as_str())
+}
+
+fn flag(q: &BTreeMap<String, String>, name: &str) -> Result<Option<String>, ApiError> {
+    let hits: Vec<&String> = q
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect();
+    match hits.as_slice() {
+        [] => Ok(None),
+        [v] => Ok(Some((*v).clone())),
+        _ => Err(ApiError::BadRequest(format!(
+            "query parameter '{name}' is given more than once"
+        ))),
+    }
+}
+
+fn bool_flag(q: &BTreeMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match flag(q, name)?.map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" || v == "1" || v.is_empty() => Ok(true),
+        Some(v) if v == "false" || v == "0" => Ok(false),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "{name}: '{v}' is not true or false"
+        ))),
+    }
+}
+
+/// Rejects parameters the plan does not take (upstream silently passed every query key along).
+pub fn check_known(entry: &Entry, inputs: &DynamicParams) -> Result<(), ApiError> {
+    let unknown: Vec<&str> = inputs
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| !entry.params.iter().any(|p| p.name.eq_ignore_ascii_case(k)))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = entry.params.iter().map(|p| p.name.as_str()).collect();
+    Err(ApiError::BadRequest(format!(
+        "plan '{}' takes no parameter {} (it takes: {})",
+        entry.key,
+        unknown
+            .iter()
+            .map(|u| format!("'{u}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+/// Dynamic parameters of a start call: query (GET) or body (POST).
+async fn inputs_of(
+    state: &AppState,
+    method: &Method,
+    q: &BTreeMap<String, String>,
+    body: Body,
+) -> Result<DynamicParams, ApiError> {
+    let mut inputs = DynamicParams::new();
+    if *method == Method::GET {
+        for (k, v) in q.iter().filter(|(k, _)| !reserved(k)) {
+            body::check_name(k)?;
+            inputs.insert(k.clone(), v.clone());
+        }
+    } else {
+        if let Some(k) = q.keys().find(|k| !reserved(k)) {
+            return Err(ApiError::BadRequest(format!(
+                "query parameter '{k}' is not used on POST: send dynamic parameters in the body"
+            )));
+        }
+        let bytes = body::read_limited(body, state.body_limit).await?;
+        inputs = body::dynamic_parameters(&bytes)?;
+    }
+    Ok(inputs)
+}
+
+async fn list_plans(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let filter = match flag(&q, "filter")? {
+        Some(f) if !f.is_empty() => Some(
+            regex::RegexBuilder::new(&f)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| ApiError::BadRequest(format!("filter: {e}")))?,
+        ),
+        _ => None,
+    };
+    let names: Vec<Value> = state
+        .catalog
+        .entries()
+        .filter(|e| filter.as_ref().is_none_or(|re| re.is_match(&e.key)))
+        .map(|e| json!(e.key))
+        .collect();
+    Ok(axum::Json(Value::Array(names)).into_response())
+}
+
+async fn plan_item(
+    State(state): State<Arc<AppState>>,
+    Path(plan): Path<String>,
+) -> Result<Response, ApiError> {
+    let (_, p) = state.catalog.plan(&plan)?;
+    Ok(axum::Json(serde_json::to_value(&*p).unwrap_or_default()).into_response())
+}
+
+async fn plan_help(
+    State(state): State<Arc<AppState>>,
+    Path(plan): Path<String>,
+) -> Result<Response, ApiError> {
+    let e = state.catalog.entry(&plan)?;
+    Ok(axum::Json(serde_json::to_value(&e.params).unwrap_or_default()).into_response())
+}
+
+async fn list_instances(
+    State(state): State<Arc<AppState>>,
+    Path(plan): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let e = state.catalog.entry(&plan)?;
+    let limit = match flag(&q, "limit")? {
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| ApiError::BadRequest(format!("limit: '{l}' is not a number")))?,
+        None => 100,
+    };
+    let before =
+        match flag(&q, "before")? {
+            Some(b) => Some(Uuid::parse_str(&b).map_err(|_| {
+                ApiError::BadRequest(format!("before: '{b}' is not an instance id"))
+            })?),
+            None => None,
+        };
+    let list = state.store.list_instances(
+        &e.key,
+        Page {
+            limit: limit.clamp(1, 1000),
+            before,
+        },
+    )?;
+    Ok(axum::Json(serde_json::to_value(list).unwrap_or_default()).into_response())
+}
+
+async fn start_async(
+    State(state): State<Arc<AppState>>,
+    Path(plan): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let (entry, p) = state.catalog.plan(&plan)?;
+    let inputs = inputs_of(&state, &parts.method, &q, body).await?;
+    check_known(&entry, &inputs)?;
+    let started = state.runner.start(StartRequest {
+        plan_key: entry.key.clone(),
+        plan: p,
+        inputs,
+        dry_run: bool_flag(&q, "dryRun")?,
+        user: super::caller_name(&parts.extensions),
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"PlanInstanceId": started.id})),
+    )
+        .into_response())
+}
+
+/// The sync timeout of a request: `timeoutSeconds`, bounded by the server's setting.
+pub fn timeout_of(state: &AppState, q: &BTreeMap<String, String>) -> Result<Duration, ApiError> {
+    match flag(q, "timeoutSeconds")? {
+        None => Ok(state.sync_timeout),
+        Some(t) => {
+            let secs: f64 = t.parse().map_err(|_| {
+                ApiError::BadRequest(format!("timeoutSeconds: '{t}' is not a number"))
+            })?;
+            if !(secs > 0.0 && secs.is_finite()) {
+                return Err(ApiError::BadRequest(
+                    "timeoutSeconds must be positive".into(),
+                ));
+            }
+            Ok(Duration::from_secs_f64(secs).min(state.sync_timeout))
+        }
+    }
+}
+
+/// A colon path into a result (`Actions[0]:ExitData`; upstream's `Actions[0]:Result:ExitData` works too).
+fn part(value: &Value, path: &str) -> Result<Value, ApiError> {
+    let cleaned = path.replace(":Result:", ":").replace(":Result", "");
+    let cleaned = cleaned
+        .strip_prefix("Result:")
+        .unwrap_or(&cleaned)
+        .to_string();
+    if cleaned.is_empty() || cleaned == "Result" {
+        return Ok(value.clone());
+    }
+    let p: ColonPath = cleaned
+        .parse()
+        .map_err(|e: synapse_engine::path::PathError| ApiError::BadRequest(e.to_string()))?;
+    Ok(select(value, &p).cloned().unwrap_or(Value::Null))
+}
+
+async fn start_sync(
+    State(state): State<Arc<AppState>>,
+    Path(plan): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let (entry, p) = state.catalog.plan(&plan)?;
+    let inputs = inputs_of(&state, &parts.method, &q, body).await?;
+    check_known(&entry, &inputs)?;
+    let timeout = timeout_of(&state, &q)?;
+    let format = Format::choose(flag(&q, "outputtype")?.as_deref(), &headers)
+        .map_err(ApiError::BadRequest)?;
+    let outcome = state
+        .runner
+        .run_sync(
+            StartRequest {
+                plan_key: entry.key.clone(),
+                plan: p,
+                inputs,
+                dry_run: bool_flag(&q, "dryRun")?,
+                user: super::caller_name(&parts.extensions),
+            },
+            timeout,
+        )
+        .await?;
+    match outcome {
+        SyncOutcome::Finished(result) => {
+            let value = serde_json::to_value(&*result).unwrap_or_default();
+            let value = match flag(&q, "path")? {
+                Some(p) if !p.is_empty() => part(&value, &p)?,
+                _ => value,
+            };
+            let mut resp = render(StatusCode::OK, &value, format, bool_flag(&q, "prettyprint")?);
+            if let Ok(h) = axum::http::HeaderValue::from_str(result.status.name()) {
+                resp.headers_mut().insert("x-synapse-status", h);
+            }
+            Ok(resp)
+        }
+        SyncOutcome::StillRunning(id) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"PlanInstanceId": id, "Status": "Running",
+                "Message": format!("still running after {}s; GET /synapse/execute/{}/{id} for the result", timeout.as_secs_f64(), entry.key)})),
+        )
+            .into_response()),
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::BadRequest(format!("'{id}' is not an instance id")))
+}
+
+async fn instance_value(state: &AppState, plan: &str, id: &str) -> Result<Value, ApiError> {
+    let e = state.catalog.entry(plan)?;
+    let id = parse_id(id)?;
+    let rec = state
+        .store
+        .get_instance(id)?
+        .filter(|r| r.plan.eq_ignore_ascii_case(&e.key))
+        .ok_or_else(|| ApiError::NotFound(format!("plan '{}' has no instance {id}", e.key)))?;
+    Ok(serde_json::to_value(rec).unwrap_or_default())
+}
+
+async fn get_instance(
+    State(state): State<Arc<AppState>>,
+    Path((plan, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(instance_value(&state, &plan, &id).await?).into_response())
+}
+
+async fn cancel_instance(
+    State(state): State<Arc<AppState>>,
+    Path((plan, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let value = instance_value(&state, &plan, &id).await?;
+    let uid = parse_id(&id)?;
+    if state.runner.cancel(uid) {
+        Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"PlanInstanceId": uid, "Message": "cancellation requested"})),
+        )
+            .into_response())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "instance {uid} is not running (status {})",
+            value["Status"].as_str().unwrap_or("unknown")
+        )))
+    }
+}
+
+async fn get_part(
+    State(state): State<Arc<AppState>>,
+    Path((plan, id)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let value = instance_value(&state, &plan, &id).await?;
+    let result = value.get("Result").cloned().unwrap_or(Value::Null);
+    let mut paths: Vec<String> = flag(&q, "elementPath")?.into_iter().collect();
+    if *req.method() == Method::POST {
+        let bytes = body::read_limited(req.into_body(), state.body_limit).await?;
+        let m = body::parse_map(&bytes)?;
+        if let Some(Value::Array(list)) = m.get("ElementPaths") {
+            paths.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+    }
+    match paths.as_slice() {
+        [] => Ok(axum::Json(result).into_response()),
+        [one] => Ok(axum::Json(part(&result, one)?).into_response()),
+        many => {
+            let parts: Result<Vec<Value>, ApiError> =
+                many.iter().map(|p| part(&result, p)).collect();
+            Ok(axum::Json(Value::Array(parts?)).into_response())
+        }
+    }
+}
+
+async fn events(
+    State(state): State<Arc<AppState>>,
+    Path((plan, id)): Path<(String, String)>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let value = instance_value(&state, &plan, &id).await?;
+    let uid = parse_id(&id)?;
+    let live = state.runner.subscribe(uid);
+    let stream = async_stream(value, live);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+type Live = crate::runner::Subscription;
+
+/// Progress events until the instance finishes, then one `finished` event with the plan status.
+fn async_stream(
+    stored: Value,
+    live: Option<Live>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(
+        (stored, live, false),
+        |(stored, live, finished)| async move {
+            if finished {
+                return None;
+            }
+            let Some((mut rx, mut done)) = live else {
+                // Not running here: report what the store says and end.
+                let ev = Event::default()
+                    .event("finished")
+                    .data(json!({"Status": stored["Status"]}).to_string());
+                return Some((Ok(ev), (stored, None, true)));
+            };
+            loop {
+                tokio::select! {
+                    e = rx.recv() => match e {
+                        Ok(ev) => {
+                            let data = serde_json::to_string(&ev).unwrap_or_default();
+                            return Some((Ok(Event::default().event("progress").data(data)), (stored, Some((rx, done)), false)));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            let ev = Event::default().event("lagged").data(json!({"Missed": n}).to_string());
+                            return Some((Ok(ev), (stored, Some((rx, done)), false)));
+                        }
+                        Err(_) => {}
+                    },
+                    _ = done.changed() => {}
+                }
+                let finished_status = done.borrow().as_ref().map(|r| r.status);
+                if let Some(status) = finished_status {
+                    // Drain what is already queued, then finish.
+                    if let Ok(ev) = rx.try_recv() {
+                        let data = serde_json::to_string(&ev).unwrap_or_default();
+                        return Some((
+                            Ok(Event::default().event("progress").data(data)),
+                            (stored, Some((rx, done)), false),
+                        ));
+                    }
+                    let ev = Event::default()
+                        .event("finished")
+                        .data(json!({"Status": status}).to_string());
+                    return Some((Ok(ev), (stored, None, true)));
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,62 @@
+//! Route assembly and the cross-cutting layers: request ids, auth, metrics, trailing-slash tolerance.
+
+pub mod ad;
+pub mod execute;
+pub mod ops;
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let protected = Router::new()
+        .nest("/synapse/execute", execute::routes())
+        .nest("/ad", ad::routes())
+        .nest("/myriad", ad::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require,
+        ));
+    let header = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(ops::routes())
+        .merge(protected)
+        .fallback(not_found)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    // A coarse label (the first path segment): per-identity paths would explode the label space.
+    let route = req.uri().path().split('/').nth(1).unwrap_or("").to_string();
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("synapse_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("synapse_http_request_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// The request's caller name (for PlanStartInfo_RequestUser).
+pub fn caller_name(req_ext: &axum::http::Extensions) -> Option<String> {
+    req_ext.get::<crate::auth::Caller>().map(|c| c.name.clone())
+}

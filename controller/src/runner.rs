@@ -1,0 +1,247 @@
+//! Plan instances: start (the instance is stored as Running), run on the executor in a task, publish progress
+//! events, store the result, and let callers await completion (no polling), cancel, or stream events.
+
+use crate::error::ApiError;
+use crate::store::{InstanceRecord, Store};
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use synapse_engine::{
+    resolve, DynamicParams, Executor, Plan, PlanResult, ProgressEvent, ProgressSink, RunError,
+    RunOptions, StatusType,
+};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// A running instance's handles.
+struct Live {
+    cancel: CancellationToken,
+    events: broadcast::Sender<ProgressEvent>,
+    done: watch::Receiver<Option<Arc<PlanResult>>>,
+}
+
+/// Starts and tracks plan instances.
+pub struct Runner {
+    executor: Executor,
+    store: Arc<dyn Store>,
+    live: Mutex<HashMap<Uuid, Live>>,
+}
+
+/// Progress events and the completion signal of a running instance.
+pub type Subscription = (
+    broadcast::Receiver<ProgressEvent>,
+    watch::Receiver<Option<Arc<PlanResult>>>,
+);
+
+/// A started instance.
+pub struct Started {
+    pub id: Uuid,
+    pub done: watch::Receiver<Option<Arc<PlanResult>>>,
+}
+
+/// How a sync call ended.
+pub enum SyncOutcome {
+    Finished(Arc<PlanResult>),
+    /// Still running after the timeout (it keeps running; poll or stream it by id).
+    StillRunning(Uuid),
+}
+
+/// Who starts a plan and how.
+pub struct StartRequest {
+    pub plan_key: String,
+    pub plan: Arc<Plan>,
+    pub inputs: DynamicParams,
+    pub dry_run: bool,
+    pub user: Option<String>,
+}
+
+impl Runner {
+    pub fn new(executor: Executor, store: Arc<dyn Store>) -> Self {
+        Runner {
+            executor,
+            store,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// Checks the inputs (400 with every problem), stores the instance as Running, and starts it.
+    pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<Started, ApiError> {
+        if !req.plan.is_active {
+            return Err(ApiError::Conflict(format!(
+                "plan '{}' is not active (IsActive: false)",
+                req.plan_key
+            )));
+        }
+        resolve::check_inputs(&req.plan, &req.inputs).map_err(ApiError::Inputs)?;
+        let id = Uuid::now_v7();
+        let record = InstanceRecord {
+            id,
+            plan: req.plan_key.clone(),
+            requester: req.user.clone(),
+            started_at: Utc::now(),
+            finished_at: None,
+            status: StatusType::Running,
+            dry_run: req.dry_run,
+            parameters: req.inputs.masked(),
+            message: None,
+            result: None,
+        };
+        self.store.insert_instance(&record)?;
+        let (events, _) = broadcast::channel(256);
+        let (done_tx, done_rx) = watch::channel(None);
+        let cancel = CancellationToken::new();
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(
+                id,
+                Live {
+                    cancel: cancel.clone(),
+                    events: events.clone(),
+                    done: done_rx.clone(),
+                },
+            );
+        }
+        let sink_events = events.clone();
+        let progress = ProgressSink::new(move |e| {
+            // No receiver is fine; events are best-effort for watchers.
+            let _ = sink_events.send(e.clone());
+        });
+        let opts = RunOptions {
+            inputs: req.inputs,
+            dry_run: req.dry_run,
+            cancel,
+            progress,
+            request_user: req.user,
+            instance_id: Some(id),
+        };
+        let this = self.clone();
+        let plan = req.plan;
+        tokio::spawn(async move {
+            let outcome = this.executor.run(&plan, opts).await;
+            let mut record = record;
+            record.finished_at = Some(Utc::now());
+            let result = match outcome {
+                Ok(r) => {
+                    record.status = r.status;
+                    record.message = (!r.message.is_empty()).then(|| r.message.clone());
+                    Arc::new(r)
+                }
+                Err(e) => {
+                    // Inputs were checked before; this is a race (plan deactivated) or a bug: record it.
+                    record.status = StatusType::Failed;
+                    record.message = Some(e.to_string());
+                    Arc::new(failed_result(&plan, id, &e))
+                }
+            };
+            record.result = Some((*result).clone());
+            if let Err(e) = this.store.finish_instance(&record) {
+                tracing::error!(instance = %id, error = %e, "could not store the finished instance");
+            }
+            metrics::counter!("synapse_plan_runs_total", "status" => record.status.name())
+                .increment(1);
+            let _ = done_tx.send(Some(result));
+            if let Ok(mut live) = this.live.lock() {
+                live.remove(&id);
+            }
+        });
+        Ok(Started { id, done: done_rx })
+    }
+
+    /// Starts and awaits the result (up to `timeout`).
+    pub async fn run_sync(
+        self: &Arc<Self>,
+        req: StartRequest,
+        timeout: Duration,
+    ) -> Result<SyncOutcome, ApiError> {
+        let started = self.start(req)?;
+        Ok(wait(started.id, started.done, timeout).await)
+    }
+
+    /// Requests cancellation; false when the instance is not running here.
+    pub fn cancel(&self, id: Uuid) -> bool {
+        match self
+            .live
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&id).map(|x| x.cancel.clone()))
+        {
+            Some(c) => {
+                c.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Progress events of a running instance (None when it is not running here).
+    pub fn subscribe(&self, id: Uuid) -> Option<Subscription> {
+        self.live
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&id).map(|x| (x.events.subscribe(), x.done.clone())))
+    }
+
+    /// Cancels everything still running (shutdown) and waits up to `grace` for the results to be stored.
+    pub async fn shutdown(&self, grace: Duration) {
+        let waiting: Vec<(Uuid, watch::Receiver<Option<Arc<PlanResult>>>)> = match self.live.lock()
+        {
+            Ok(l) => l
+                .iter()
+                .map(|(id, x)| {
+                    x.cancel.cancel();
+                    (*id, x.done.clone())
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (id, rx) in waiting {
+            let _ = wait(id, rx, grace).await;
+        }
+    }
+
+    pub fn running(&self) -> usize {
+        self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+}
+
+async fn wait(
+    id: Uuid,
+    mut done: watch::Receiver<Option<Arc<PlanResult>>>,
+    timeout: Duration,
+) -> SyncOutcome {
+    let res = tokio::time::timeout(timeout, async {
+        loop {
+            if let Some(r) = done.borrow().clone() {
+                return Some(r);
+            }
+            if done.changed().await.is_err() {
+                return done.borrow().clone();
+            }
+        }
+    })
+    .await;
+    match res {
+        Ok(Some(r)) => SyncOutcome::Finished(r),
+        _ => SyncOutcome::StillRunning(id),
+    }
+}
+
+fn failed_result(plan: &Plan, id: Uuid, e: &RunError) -> PlanResult {
+    let now = Utc::now();
+    PlanResult {
+        plan_name: plan.name.clone(),
+        instance_id: id,
+        status: StatusType::Failed,
+        dry_run: false,
+        message: e.to_string(),
+        started_at: now,
+        finished_at: now,
+        duration_ms: 0.0,
+        actions: Vec::new(),
+    }
+}

@@ -1,0 +1,122 @@
+//! `synapse serve`: open the store (marking interrupted instances Failed), load the catalog, build the
+//! handlers, listen, and shut down gracefully on SIGTERM/Ctrl-C (running plans are cancelled and their results
+//! stored before exit).
+
+use crate::config::ServeConfig;
+use crate::store::RedbStore;
+use crate::store::Store;
+use crate::AppState;
+use axum::ServiceExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// The store file under the data directory.
+pub fn store_path(cfg: &ServeConfig) -> std::path::PathBuf {
+    cfg.data.join("synapse.redb")
+}
+
+/// Opens the store and applies start-up housekeeping.
+pub fn open_store(cfg: &ServeConfig) -> Result<Arc<RedbStore>, String> {
+    let store = RedbStore::open(&store_path(cfg)).map_err(|e| e.to_string())?;
+    let n = store
+        .mark_interrupted(chrono::Utc::now())
+        .map_err(|e| e.to_string())?;
+    if n > 0 {
+        tracing::warn!(count = n, "instances that were running when the controller stopped are now marked Failed (interrupted)");
+    }
+    prune(&store, cfg.retention_days);
+    Ok(Arc::new(store))
+}
+
+fn prune(store: &dyn Store, retention_days: u32) {
+    if retention_days == 0 {
+        return;
+    }
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
+    match store.prune(cutoff) {
+        Ok(n) if n > 0 => tracing::info!(count = n, retention_days, "pruned old plan instances"),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "pruning old plan instances failed"),
+    }
+}
+
+/// Runs the controller until a shutdown signal.
+pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
+    cfg.check_auth().map_err(|e| e.to_string())?;
+    if cfg.no_auth {
+        tracing::warn!(listen = %cfg.listen, "authentication is OFF (--no-auth): every caller is admin; loopback only");
+    }
+    let store = open_store(&cfg)?;
+    let mut registry = synapse_handlers::builtin_registry();
+    registry.register(Arc::new(synapse_handlers::ad::ActiveDirectoryHandler::new(
+        cfg.domains.clone(),
+    )));
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let state = Arc::new(AppState::new(&cfg, registry, store.clone(), metrics)?);
+    let invalid = state.catalog.entries().filter(|e| e.plan.is_none()).count();
+    tracing::info!(plans = state.catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
+    let app = NormalizePathLayer::trim_trailing_slash().layer(crate::router(state.clone()));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "synapse controller listening");
+    eprintln!(
+        "synapse: listening on http://{addr} (plans: {}, store: {})",
+        cfg.plans.display(),
+        store_path(&cfg).display()
+    );
+
+    let pruner = {
+        let store = store.clone();
+        let days = cfg.retention_days;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                prune(&*store, days);
+            }
+        })
+    };
+    axum::serve(
+        listener,
+        ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
+    pruner.abort();
+    tracing::info!(
+        running = state.runner.running(),
+        "shutting down: cancelling running plans"
+    );
+    state.runner.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = futures::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
