@@ -1,98 +1,143 @@
 #!/usr/bin/env bash
-# The product's main job (README "Run"): build Synapse, boot a throwaway Samba AD DC on a loopback address, and
-# walk the seed's AD API examples through the shipped plans with `synapse plan run` against it: create OU
-# Synapse, create user mfox with the seed's body, get it by name/UPN/DOMAIN\name, create group FamousActors, add
-# mfox to it, run the GetAllGroups custom search, show what bad input gets. The DC is stopped on exit.
-# (When `synapse serve` lands, this script starts the server against the DC instead.)
+# The product's main job (README "Run"): build Synapse, boot a throwaway Samba AD DC on a loopback address,
+# start `synapse serve` against it with an API key, walk the seed's AD API examples over HTTP (create OU
+# Synapse, create user mfox with the seed's body, get it by name/UPN/DN, create group FamousActors, add mfox to
+# it, run the GetAllGroups custom search, show what bad input gets), print curl examples, and keep serving until
+# Ctrl-C. `--once` stops after the walk. The server and the DC are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+once=false
+[ "${1:-}" = "--once" ] && once=true
 
 fixture=tests/fixtures/samba-dc.sh
 "$fixture" install >&2
 "$fixture" golden >&2
+command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 cargo build --release --locked
 bin=$PWD/target/release/synapse
 
-echo "== validating every shipped plan"
-mapfile -t plans < <(find plans -name '*.yaml' | sort)
-"$bin" plan validate "${plans[@]}" | tail -n 3
+work=$(mktemp -d /tmp/synapse-run.XXXXXX)
+dcdir="$work/dc"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  "$fixture" stop "$dcdir" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
-dcdir=$(mktemp -d /tmp/synapse-run-dc.XXXXXX)
-rmdir "$dcdir"
-stop_dc() { "$fixture" stop "$dcdir" >/dev/null 2>&1 || true; }
-trap stop_dc EXIT
-for attempt in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
   ip=$("$fixture" free-ip)
   set +e
-  out=$("$fixture" start "$dcdir" "$ip" 1800)
+  out=$("$fixture" start "$dcdir" "$ip" 7200)
   rc=$?
   set -e
   [ "$rc" -eq 0 ] && break
   [ "$rc" -eq 3 ] || { echo "could not start the DC (exit $rc)" >&2; exit 1; }
 done
-DC_IP=$(printf '%s\n' "$out" | sed -n 's/^DC_IP=//p')
-DC_BASE_DN=$(printf '%s\n' "$out" | sed -n 's/^DC_BASE_DN=//p')
-DC_BIND_DN=$(printf '%s\n' "$out" | sed -n 's/^DC_BIND_DN=//p')
-DC_PASSWORD=$(printf '%s\n' "$out" | sed -n 's/^DC_PASSWORD=//p')
-echo "== throwaway AD DC up on $DC_IP (base $DC_BASE_DN)"
-
+val() { printf '%s\n' "$out" | sed -n "s/^$1=//p"; }
+DC_IP=$(val DC_IP); DC_BASE_DN=$(val DC_BASE_DN)
 export SYNAPSE_AD_URL="ldaps://$DC_IP:636"
-export SYNAPSE_AD_BIND_DN="$DC_BIND_DN"
-export SYNAPSE_AD_PASSWORD="$DC_PASSWORD"
-export SYNAPSE_AD_TLS_INSECURE=true   # the fixture's self-signed certificate has no SAN for its IP
+export SYNAPSE_AD_BIND_DN="$(val DC_BIND_DN)"
+export SYNAPSE_AD_PASSWORD="$(val DC_PASSWORD)"
+export SYNAPSE_AD_TLS_INSECURE=true   # the throwaway DC's self-signed certificate has no SAN for its IP
 export SYNAPSE_AD_ALIASES=SANDBOX
-export SYNAPSE_LOG=error              # hides the per-run "TlsInsecure is set" warning: said once here instead
-echo "   (TLS certificates are not verified for this throwaway DC: SYNAPSE_AD_TLS_INSECURE=true)"
+echo "== throwaway AD DC on $DC_IP (base $DC_BASE_DN); TLS certificates are not verified for it"
+
+port=${SYNAPSE_RUN_PORT:-20000}
+base="http://127.0.0.1:$port"
+KEY=$("$bin" token create --name demo --roles execute --data "$work/data" 2>/dev/null)
+SYNAPSE_LOG=${SYNAPSE_LOG:-info} "$bin" serve --listen "127.0.0.1:$port" --plans plans --data "$work/data" \
+  > "$work/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "== synapse serve on $base (pid $server_pid), API key created with: synapse token create --name demo --roles execute"
+
+enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+call() {
+  local title=$1 method=$2 path=$3 body=${4:-}
+  echo
+  echo "== $title"
+  echo "   curl -X $method $base$path${body:+ -d '$body'}"
+  local args=(-sS -o "$work/resp.json" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $KEY")
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  local code
+  code=$(curl "${args[@]}" "$base$path")
+  echo "   HTTP $code"
+  python3 - "$work/resp.json" <<'PY' || head -c 600 "$work/resp.json"
+import json, sys
+env = json.load(open(sys.argv[1]))
+for res in env.get("Results", []):
+    for s in res["Statuses"]:
+        print(f"   Status {s['Status']:>2}  Action {s['Action']:>3}  {s['Message']}")
+    obj = res.get("User") or res.get("Group") or res.get("OrganizationalUnit") or res.get("SearchResults")
+    if obj and "Results" in obj:
+        for row in obj["Results"]:
+            print("     ", row.get("DistinguishedName"))
+    elif obj:
+        print(f"      -> {obj.get('DistinguishedName')}  Sid={obj.get('Sid')}  Guid={obj.get('Guid')}")
+if "Error" in env:
+    print("  ", env["Error"])
+PY
+}
 
 ou="ou=Synapse,$DC_BASE_DN"
 user="cn=mfox,$ou"
-step() {
-  local title=$1; shift
-  echo
-  echo "== $title"
-  echo "   synapse plan run $*"
-  set +e
-  "$bin" plan run "$@" -o json > /tmp/synapse-run-step.json
-  local rc=$?
-  set -e
-  # Print the statuses of the envelope (the AD API will answer with exactly this envelope).
-  python3 - /tmp/synapse-run-step.json <<'PY' || cat /tmp/synapse-run-step.json
-import json, sys
-r = json.load(open(sys.argv[1]))
-for a in r["Actions"]:
-    env = a.get("ExitData") or {}
-    for res in env.get("Results", []):
-        for s in res["Statuses"]:
-            print(f"   Status {s['Status']:>2}  Action {s['Action']:>3}  {s['Message']}")
-        obj = res.get("User") or res.get("Group") or res.get("OrganizationalUnit") or res.get("SearchResults")
-        if obj and "Results" in obj:
-            for row in obj["Results"]:
-                print("     ", row.get("DistinguishedName"))
-        elif obj:
-            print(f"      -> {obj.get('DistinguishedName')}  Sid={obj.get('Sid')}  Guid={obj.get('Guid')}")
-print(f"   plan status: {r['Status']}")
-PY
-  echo "   exit code: $rc"
-}
+call "create OU Synapse" POST "/ad/ou/$(enc "$ou")" '{"Description": "Synapse demo OU"}'
+# The seed's body, as written there (unquoted keys: a YAML flow map).
+seed_body='{
+  Password: "bi@02LL49_VWQ{b",
+  GivenName: "Michael",
+  Surname: "Fox",
+  Description: "American Actor, Back to the Future.",
+  UserPrincipalName: "mfox@sandbox.local",
+  SamAccountName: "mfox",
+  DisplayName: "Michael J. Fox",
+  EmailAddress: "mfox@company.com",
+  VoiceTelephoneNumber: "1-800-555-1212",
+  EmployeeId: "42",
+  Enabled: true,
+  AccountExpirationDate: "2037-10-10T16:35:46.0417954Z",
+  SmartcardLogonRequired: false,
+  DelegationPermitted: true,
+  HomeDirectory: "C:\\Temp",
+  ScriptPath: "C:\\Temp\\Scripts",
+  PasswordNotRequired: false,
+  PasswordNeverExpires: true,
+  UserCannotChangePassword: false,
+  AllowReversiblePasswordEncryption: false,
+  HomeDrive: "F:"
+}'
+call "create user mfox (the seed's body)" POST "/ad/user/$(enc "$user")?returnobjectproperties=false" "$seed_body"
+call "get user by name" GET "/ad/user/mfox?returnobjectproperties=false"
+call "get user by UPN, with its groups" GET "/ad/user/mfox@sandbox.local?returnobjectproperties=false&returngroupmembership=true"
+call "get user by DOMAIN\\name (the /{domain}/{identity} twin)" GET "/ad/user/SANDBOX/mfox?returnobjects=false"
+call "create group FamousActors" POST "/ad/group/$(enc "cn=FamousActors,$ou")?returnobjectproperties=false" '{"Description": "Famous actors"}'
+call "add mfox to FamousActors" POST "/ad/user/mfox/group/FamousActors?returnobjects=false"
+call "custom search GetAllGroups" POST "/ad/search/GetAllGroups" "{\"distinguishedname\": \"$user\"}"
+call "search" POST "/ad/search" "{\"Filter\": \"(objectClass=group)\", \"SearchBase\": \"$ou\", \"ReturnAttributes\": [\"cn\"]}"
+call "an injection attempt finds nothing (404)" GET "/ad/user/$(enc '*)(objectClass=*')?returnobjects=false"
+call "a missing custom-search parameter (400)" POST "/ad/search/GetAllGroups" '{}'
+call "a weak password (400, nothing created)" POST "/ad/user/$(enc "cn=weak,$ou")" '{Password: "abc"}'
 
-step "create OU Synapse" plans/CreateOrgUnit.yaml -p "identity=$ou" -p "description=Synapse demo OU"
-step "create user mfox (the seed's body)" plans/CreateUser.yaml -p "identity=$user" \
-  -p 'password=bi@02LL49_VWQ{b' -p givenname=Michael -p surname=Fox \
-  -p 'description=American Actor, Back to the Future.' -p userprincipalname=mfox@sandbox.local \
-  -p samaccountname=mfox -p 'displayname=Michael J. Fox' -p emailaddress=mfox@company.com \
-  -p voicetelephonenumber=1-800-555-1212 -p employeeid=42 -p enabled=true \
-  -p accountexpirationdate=2037-10-10T16:35:46Z -p 'homedirectory=C:\Temp' -p 'scriptpath=C:\Temp\Scripts' \
-  -p passwordneverexpires=true -p homedrive=F: -p returnobjectproperties=false
-for id in mfox mfox@sandbox.local 'SANDBOX\mfox'; do
-  step "get user by $id" plans/GetUser.yaml -p "identity=$id" -p returnobjectproperties=false
-done
-step "create group FamousActors" plans/CreateGroup.yaml -p "identity=cn=FamousActors,$ou" -p returnobjectproperties=false
-step "add mfox to FamousActors" plans/AddUserToGroup.yaml -p identity=mfox -p group=FamousActors -p returnobjects=false
-step "custom search GetAllGroups for mfox" plans/GetAllGroups.yaml -p "distinguishedname=$user"
-step "an injection attempt finds nothing" plans/GetUser.yaml -p 'identity=*)(objectClass=*' -p returnobjects=false
-step "a weak password is refused and leaves nothing behind" plans/CreateUser.yaml -p "identity=cn=weak,$ou" -p password=abc
-step "remove mfox from FamousActors" plans/RemoveUserFromGroup.yaml -p identity=mfox -p group=FamousActors -p returnobjects=false
-step "delete mfox" plans/DeleteUser.yaml -p identity=mfox
-echo
-echo "Done. The DC at $DC_IP is stopped now. Try your own: export the SYNAPSE_AD_* variables above for any DC"
-echo "and run e.g.: target/release/synapse plan run plans/GetUser.yaml -p identity=Administrator -o yaml"
+cat <<EOF
+
+== Try it yourself (the server keeps running until Ctrl-C):
+   export SYNAPSE_KEY=$KEY
+   curl -H "Authorization: Bearer \$SYNAPSE_KEY" $base/ad/user/mfox
+   curl -H "Authorization: Bearer \$SYNAPSE_KEY" "$base/ad/user/mfox?outputtype=yaml&returnobjectproperties=false"
+   curl -H "Authorization: Bearer \$SYNAPSE_KEY" -X POST $base/ad/search/GetAllGroups -d '{"distinguishedname": "$user"}'
+   curl -H "Authorization: Bearer \$SYNAPSE_KEY" $base/synapse/execute
+   curl -H "Authorization: Bearer \$SYNAPSE_KEY" $base/synapse/execute/GetUser/help
+   curl $base/healthz ; curl $base/metrics ; curl $base/openapi.json
+EOF
+if $once; then
+  exit 0
+fi
+echo "(serving; Ctrl-C stops the server and the DC)"
+wait "$server_pid"

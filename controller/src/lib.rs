@@ -16,6 +16,7 @@ pub mod routes;
 pub mod runner;
 pub mod serve;
 pub mod store;
+pub mod writer;
 
 use crate::catalog::Catalog;
 use crate::config::ServeConfig;

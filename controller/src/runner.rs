@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::store::{InstanceRecord, Store};
+use crate::writer::Writer;
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ struct Live {
 pub struct Runner {
     executor: Executor,
     store: Arc<dyn Store>,
+    writer: Writer,
     live: Mutex<HashMap<Uuid, Live>>,
 }
 
@@ -59,9 +61,11 @@ pub struct StartRequest {
 
 impl Runner {
     pub fn new(executor: Executor, store: Arc<dyn Store>) -> Self {
+        let writer = Writer::start(store.clone());
         Runner {
             executor,
             store,
+            writer,
             live: Mutex::new(HashMap::new()),
         }
     }
@@ -92,7 +96,7 @@ impl Runner {
             message: None,
             result: None,
         };
-        self.store.insert_instance(&record)?;
+        self.writer.put(record.clone());
         let (events, _) = broadcast::channel(256);
         let (done_tx, done_rx) = watch::channel(None);
         let cancel = CancellationToken::new();
@@ -139,9 +143,7 @@ impl Runner {
                 }
             };
             record.result = Some((*result).clone());
-            if let Err(e) = this.store.finish_instance(&record) {
-                tracing::error!(instance = %id, error = %e, "could not store the finished instance");
-            }
+            this.writer.put(record.clone());
             metrics::counter!("synapse_plan_runs_total", "status" => record.status.name())
                 .increment(1);
             let _ = done_tx.send(Some(result));
@@ -202,6 +204,20 @@ impl Runner {
         for (id, rx) in waiting {
             let _ = wait(id, rx, grace).await;
         }
+        self.writer.close();
+    }
+
+    /// An instance: queued for the store, or stored.
+    pub fn instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, crate::store::StoreError> {
+        match self.writer.pending(id) {
+            Some(r) => Ok(Some(r)),
+            None => self.store.get_instance(id),
+        }
+    }
+
+    /// Waits until every queued instance record is committed (tests, shutdown).
+    pub fn flush(&self) {
+        self.writer.flush();
     }
 
     pub fn running(&self) -> usize {

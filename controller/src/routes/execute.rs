@@ -208,6 +208,9 @@ async fn list_instances(
             })?),
             None => None,
         };
+    // Instances still queued for the store are committed first, so the list is complete.
+    let runner = state.runner.clone();
+    let _ = tokio::task::spawn_blocking(move || runner.flush()).await;
     let list = state.store.list_instances(
         &e.key,
         Page {
@@ -333,8 +336,8 @@ async fn instance_value(state: &AppState, plan: &str, id: &str) -> Result<Value,
     let e = state.catalog.entry(plan)?;
     let id = parse_id(id)?;
     let rec = state
-        .store
-        .get_instance(id)?
+        .runner
+        .instance(id)?
         .filter(|r| r.plan.eq_ignore_ascii_case(&e.key))
         .ok_or_else(|| ApiError::NotFound(format!("plan '{}' has no instance {id}", e.key)))?;
     Ok(serde_json::to_value(rec).unwrap_or_default())

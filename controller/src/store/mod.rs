@@ -220,6 +220,10 @@ pub trait Store: Send + Sync {
     /// Stores it if it was not there.
     fn finish_instance(&self, rec: &InstanceRecord) -> Result<(), StoreError>;
 
+    /// Stores (inserts or replaces) several instances in one transaction: the group commit behind the
+    /// runner's writer, one disk flush for many records. Records are applied in order.
+    fn put_instances(&self, recs: &[InstanceRecord]) -> Result<(), StoreError>;
+
     fn get_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, StoreError>;
 
     /// The instances of one plan, newest first, one page at a time (see [`Page`]).

@@ -239,6 +239,14 @@ impl Store for RedbStore {
         txn.commit().db(self)
     }
 
+    fn put_instances(&self, recs: &[InstanceRecord]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        for rec in recs {
+            self.write_instance(&txn, rec, false)?;
+        }
+        txn.commit().db(self)
+    }
+
     fn get_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, StoreError> {
         let txn = self.db.begin_read().db(self)?;
         let instances = txn.open_table(INSTANCES).db(self)?;
