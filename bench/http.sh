@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# HTTP API throughput and latency of `synapse serve`, next to the raw ldap3 lookup rate, in one run.
+#
+#   bench/http.sh
+#
+# What it does (everything on loopback, every load run bounded):
+#  1. installs wrk from Debian if missing, the DC fixture (tests/fixtures/samba-dc.sh install + golden; root);
+#  2. builds `cargo build --release` and the raw ldap3 tool (bench/ldap-raw, its own crate);
+#  3. writes a temporary plans directory: an Empty plan (one action, `Handler: {Type: Empty}`) plus plans/;
+#  4. starts a throwaway DC on a free 127.0.0.x, creates a test user with `synapse plan run plans/CreateUser.yaml`;
+#  5. starts `synapse serve --no-auth --listen 127.0.0.1:PORT` against it (SYNAPSE_AD_*; SYNAPSE_LOG=error),
+#     data directory on disk (under TMPDIR), and waits for /healthz;
+#  6. measures with wrk, each run DURATION s after a WARMUP s warm-up:
+#       GET /healthz                                   (no plan: the HTTP stack alone)
+#       GET /synapse/execute/Empty/start/sync          (the goal: >= 10,000 req/s on 2 cores), CONNS and 1 conn
+#       GET /synapse/execute/Empty/start               (async: the same start, without waiting for the result)
+#       GET /ad/user/<sAMAccountName>?returnobjectproperties=false, GET /ad/user/<DN>?..., CONNS and 1 conn
+#  7. measures raw ldap3 (bench/ldap-raw): the handler's exact searches, 1 connection sequential and
+#     RAW_CONNS connections, DURATION s each after WARMUP s;
+#  8. restarts synapse with its data directory on /dev/shm (tmpfs) and measures the Empty sync call again, to
+#     show what the store's durable writes cost (STORE_COMPARE=0 skips it);
+#  9. prints a markdown table, the goals with PASS/MISS (information only: exit 0 either way), and the
+#     synapse process's RSS before and after the load.
+#
+# Stops synapse (by PID) and the DC on exit, whatever happens; the DC also stops itself after 900 s.
+# Tunables (environment): DURATION=10 WARMUP=2 CONNS=32 THREADS=2 RAW_CONNS=8 STORE_COMPARE=1
+# KEEP_LOGS=DIR (copy wrk outputs and the server log there). Results go to stdout, progress to stderr.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+fixture=$root/tests/fixtures/samba-dc.sh
+readonly root fixture
+readonly DURATION=${DURATION:-10}
+readonly WARMUP=${WARMUP:-2}
+readonly CONNS=${CONNS:-32}
+readonly THREADS=${THREADS:-2}
+readonly RAW_CONNS=${RAW_CONNS:-8}
+readonly STORE_COMPARE=${STORE_COMPARE:-1}
+readonly DC_MAXRUN=900
+readonly START_ATTEMPTS=5
+readonly GOAL_SYNC_RPS=10000
+readonly GOAL_AD_OVERHEAD_US=1000
+
+log() { printf 'http bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/synapse-bench-http.XXXXXX")
+shm_data=
+dc_dir=$work/dc
+env_file=$work/dc.env
+logs=$work/logs
+mkdir -p "$logs"
+dc_started=0
+syn_pid=
+
+stop_synapse() {
+    [[ -n $syn_pid ]] || return 0
+    if kill -0 "$syn_pid" 2>/dev/null; then
+        log "stopping synapse (pid $syn_pid)"
+        kill -TERM "$syn_pid" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 150; i++)); do
+            kill -0 "$syn_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$syn_pid" 2>/dev/null; then
+            log "synapse (pid $syn_pid) did not stop in 15 s: KILL"
+            kill -KILL "$syn_pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$syn_pid" 2>/dev/null || true
+    syn_pid=
+}
+
+cleanup() {
+    local rc=$?
+    stop_synapse
+    if ((dc_started)); then
+        log "stopping the DC in $dc_dir"
+        "$fixture" stop "$dc_dir" || log "warning: samba-dc.sh stop $dc_dir failed"
+    fi
+    if [[ -n ${KEEP_LOGS:-} ]]; then
+        mkdir -p "$KEEP_LOGS" && cp -r "$logs"/. "$KEEP_LOGS"/ || true
+    fi
+    [[ -z $shm_data ]] || rm -rf -- "$shm_data"
+    rm -rf -- "$work"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+cd "$root"
+
+# 1. Tools and the fixture (idempotent; fast when already done).
+if ! command -v wrk >/dev/null; then
+    log "installing wrk"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >&2 ||
+        { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >&2; }
+fi
+for t in curl jq ss; do
+    command -v "$t" >/dev/null || die "$t is required"
+done
+"$fixture" install
+"$fixture" golden
+
+# 2. Builds, before the DC starts.
+log "building synapse (release)"
+cargo build --release >&2
+bin=$root/target/release/synapse
+log "building the raw ldap3 tool (bench/ldap-raw)"
+# Its own workspace; seeded with the product's lock file so it uses the same ldap3/rustls/tokio versions.
+[[ -f $root/bench/ldap-raw/Cargo.lock ]] || cp "$root/Cargo.lock" "$root/bench/ldap-raw/Cargo.lock"
+CARGO_TARGET_DIR=$root/target cargo build --release \
+    --manifest-path "$root/bench/ldap-raw/Cargo.toml" >&2
+raw_bin=$root/target/release/synapse-bench-ldap-raw
+
+# 3. Plans: the repo's plus an Empty plan.
+plans=$work/plans
+mkdir -p "$plans"
+cp "$root"/plans/*.yaml "$plans"/
+cat >"$plans/Empty.yaml" <<'EOF'
+Name: Empty
+Description: One action that does nothing (bench/http.sh).
+Actions:
+- Name: nothing
+  Handler: {Type: Empty}
+EOF
+"$bin" plan validate "$plans/Empty.yaml" >&2
+
+# 4. A DC on a free loopback address (start exits 3 when another DC took the address first).
+for ((attempt = 1; attempt <= START_ATTEMPTS; attempt++)); do
+    ip=$("$fixture" free-ip)
+    log "starting a DC on $ip (attempt $attempt)"
+    dc_started=1
+    set +e
+    "$fixture" start "$dc_dir" "$ip" "$DC_MAXRUN" >"$env_file"
+    rc=$?
+    set -e
+    case $rc in
+        0) break ;;
+        3)
+            dc_started=0
+            rm -rf -- "$dc_dir"
+            log "$ip is taken, trying another address"
+            ;;
+        *) die "samba-dc.sh start failed (exit $rc)" ;;
+    esac
+done
+((dc_started)) || die "no free address after $START_ATTEMPTS attempts"
+
+dcvar() { sed -n "s/^$1=//p" "$env_file" | head -n1; }
+base_dn=$(dcvar DC_BASE_DN)
+export SYNAPSE_AD_URL="ldaps://$ip:636"
+export SYNAPSE_AD_BIND_DN=$(dcvar DC_BIND_DN)
+export SYNAPSE_AD_PASSWORD=$(dcvar DC_PASSWORD)
+export SYNAPSE_AD_TLS_INSECURE=true
+export SYNAPSE_LOG=error
+
+sam=httpbench
+user_dn="cn=$sam,cn=Users,$base_dn"
+log "creating the test user $user_dn"
+"$bin" plan run "$root/plans/CreateUser.yaml" -p "identity=$user_dn" -p "samaccountname=$sam" \
+    -p "givenname=Http" -p "surname=Bench" -p "displayname=Http Bench" \
+    -p "description=bench/http.sh test user" -p "emailaddress=$sam@example.invalid" \
+    >"$logs/create-user.json" || die "creating the test user failed: $(head -c 2000 "$logs/create-user.json")"
+
+# 5. synapse serve.
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 40000))
+        if ! ss -Htln "sport = :$p" | grep -q .; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# start_synapse DATA_DIR LOG_NAME: starts synapse in the background (syn_pid, url) and waits for /healthz.
+start_synapse() {
+    local data=$1 name=$2 port
+    port=$(free_port) || die "no free port"
+    url="http://127.0.0.1:$port"
+    log "starting synapse on $url (data $data)"
+    # From $work, so that no synapse.yaml in the caller's directory is read.
+    (cd "$work" && exec "$bin" serve --no-auth --listen "127.0.0.1:$port" --plans "$plans" --data "$data") \
+        >"$logs/$name.out" 2>&1 &
+    syn_pid=$!
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$syn_pid" 2>/dev/null || die "synapse exited: $(tail -n 20 "$logs/$name.out")"
+        curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "synapse did not answer /healthz in 30 s"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$syn_pid/status"; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$syn_pid/status"; }
+
+start_synapse "$work/data" synapse
+
+# Every measured URL must answer as expected once, or the numbers would measure errors.
+check() {
+    local path=$1 want=$2 code
+    code=$(curl -sS -o "$logs/check.body" -w '%{http_code}' "$url$path")
+    [[ $code == "$want" ]] || die "GET $path: HTTP $code, expected $want: $(head -c 1000 "$logs/check.body")"
+}
+by_sam="/ad/user/$sam?returnobjectproperties=false"
+by_dn="/ad/user/$(jq -rn --arg s "$user_dn" '$s|@uri')?returnobjectproperties=false"
+check /healthz 200
+check /synapse/execute/Empty/start/sync 200
+jq -e '.Status == "Complete"' "$logs/check.body" >/dev/null || die "Empty sync did not complete: $(cat "$logs/check.body")"
+check /synapse/execute/Empty/start 202
+check "$by_sam" 200
+jq -e --arg dn "$user_dn" '.Results[0].User.DistinguishedName // .Results[0].User.distinguishedName | ascii_downcase == ($dn|ascii_downcase)' \
+    "$logs/check.body" >/dev/null || die "GET $by_sam did not return the user: $(head -c 1000 "$logs/check.body")"
+check "$by_dn" 200
+
+# 6. Load runs. Results: name|conns|requests|rps|p50_us|p99_us|errors|non2xx
+results=()
+# load NAME CONNS PATH
+load() {
+    local name=$1 c=$2 path=$3 t=$THREADS out line
+    ((t <= c)) || t=$c
+    log "wrk $name: -t$t -c$c, ${WARMUP}s warm-up + ${DURATION}s"
+    timeout $((WARMUP + 30)) wrk -t"$t" -c"$c" -d"${WARMUP}s" "$url$path" >/dev/null
+    out=$logs/wrk-$name-c$c.txt
+    timeout $((DURATION + 30)) wrk -t"$t" -c"$c" -d"${DURATION}s" --latency -s "$root/bench/http-report.lua" \
+        "$url$path" >"$out"
+    line=$(grep '^RESULT ' "$out") || die "wrk printed no RESULT line: $(cat "$out")"
+    results+=("$name|$c|$(kv requests "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|$(kv errors "$line")|$(kv non2xx "$line")")
+}
+kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
+kv_s() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+rss_before=$(rss_kb)
+load healthz "$CONNS" /healthz
+load empty-sync "$CONNS" /synapse/execute/Empty/start/sync
+load empty-sync 1 /synapse/execute/Empty/start/sync
+load empty-async "$CONNS" /synapse/execute/Empty/start
+load ad-get-sam "$CONNS" "$by_sam"
+load ad-get-sam 1 "$by_sam"
+load ad-get-dn "$CONNS" "$by_dn"
+load ad-get-dn 1 "$by_dn"
+rss_after=$(rss_kb)
+hwm=$(hwm_kb)
+store_bytes=$(du -sb "$work/data" | cut -f1)
+stop_synapse
+
+# 7. Raw ldap3, same DC, same run.
+log "raw ldap3: dn-seq, sam-seq (1 connection), dn-conc ($RAW_CONNS connections), ${WARMUP}s + ${DURATION}s each"
+LDAP_RAW_PASSWORD=$SYNAPSE_AD_PASSWORD timeout $((3 * (WARMUP + DURATION) + 60)) \
+    "$raw_bin" "$SYNAPSE_AD_URL" "$SYNAPSE_AD_BIND_DN" "$base_dn" "$user_dn" "$sam" "$DURATION" "$WARMUP" \
+    "$RAW_CONNS" >"$logs/raw.txt"
+while read -r line; do
+    results+=("raw-$(kv_s name "$line")|$([[ $(kv_s name "$line") == dn-conc ]] && echo "$RAW_CONNS" || echo 1)|$(kv ops "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|0|0")
+done < <(grep '^RAW ' "$logs/raw.txt")
+
+# 8. The store on tmpfs: same Empty sync call, data directory on /dev/shm.
+if ((STORE_COMPARE)); then
+    shm_data=$(mktemp -d /dev/shm/synapse-bench-http.XXXXXX)
+    start_synapse "$shm_data" synapse-shm
+    load empty-sync-tmpfs "$CONNS" /synapse/execute/Empty/start/sync
+    load empty-async-tmpfs "$CONNS" /synapse/execute/Empty/start
+    stop_synapse
+fi
+
+# 9. Report.
+get() { # get NAME CONNS FIELD(3..8)
+    local r
+    for r in "${results[@]}"; do
+        IFS='|' read -r n c req rps p50 p99 err non <<<"$r"
+        if [[ $n == "$1" && $c == "$2" ]]; then
+            case $3 in rps) echo "$rps" ;; p50) echo "$p50" ;; p99) echo "$p99" ;; esac
+            return 0
+        fi
+    done
+    echo ""
+}
+ms() { awk -v u="$1" 'BEGIN { if (u == "") print "—"; else printf "%.2f ms", u / 1000 }'; }
+
+describe() {
+    case $1 in
+        healthz) echo 'GET /healthz (no plan, context)' ;;
+        empty-sync) echo 'GET /synapse/execute/Empty/start/sync' ;;
+        empty-async) echo 'GET /synapse/execute/Empty/start (async, context)' ;;
+        ad-get-sam) echo "GET /ad/user/{sAMAccountName}?returnobjectproperties=false" ;;
+        ad-get-dn) echo "GET /ad/user/{DN}?returnobjectproperties=false" ;;
+        raw-dn-seq) echo 'raw ldap3: base search of the DN (handler filter + attributes)' ;;
+        raw-sam-seq) echo 'raw ldap3: subtree search by sAMAccountName (handler filter + attributes)' ;;
+        raw-dn-conc) echo 'raw ldap3: base search of the DN, parallel connections' ;;
+        empty-sync-tmpfs) echo 'GET /synapse/execute/Empty/start/sync, data dir on tmpfs' ;;
+        empty-async-tmpfs) echo 'GET /synapse/execute/Empty/start, data dir on tmpfs' ;;
+        *) echo "$1" ;;
+    esac
+}
+
+echo
+echo "## bench/http.sh — $(date -u +%Y-%m-%d) — $(nproc) cores, DC $SYNAPSE_AD_URL, wrk -t$THREADS, ${WARMUP}s warm-up + ${DURATION}s per row"
+echo
+echo "| measurement | connections | requests | req/s | p50 | p99 | errors / non-2xx |"
+echo "|---|---|---|---|---|---|---|"
+for r in "${results[@]}"; do
+    IFS='|' read -r n c req rps p50 p99 err non <<<"$r"
+    printf '| %s | %s | %s | %s | %s | %s | %s / %s |\n' "$(describe "$n")" "$c" "$req" \
+        "$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')" "$(ms "$p50")" "$(ms "$p99")" "$err" "$non"
+done
+echo
+echo "synapse RSS: $((rss_before / 1024)) MiB before the load, $((rss_after / 1024)) MiB after (peak $((hwm / 1024)) MiB);" \
+    "store file after the disk runs: $((store_bytes / 1024 / 1024)) MiB"
+echo
+echo "### Goals (information only)"
+echo
+echo "| goal | measured | verdict |"
+echo "|---|---|---|"
+sync_rps=$(get empty-sync "$CONNS" rps)
+awk -v r="$sync_rps" -v g="$GOAL_SYNC_RPS" -v c="$CONNS" 'BEGIN {
+    printf "| Empty-plan sync invocation >= %d req/s (%d connections) | %.0f req/s | %s |\n", g, c, r, (r >= g ? "PASS" : "MISS") }'
+for kind in dn sam; do
+    http_p50=$(get "ad-get-$kind" 1 p50)
+    raw_p50=$(get "raw-$kind-seq" 1 p50)
+    awk -v h="$http_p50" -v r="$raw_p50" -v g="$GOAL_AD_OVERHEAD_US" -v k="$kind" 'BEGIN {
+        d = h - r
+        printf "| AD GET by %s adds <= %.0f ms p50 over raw LDAP (1 connection) | %.2f ms (HTTP %.2f ms - raw %.2f ms) | %s |\n",
+            (k == "dn" ? "DN" : "sAMAccountName"), g / 1000, d / 1000, h / 1000, r / 1000, (d <= g ? "PASS" : "MISS") }'
+done
+log "done"
