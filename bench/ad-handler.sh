@@ -6,14 +6,14 @@
 # Installs and provisions the DC fixture if needed (tests/fixtures/samba-dc.sh install + golden; root),
 # builds the bench, starts a DC on a free 127.0.0.x, runs `cargo bench -p synapse-handlers --bench ad`
 # against it (SYNAPSE_BENCH_DC_ENV = the DC's KEY=VALUE file) and always stops the DC on exit.
-# Bounded: the bench run gets BENCH_TIMEOUT seconds (default 600), the DC stops itself after 900 s.
+# Bounded: the bench run gets BENCH_TIMEOUT seconds (default 300), the DC stops itself after 900 s.
 # The results (markdown tables) go to stdout; progress and the fixture's logs to stderr.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fixture=$root/tests/fixtures/samba-dc.sh
 readonly root fixture
-readonly BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
+readonly BENCH_TIMEOUT=${BENCH_TIMEOUT:-300}
 readonly DC_MAXRUN=900
 readonly START_ATTEMPTS=5
 

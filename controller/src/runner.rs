@@ -19,7 +19,8 @@ use uuid::Uuid;
 /// A running instance's handles.
 struct Live {
     cancel: CancellationToken,
-    events: broadcast::Sender<ProgressEvent>,
+    /// Created by the first subscriber: most runs have no watcher, and a channel per run costs.
+    events: Arc<std::sync::OnceLock<broadcast::Sender<ProgressEvent>>>,
     done: watch::Receiver<Option<Arc<PlanResult>>>,
 }
 
@@ -97,7 +98,7 @@ impl Runner {
             result: None,
         };
         self.writer.put(record.clone());
-        let (events, _) = broadcast::channel(256);
+        let events: Arc<std::sync::OnceLock<broadcast::Sender<ProgressEvent>>> = Arc::default();
         let (done_tx, done_rx) = watch::channel(None);
         let cancel = CancellationToken::new();
         if let Ok(mut live) = self.live.lock() {
@@ -112,8 +113,10 @@ impl Runner {
         }
         let sink_events = events.clone();
         let progress = ProgressSink::new(move |e| {
-            // No receiver is fine; events are best-effort for watchers.
-            let _ = sink_events.send(e.clone());
+            // Events are best-effort for watchers; without one there is nothing to do.
+            if let Some(tx) = sink_events.get() {
+                let _ = tx.send(e.clone());
+            }
         });
         let opts = RunOptions {
             inputs: req.inputs,
@@ -182,10 +185,16 @@ impl Runner {
 
     /// Progress events of a running instance (None when it is not running here).
     pub fn subscribe(&self, id: Uuid) -> Option<Subscription> {
-        self.live
-            .lock()
-            .ok()
-            .and_then(|l| l.get(&id).map(|x| (x.events.subscribe(), x.done.clone())))
+        self.live.lock().ok().and_then(|l| {
+            l.get(&id).map(|x| {
+                (
+                    x.events
+                        .get_or_init(|| broadcast::channel(256).0)
+                        .subscribe(),
+                    x.done.clone(),
+                )
+            })
+        })
     }
 
     /// Cancels everything still running (shutdown) and waits up to `grace` for the results to be stored.

@@ -6,8 +6,11 @@
 //! prints how to run it and exits 0. Speed goals are reported (PASS/MISS), never enforced: exit 0 either way.
 //!
 //! Everything runs in one process, on one multi-threaded tokio runtime (like the `synapse` binary), against
-//! one DC, each measurement after a warm-up. The bench leaves its objects behind (the DC is disposable); every
-//! run works under its own `ou=bench-<run>` OU.
+//! one DC, after a warm-up. The variants are **interleaved** (round-robin, rotating the order every round), so
+//! every variant sees the same DC state: on a 2-core machine shared with samba, back-to-back blocks drift by
+//! 10-60 % (and a growing directory makes later adds slower), which would swamp the differences we look for.
+//! The bench leaves its objects behind (the DC is disposable); every run works under its own
+//! `ou=bench-<run>` OU. `SYNAPSE_BENCH_GET_N` / `SYNAPSE_BENCH_CREATE_N` override the counts (smoke runs).
 
 // A bench, not library code: a failed step stops the run loudly, with the LDAP error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use synapse_engine::{ActionContext, Handler, StatusType};
+use synapse_engine::{ActionContext, ExecuteResult, Handler, StatusType};
 use synapse_handlers::ad::conn::ldap3::adapters::PagedResults;
 use synapse_handlers::ad::conn::ldap3::{self, LdapConnAsync, LdapConnSettings, StdStream};
 use synapse_handlers::ad::conn::{Ldap, LdapPool, Scope, SearchEntry, PAGE_SIZE};
@@ -30,12 +33,12 @@ use synapse_handlers::ad::model::AdConfig;
 use synapse_handlers::ad::objects::{self, Shape};
 use synapse_handlers::ad::ops::{self, Ctx, Target};
 use synapse_handlers::ad::settings::{dns_name_from_dn, DomainSettings, Secret};
-use synapse_handlers::ad::ActiveDirectoryHandler;
+use synapse_handlers::ad::{values, ActiveDirectoryHandler};
 
-/// Sequential Get operations per variant.
+/// Timed Get operations per variant (after `GET_WARMUP` untimed rounds).
 const GET_N: usize = 2000;
 const GET_WARMUP: usize = 200;
-/// Users per create variant.
+/// Users per create variant (after `CREATE_WARMUP` untimed creates per variant).
 const CREATE_N: usize = 200;
 const CREATE_WARMUP: usize = 20;
 /// The goal of the issue: handler time / raw ldap3 time.
@@ -47,8 +50,9 @@ fn main() {
             "ad bench: SYNAPSE_BENCH_DC_ENV is not set, nothing measured.\n\
              Run it with a throwaway Samba AD DC:   bench/ad-handler.sh\n\
              or against a DC you started yourself:\n  \
-             tests/fixtures/samba-dc.sh start /tmp/dc-bench \"$(tests/fixtures/samba-dc.sh free-ip)\" > /tmp/dc.env\n  \
-             SYNAPSE_BENCH_DC_ENV=/tmp/dc.env cargo bench -p synapse-handlers --bench ad\n  \
+             ip=$(tests/fixtures/samba-dc.sh free-ip)\n  \
+             tests/fixtures/samba-dc.sh start /tmp/dc-bench \"$ip\" 900 > /tmp/dc-bench.env\n  \
+             SYNAPSE_BENCH_DC_ENV=/tmp/dc-bench.env cargo bench -p synapse-handlers --bench ad\n  \
              tests/fixtures/samba-dc.sh stop /tmp/dc-bench"
         );
         return;
@@ -56,10 +60,40 @@ fn main() {
     let text = std::fs::read_to_string(&env_file)
         .unwrap_or_else(|e| panic!("reading SYNAPSE_BENCH_DC_ENV={env_file:?}: {e}"));
     let dc = Dc::parse(&text);
+    let counts = Counts {
+        get: env_count("SYNAPSE_BENCH_GET_N", GET_N),
+        get_warmup: GET_WARMUP.min(env_count("SYNAPSE_BENCH_GET_N", GET_N)),
+        create: env_count("SYNAPSE_BENCH_CREATE_N", CREATE_N),
+        create_warmup: CREATE_WARMUP,
+    };
     // ldap3 builds its rustls config with `ClientConfig::builder()`, which wants a process default.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    rt.block_on(run(&dc));
+    let started = Instant::now();
+    let setup = rt.block_on(measure(&dc, counts));
+    count_round_trips(&rt, &dc, &setup);
+    println!(
+        "\nad bench done in {:.1} s (run {}, objects left under {}).",
+        started.elapsed().as_secs_f64(),
+        setup.run,
+        setup.root
+    );
+}
+
+#[derive(Clone, Copy)]
+struct Counts {
+    get: usize,
+    get_warmup: usize,
+    create: usize,
+    create_warmup: usize,
+}
+
+fn env_count(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -101,7 +135,8 @@ impl Dc {
         format!("ldaps://{}:636", self.ip)
     }
 
-    /// The same settings the integration tests use: LDAPS, certificate not verified (no SAN), base DN given.
+    /// The settings the integration tests use: LDAPS, certificate not verified (no SAN), base DN given,
+    /// defaults otherwise (pool of 8).
     fn settings(&self) -> DomainSettings {
         let name = dns_name_from_dn(&self.base_dn).unwrap_or_else(|| "sandbox.local".into());
         let mut s = DomainSettings::new(
@@ -121,7 +156,7 @@ impl Dc {
         s
     }
 
-    /// One raw ldap3 connection: our own TCP socket with TCP_NODELAY, LDAPS, simple bind.
+    /// One raw ldap3 connection: our own TCP socket with TCP_NODELAY (as the pool does), LDAPS, simple bind.
     async fn raw(&self) -> Ldap {
         let tcp = tokio::net::TcpStream::connect((self.ip.as_str(), 636))
             .await
@@ -180,7 +215,8 @@ fn raw_user_attrs(sam: &str) -> Vec<(String, HashSet<String>)> {
     ]
 }
 
-/// What the handler's Create sends for the same user (fields::initial_attrs).
+/// What the handler's Create sends for the same user (fields::initial_attrs): full objectClass chain,
+/// a userPrincipalName and userAccountControl NORMAL_ACCOUNT | ACCOUNTDISABLE.
 fn handler_like_user_attrs(sam: &str, domain: &str) -> Vec<(String, HashSet<String>)> {
     vec![
         (
@@ -196,6 +232,10 @@ fn handler_like_user_attrs(sam: &str, domain: &str) -> Vec<(String, HashSet<Stri
     ]
 }
 
+fn assert_complete(r: &ExecuteResult, what: &str) {
+    assert_eq!(r.status, StatusType::Complete, "{what}: {}", r.message);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Statistics and output
 
@@ -204,6 +244,7 @@ struct Stats {
     p50: Duration,
     p99: Duration,
     mean: Duration,
+    total: Duration,
 }
 
 fn stats(samples: &[Duration]) -> Stats {
@@ -219,6 +260,7 @@ fn stats(samples: &[Duration]) -> Stats {
         p50: at(0.50).unwrap_or_default(),
         p99: at(0.99).unwrap_or_default(),
         mean: total / n as u32,
+        total,
     }
 }
 
@@ -227,7 +269,7 @@ fn us(d: Duration) -> String {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
@@ -242,25 +284,651 @@ fn verdict(r: f64) -> &'static str {
     }
 }
 
-/// Times `$body` (an expression that may `.await`) `$n` times after `$warm` untimed runs.
-macro_rules! timed {
-    ($n:expr, $warm:expr, $body:expr) => {{
-        for _ in 0..$warm {
-            $body;
-        }
-        let mut samples = Vec::with_capacity($n);
-        for _ in 0..$n {
-            let t = Instant::now();
-            $body;
-            samples.push(t.elapsed());
-        }
-        samples
-    }};
+/// Mean CPU time of `f` over `n` calls after `n / 10` warm-up calls.
+fn cpu(n: usize, mut f: impl FnMut()) -> Duration {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed() / n.max(1) as u32
 }
 
 // ------------------------------------------------------------------------------------------------
-// LDAP round-trip counting: the pool logs one debug event per operation ("LDAP operation ok"); a scoped
-// subscriber collects them while one handler call runs.
+// Get
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GetV {
+    /// (i) the baseline.
+    RawStar,
+    RawStarPaged,
+    /// Byte for byte the request the handler's Get by DN sends (LdapPool does not page base searches).
+    RawHandlerRequestUnpaged,
+    RawHandlerRequestPaged,
+    /// (ii)
+    PoolStar,
+    PoolHandlerRequest,
+    /// (iii)
+    Handler,
+    OpsGet,
+    HandlerNoProps,
+    HandlerNoObjects,
+    /// (iv)
+    HandlerBySam,
+    RawSubtreeSam,
+    /// Byte for byte the request the handler's Get by sAMAccountName sends (subtree: paged).
+    RawSubtreeSamPaged,
+}
+
+impl GetV {
+    const ALL: [GetV; 13] = [
+        GetV::RawStar,
+        GetV::RawStarPaged,
+        GetV::RawHandlerRequestUnpaged,
+        GetV::RawHandlerRequestPaged,
+        GetV::PoolStar,
+        GetV::PoolHandlerRequest,
+        GetV::Handler,
+        GetV::OpsGet,
+        GetV::HandlerNoProps,
+        GetV::HandlerNoObjects,
+        GetV::HandlerBySam,
+        GetV::RawSubtreeSam,
+        GetV::RawSubtreeSamPaged,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            GetV::RawStar => "(i) raw ldap3 base search, `(objectClass=*)`, `*` — **baseline**",
+            GetV::RawStarPaged => "raw ldap3 base search `*` + paged-results control",
+            GetV::RawHandlerRequestUnpaged => {
+                "raw ldap3 base search, the handler's filter and attributes (= its wire request for a DN)"
+            }
+            GetV::RawHandlerRequestPaged => {
+                "raw ldap3 base search, the handler's filter and attributes, paged"
+            }
+            GetV::PoolStar => "(ii) `LdapPool::search` base `*` (base scope: not paged)",
+            GetV::PoolHandlerRequest => "`LdapPool::search`, the handler's filter and attributes",
+            GetV::Handler => {
+                "(iii) handler Get by DN (ReturnObjects, ReturnObjectProperties) — **goal**"
+            }
+            GetV::OpsGet => "`ops::get` by DN (the handler without execute's JSON in/out)",
+            GetV::HandlerNoProps => "handler Get by DN, ReturnObjectProperties: false",
+            GetV::HandlerNoObjects => "handler Get by DN, ReturnObjects: false",
+            GetV::HandlerBySam => "(iv) handler Get by sAMAccountName (subtree) — **goal**",
+            GetV::RawSubtreeSam => "raw ldap3 subtree search, the handler's sAMAccountName filter",
+            GetV::RawSubtreeSamPaged => {
+                "raw ldap3 subtree search, the handler's sAMAccountName filter, paged (= its wire request)"
+            }
+        }
+    }
+}
+
+struct GetBench {
+    raw: Ldap,
+    pool: LdapPool,
+    handler: ActiveDirectoryHandler,
+    ctx: ActionContext,
+    cfg: AdConfig,
+    base_dn: String,
+    user_dn: String,
+    user_class: String,
+    sam_filter: String,
+    get_cfg: Value,
+    get_cfg_noprops: Value,
+    get_cfg_noobj: Value,
+    by_dn: Value,
+    by_sam: Value,
+}
+
+impl GetBench {
+    async fn raw_search(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> usize {
+        let ldap3::SearchResult(e, res) =
+            self.raw.search(base, scope, filter, attrs).await.unwrap();
+        assert_eq!(res.rc, 0, "raw search: {}", res.text);
+        e.iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .count()
+    }
+
+    async fn raw_paged(&mut self, base: &str, scope: Scope, filter: &str, attrs: &[&str]) -> usize {
+        let mut stream = self
+            .raw
+            .streaming_search_with(PagedResults::new(PAGE_SIZE), base, scope, filter, attrs)
+            .await
+            .unwrap();
+        let mut n = 0;
+        while let Some(e) = stream.next().await.unwrap() {
+            if !e.is_ref() && !e.is_intermediate() {
+                n += 1;
+            }
+        }
+        let res = stream.finish().await;
+        assert_eq!(res.rc, 0, "raw paged search: {}", res.text);
+        n
+    }
+
+    async fn once(&mut self, v: GetV) {
+        let (dn, class, base, sam) = (
+            self.user_dn.clone(),
+            self.user_class.clone(),
+            self.base_dn.clone(),
+            self.sam_filter.clone(),
+        );
+        let n = match v {
+            GetV::RawStar => {
+                self.raw_search(&dn, Scope::Base, "(objectClass=*)", &["*"])
+                    .await
+            }
+            GetV::RawStarPaged => {
+                self.raw_paged(&dn, Scope::Base, "(objectClass=*)", &["*"])
+                    .await
+            }
+            GetV::RawHandlerRequestUnpaged => {
+                self.raw_search(&dn, Scope::Base, &class, READ_ATTRS).await
+            }
+            GetV::RawHandlerRequestPaged => {
+                self.raw_paged(&dn, Scope::Base, &class, READ_ATTRS).await
+            }
+            GetV::PoolStar => self
+                .pool
+                .search(&dn, Scope::Base, "(objectClass=*)", &["*"])
+                .await
+                .unwrap()
+                .len(),
+            GetV::PoolHandlerRequest => self
+                .pool
+                .search(&dn, Scope::Base, &class, READ_ATTRS)
+                .await
+                .unwrap()
+                .len(),
+            GetV::Handler | GetV::HandlerNoProps | GetV::HandlerNoObjects | GetV::HandlerBySam => {
+                let (cfg, params) = match v {
+                    GetV::Handler => (&self.get_cfg, &self.by_dn),
+                    GetV::HandlerNoProps => (&self.get_cfg_noprops, &self.by_dn),
+                    GetV::HandlerNoObjects => (&self.get_cfg_noobj, &self.by_dn),
+                    _ => (&self.get_cfg, &self.by_sam),
+                };
+                let r = self
+                    .handler
+                    .execute(&self.ctx, cfg.clone(), params.clone())
+                    .await;
+                assert_complete(&r, v.name());
+                1
+            }
+            GetV::OpsGet => {
+                let ctx = Ctx {
+                    pool: &self.pool,
+                    cfg: &self.cfg,
+                    dry_run: false,
+                };
+                let target = Target {
+                    t: AdObjectType::User,
+                    identity: &dn,
+                    name: None,
+                    move_to: None,
+                    member_of: &[],
+                    changes: Ok(Changes::default()),
+                };
+                let r = ops::get(&ctx, &target).await;
+                assert!(r.user.is_some(), "ops::get returned no user");
+                1
+            }
+            GetV::RawSubtreeSam => {
+                self.raw_search(&base, Scope::Subtree, &sam, READ_ATTRS)
+                    .await
+            }
+            GetV::RawSubtreeSamPaged => {
+                self.raw_paged(&base, Scope::Subtree, &sam, READ_ATTRS)
+                    .await
+            }
+        };
+        assert_eq!(n, 1, "{}: expected one entry", v.name());
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Create
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CreateV {
+    Raw,
+    RawHandlerAttrs,
+    Handler,
+    HandlerNoObjects,
+}
+
+impl CreateV {
+    const ALL: [CreateV; 4] = [
+        CreateV::Raw,
+        CreateV::RawHandlerAttrs,
+        CreateV::Handler,
+        CreateV::HandlerNoObjects,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            CreateV::Raw => "raw ldap3 add (objectClass user, sAMAccountName) — **baseline**",
+            CreateV::RawHandlerAttrs => "raw ldap3 add with the attributes the handler sends",
+            CreateV::Handler => "handler Create, one call per user (default Config) — **goal**",
+            CreateV::HandlerNoObjects => "handler Create, one call per user, ReturnObjects: false",
+        }
+    }
+
+    /// sAMAccountName prefix (with the run id and a 3-digit index: at most 10 characters).
+    fn prefix(self) -> &'static str {
+        match self {
+            CreateV::Raw => "br",
+            CreateV::RawHandlerAttrs => "ba",
+            CreateV::Handler => "bh",
+            CreateV::HandlerNoObjects => "bn",
+        }
+    }
+
+    fn ou(self) -> &'static str {
+        match self {
+            CreateV::Raw => "c-raw",
+            CreateV::RawHandlerAttrs => "c-rawattrs",
+            CreateV::Handler => "c-handler",
+            CreateV::HandlerNoObjects => "c-handler-noobj",
+        }
+    }
+}
+
+struct CreateBench<'a> {
+    raw: &'a mut Ldap,
+    handler: &'a ActiveDirectoryHandler,
+    ctx: &'a ActionContext,
+    domain: String,
+}
+
+impl CreateBench<'_> {
+    async fn once(&mut self, v: CreateV, sam: &str, ou: &str) {
+        let dn = format!("cn={sam},{ou}");
+        match v {
+            CreateV::Raw => add(self.raw, &dn, raw_user_attrs(sam)).await,
+            CreateV::RawHandlerAttrs => {
+                add(self.raw, &dn, handler_like_user_attrs(sam, &self.domain)).await
+            }
+            CreateV::Handler | CreateV::HandlerNoObjects => {
+                let cfg = if v == CreateV::Handler {
+                    json!({"Action": "Create"})
+                } else {
+                    json!({"Action": "Create", "ReturnObjects": false})
+                };
+                let r = self
+                    .handler
+                    .execute(self.ctx, cfg, json!({"Users": [{"Identity": dn}]}))
+                    .await;
+                assert_complete(&r, v.name());
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The measurements
+
+/// What the round-trip count needs from the measuring run.
+struct Setup {
+    run: String,
+    root: String,
+    user_dn: String,
+    sam: String,
+}
+
+async fn measure(dc: &Dc, n: Counts) -> Setup {
+    let run = run_id();
+    let domain = dns_name_from_dn(&dc.base_dn).unwrap_or_else(|| "sandbox.local".into());
+    println!(
+        "ad bench: DC {} ({}), run {run}. Get: {} interleaved rounds (+{} warm-up); Create: {} users per \
+         variant (+{} warm-up).",
+        dc.url(),
+        dc.base_dn,
+        n.get,
+        n.get_warmup,
+        n.create,
+        n.create_warmup
+    );
+
+    let mut raw = dc.raw().await;
+    let pool = LdapPool::connect(dc.settings()).await.expect("pool");
+    let handler = ActiveDirectoryHandler::new(vec![dc.settings()]);
+    let ctx = ActionContext::standalone("bench");
+    let root = format!("ou=bench-{run},{}", dc.base_dn);
+    add_ou(&mut raw, &root).await;
+
+    // ---- Get ------------------------------------------------------------------------------------
+    let get_ou = format!("ou=get,{root}");
+    add_ou(&mut raw, &get_ou).await;
+    let sam = format!("bg{run}");
+    let user_dn = format!("cn={sam},{get_ou}");
+    let mut attrs = raw_user_attrs(&sam);
+    attrs.extend([
+        ("givenName".into(), set(&["Bench"])),
+        ("sn".into(), set(&["User"])),
+        ("displayName".into(), set(&["Bench User"])),
+        ("mail".into(), set(&[&format!("{sam}@{domain}")])),
+        ("description".into(), set(&["ad bench user"])),
+        ("telephoneNumber".into(), set(&["+1 555 0100"])),
+    ]);
+    add(&mut raw, &user_dn, attrs).await;
+    let user_class = class_filter(AdObjectType::User).to_string();
+    let get_cfg = json!({"Action": "Get", "ReturnObjects": true, "ReturnObjectProperties": true});
+    let mut g = GetBench {
+        raw,
+        pool,
+        handler,
+        ctx,
+        cfg: serde_json::from_value(get_cfg.clone()).unwrap(),
+        base_dn: dc.base_dn.clone(),
+        sam_filter: format!("(&{user_class}(|(sAMAccountName={sam})(name={sam})))"),
+        user_class,
+        get_cfg,
+        get_cfg_noprops: json!({"Action": "Get", "ReturnObjects": true, "ReturnObjectProperties": false}),
+        get_cfg_noobj: json!({"Action": "Get", "ReturnObjects": false}),
+        by_dn: json!({"Users": [{"Identity": user_dn}]}),
+        by_sam: json!({"Users": [{"Identity": sam}]}),
+        user_dn: user_dn.clone(),
+    };
+    let k = GetV::ALL.len();
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n.get); k];
+    let t_get = Instant::now();
+    for round in 0..n.get_warmup + n.get {
+        for j in 0..k {
+            let idx = (round + j) % k;
+            let t = Instant::now();
+            g.once(GetV::ALL[idx]).await;
+            let d = t.elapsed();
+            if round >= n.get_warmup {
+                samples[idx].push(d);
+            }
+        }
+    }
+    eprintln!("ad bench: Get phase {:.1} s", t_get.elapsed().as_secs_f64());
+    let get_stats: Vec<Stats> = samples.iter().map(|s| stats(s)).collect();
+
+    // CPU only (no network): what the handler does with the entry after the search.
+    let entry: SearchEntry = g
+        .pool
+        .search(&g.user_dn, Scope::Base, &g.user_class, READ_ATTRS)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let cpu_user_props = cpu(n.get, || {
+        std::hint::black_box(objects::user(
+            std::hint::black_box(&entry),
+            Shape { properties: true },
+            None,
+        ));
+    });
+    let cpu_user_noprops = cpu(n.get, || {
+        std::hint::black_box(objects::user(
+            std::hint::black_box(&entry),
+            Shape { properties: false },
+            None,
+        ));
+    });
+    let cpu_properties = cpu(n.get, || {
+        std::hint::black_box(values::properties(
+            std::hint::black_box(&entry.attrs),
+            &entry.bin_attrs,
+        ));
+    });
+    let object = objects::user(&entry, Shape { properties: true }, None);
+    let cpu_to_value = cpu(n.get, || {
+        std::hint::black_box(serde_json::to_value(std::hint::black_box(&object)).unwrap());
+    });
+    let cpu_parse = cpu(n.get, || {
+        let c: AdConfig = serde_json::from_value(g.get_cfg.clone()).unwrap();
+        std::hint::black_box(c);
+    });
+    let n_attrs = entry.attrs.len() + entry.bin_attrs.len();
+
+    // ---- Create: sequential variants, interleaved user by user ------------------------------------
+    let GetBench {
+        mut raw,
+        handler,
+        ctx,
+        ..
+    } = g;
+    let warm_ou = format!("ou=warmup,{root}");
+    add_ou(&mut raw, &warm_ou).await;
+    for v in CreateV::ALL {
+        add_ou(&mut raw, &format!("ou={},{root}", v.ou())).await;
+    }
+    let mut c = CreateBench {
+        raw: &mut raw,
+        handler: &handler,
+        ctx: &ctx,
+        domain: domain.clone(),
+    };
+    let k = CreateV::ALL.len();
+    let mut create_samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n.create); k];
+    let t_create = Instant::now();
+    for i in 0..n.create_warmup + n.create {
+        for j in 0..k {
+            let idx = (i + j) % k;
+            let v = CreateV::ALL[idx];
+            let (sam, ou) = if i < n.create_warmup {
+                (format!("bw{run}{idx}{i:02}"), warm_ou.clone())
+            } else {
+                let u = i - n.create_warmup;
+                (
+                    format!("{}{run}{u:03}", v.prefix()),
+                    format!("ou={},{root}", v.ou()),
+                )
+            };
+            let t = Instant::now();
+            c.once(v, &sam, &ou).await;
+            let d = t.elapsed();
+            if i >= n.create_warmup {
+                create_samples[idx].push(d);
+            }
+        }
+    }
+    let create_stats: Vec<Stats> = create_samples.iter().map(|s| stats(s)).collect();
+
+    // ---- Create: all users in one handler call, bracketed by raw sequential blocks -----------------
+    // One call of N users cannot be interleaved; the raw blocks right before and after it give the
+    // reference at the same directory size (their mean).
+    async fn raw_block(raw: &mut Ldap, ou: &str, prefix: &str, n: usize) -> Duration {
+        add_ou(raw, ou).await;
+        let t0 = Instant::now();
+        for i in 0..n {
+            let sam = format!("{prefix}{i:03}");
+            add(raw, &format!("cn={sam},{ou}"), raw_user_attrs(&sam)).await;
+        }
+        t0.elapsed()
+    }
+    let warm: Vec<Value> = (0..n.create_warmup)
+        .map(|i| json!({"Identity": format!("cn=bx{run}{i:03},{warm_ou}")}))
+        .collect();
+    assert_complete(
+        &handler
+            .execute(&ctx, json!({"Action": "Create"}), json!({ "Users": warm }))
+            .await,
+        "warm-up",
+    );
+    let block_before = raw_block(
+        &mut raw,
+        &format!("ou=c-raw-before,{root}"),
+        &format!("bb{run}"),
+        n.create,
+    )
+    .await;
+    let one_ou = format!("ou=c-handler-one-call,{root}");
+    add_ou(&mut raw, &one_ou).await;
+    let users: Vec<Value> = (0..n.create)
+        .map(|i| json!({"Identity": format!("cn=bc{run}{i:03},{one_ou}")}))
+        .collect();
+    let t0 = Instant::now();
+    let r = handler
+        .execute(&ctx, json!({"Action": "Create"}), json!({ "Users": users }))
+        .await;
+    let one_call = t0.elapsed();
+    assert_complete(&r, "create all in one call");
+    // Raw, all adds in flight at once over 8 connections (the pool's size): what the server allows.
+    let mut conns = Vec::new();
+    for _ in 0..8 {
+        conns.push(dc.raw().await);
+    }
+    let conc_ou = format!("ou=c-raw-concurrent,{root}");
+    add_ou(&mut raw, &conc_ou).await;
+    let futs: Vec<_> = (0..n.create)
+        .map(|i| {
+            let sam = format!("bk{run}{i:03}");
+            let dn = format!("cn={sam},{conc_ou}");
+            let mut l = conns[i % conns.len()].clone();
+            async move { add(&mut l, &dn, raw_user_attrs(&sam)).await }
+        })
+        .collect();
+    let t0 = Instant::now();
+    join_all(futs).await;
+    let raw_concurrent = t0.elapsed();
+    let block_after = raw_block(
+        &mut raw,
+        &format!("ou=c-raw-after,{root}"),
+        &format!("bs{run}"),
+        n.create,
+    )
+    .await;
+    eprintln!(
+        "ad bench: Create phase {:.1} s",
+        t_create.elapsed().as_secs_f64()
+    );
+
+    // ---- Tables --------------------------------------------------------------------------------
+    let base = get_stats[0];
+    println!(
+        "\n### Get user: {} rounds, the {} variants interleaved (after {} warm-up rounds)\n",
+        n.get,
+        GetV::ALL.len(),
+        n.get_warmup
+    );
+    println!("| variant | p50 | p99 | mean | p50 / raw | mean / raw |");
+    println!("|---|---|---|---|---|---|");
+    for (v, s) in GetV::ALL.iter().zip(&get_stats) {
+        println!(
+            "| {} | {} | {} | {} | {:.2}x | {:.2}x |",
+            v.name(),
+            us(s.p50),
+            us(s.p99),
+            us(s.mean),
+            ratio(s.p50, base.p50),
+            ratio(s.mean, base.mean),
+        );
+    }
+    println!(
+        "\nCPU per call, no network (the user entry has {n_attrs} attributes): `objects::user` with \
+         Properties {} (of which `values::properties` {}), without {}; the User object to a JSON Value \
+         (execute's exit-data copy) {}; Config parse {}.",
+        us(cpu_user_props),
+        us(cpu_properties),
+        us(cpu_user_noprops),
+        us(cpu_to_value),
+        us(cpu_parse)
+    );
+
+    let raw_seq = create_stats[0];
+    println!(
+        "\n### Create {} users: sequential variants interleaved user by user, each in its own OU \
+         (after {} warm-up creates each)\n",
+        n.create, n.create_warmup
+    );
+    println!("| variant | total (sum of the {} calls) | users/s | per user p50 | per user p99 | total / raw |", n.create);
+    println!("|---|---|---|---|---|---|");
+    for (v, s) in CreateV::ALL.iter().zip(&create_stats) {
+        println!(
+            "| {} | {} | {:.0} | {} | {} | {:.2}x |",
+            v.name(),
+            ms(s.total),
+            n.create as f64 / s.total.as_secs_f64(),
+            ms(s.p50),
+            ms(s.p99),
+            ratio(s.total, raw_seq.total),
+        );
+    }
+    let block_ref = (block_before + block_after) / 2;
+    println!(
+        "\n### Create {} users in one handler call (concurrent inside the handler, pool of 8)\n",
+        n.create
+    );
+    println!("| variant | total | users/s | total / raw |");
+    println!("|---|---|---|---|");
+    for (name, t) in [
+        (
+            "raw ldap3 adds, sequential, block just before",
+            block_before,
+        ),
+        ("raw ldap3 adds, sequential, block just after", block_after),
+        (
+            "handler Create, all users in one call — **goal** (vs the mean of the two raw blocks)",
+            one_call,
+        ),
+        (
+            "raw ldap3 adds, all in flight at once over 8 connections",
+            raw_concurrent,
+        ),
+    ] {
+        println!(
+            "| {name} | {} | {:.0} | {:.2}x |",
+            ms(t),
+            n.create as f64 / t.as_secs_f64(),
+            ratio(t, block_ref)
+        );
+    }
+
+    // ---- Goals ---------------------------------------------------------------------------------
+    let by = |v: GetV| get_stats[GetV::ALL.iter().position(|x| *x == v).unwrap_or(0)];
+    println!("\n### Ratios against raw ldap3 (goal <= {GOAL:.1}x; information only)\n");
+    println!("| comparison | ratio | goal | |");
+    println!("|---|---|---|---|");
+    let goal_line = |what: &str, r: f64| {
+        println!("| {what} | {r:.2}x | <= {GOAL:.1}x | {} |", verdict(r));
+    };
+    for (label, v) in [
+        ("(ii) LdapPool::search base", GetV::PoolStar),
+        ("(iii) handler Get by DN", GetV::Handler),
+        ("(iv) handler Get by sAMAccountName", GetV::HandlerBySam),
+    ] {
+        let s = by(v);
+        goal_line(&format!("{label}, p50"), ratio(s.p50, base.p50));
+        goal_line(&format!("{label}, mean"), ratio(s.mean, base.mean));
+    }
+    let h = create_stats[CreateV::ALL
+        .iter()
+        .position(|x| *x == CreateV::Handler)
+        .unwrap_or(0)];
+    goal_line(
+        "handler Create, one call per user, total",
+        ratio(h.total, raw_seq.total),
+    );
+    goal_line(
+        "handler Create, all users in one call, total",
+        ratio(one_call, block_ref),
+    );
+
+    Setup {
+        run,
+        root,
+        user_dn,
+        sam,
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// LDAP round trips per handler call: the pool logs one debug event per operation ("LDAP operation ok");
+// a scoped subscriber collects them while one handler call runs on this thread.
 
 #[derive(Default)]
 struct OpLog {
@@ -308,12 +976,7 @@ impl tracing::Subscriber for OpCounter {
         let mut v = OpVisitor::default();
         event.record(&mut v);
         if v.message.starts_with("LDAP operation") {
-            let target = if v.target.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", v.target)
-            };
-            let line = format!("{}{target} ({})", v.op, v.message);
+            let line = format!("{} `{}` ({})", v.op, v.target, v.message);
             self.0
                 .ops
                 .lock()
@@ -325,638 +988,58 @@ impl tracing::Subscriber for OpCounter {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-/// Runs `fut` to completion on the current thread with the op counter installed; returns the LDAP
-/// operations the pool performed. (The futures run on this thread: block_on polls them here; only the
-/// connection drivers are spawned, and they log nothing we count.)
-fn count_ops<F: Future>(rt: &tokio::runtime::Handle, fut: F) -> (F::Output, Vec<String>) {
+/// Runs `fut` with the op counter installed on this thread; returns the LDAP operations the pool did.
+/// `Runtime::block_on` polls `fut` on this thread (only the connection drivers run on the workers, and
+/// they emit none of the counted events).
+fn count_ops<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> (F::Output, Vec<String>) {
     let log = Arc::new(OpLog::default());
     let out = tracing::subscriber::with_default(OpCounter(log.clone()), || rt.block_on(fut));
     let ops = std::mem::take(&mut *log.ops.lock().unwrap_or_else(|p| p.into_inner()));
     (out, ops)
 }
 
-// ------------------------------------------------------------------------------------------------
-// The run
-
-struct GetRow {
-    name: &'static str,
-    stats: Stats,
-}
-
-struct CreateRow {
-    name: &'static str,
-    total: Duration,
-    per_op: Option<Stats>,
-}
-
-async fn run(dc: &Dc) {
-    let run = run_id();
-    let domain = dns_name_from_dn(&dc.base_dn).unwrap_or_else(|| "sandbox.local".into());
-    let started = Instant::now();
-    println!(
-        "ad bench: DC {} base {} run {run}; Get N={GET_N} (warm-up {GET_WARMUP}), Create N={CREATE_N} \
-         (warm-up {CREATE_WARMUP})",
-        dc.url(),
-        dc.base_dn
-    );
-
-    let mut raw = dc.raw().await;
-    let pool = LdapPool::connect(dc.settings()).await.expect("pool");
-    let handler = ActiveDirectoryHandler::new(vec![dc.settings()]);
-    let ctx = ActionContext::standalone("bench");
-
-    let root = format!("ou=bench-{run},{}", dc.base_dn);
-    add_ou(&mut raw, &root).await;
-
-    // ---- Get ------------------------------------------------------------------------------------
-    let get_ou = format!("ou=get,{root}");
-    add_ou(&mut raw, &get_ou).await;
-    let sam = format!("bg{run}");
-    let user_dn = format!("cn={sam},{get_ou}");
-    let mut attrs = raw_user_attrs(&sam);
-    attrs.extend([
-        ("givenName".into(), set(&["Bench"])),
-        ("sn".into(), set(&["User"])),
-        ("displayName".into(), set(&["Bench User"])),
-        ("mail".into(), set(&[&format!("{sam}@{domain}")])),
-        ("description".into(), set(&["ad bench user"])),
-        ("telephoneNumber".into(), set(&["+1 555 0100"])),
-    ]);
-    add(&mut raw, &user_dn, attrs).await;
-
-    let user_class = class_filter(AdObjectType::User).to_string();
-    let sam_filter = format!("(&{user_class}(|(sAMAccountName={sam})(name={sam})))");
-    let get_cfg = json!({"Action": "Get", "ReturnObjects": true, "ReturnObjectProperties": true});
-    let get_cfg_noprops =
-        json!({"Action": "Get", "ReturnObjects": true, "ReturnObjectProperties": false});
-    let get_cfg_noobj = json!({"Action": "Get", "ReturnObjects": false});
-    let by_dn = json!({"Users": [{"Identity": user_dn}]});
-    let by_sam = json!({"Users": [{"Identity": sam}]});
-
-    let one = |entries: usize, what: &str| assert_eq!(entries, 1, "{what}: expected one entry");
-    let ok = |r: &synapse_engine::ExecuteResult, what: &str| {
-        assert_eq!(r.status, StatusType::Complete, "{what}: {}", r.message)
-    };
-
-    let mut rows: Vec<GetRow> = Vec::new();
-    let mut push = |name, samples: Vec<Duration>| {
-        let s = stats(&samples);
-        println!("  {name:<58} p50 {:>8}  mean {:>8}", us(s.p50), us(s.mean));
-        rows.push(GetRow { name, stats: s });
-    };
-    println!("\nGet ({GET_N} sequential operations each):");
-
-    // (i) the baseline: raw ldap3, one bound LDAPS connection, base search of the DN for `*`.
-    push(
-        "raw ldap3 base search `*` (baseline)",
-        timed!(GET_N, GET_WARMUP, {
-            let ldap3::SearchResult(e, res) = raw
-                .search(&user_dn, Scope::Base, "(objectClass=*)", vec!["*"])
-                .await
-                .unwrap();
-            assert_eq!(res.rc, 0);
-            one(e.len(), "raw");
-        }),
-    );
-    // The exact request the handler sends (its class filter and READ_ATTRS), without paging...
-    push(
-        "raw ldap3, the handler's filter + attributes, not paged",
-        timed!(GET_N, GET_WARMUP, {
-            let ldap3::SearchResult(e, res) = raw
-                .search(&user_dn, Scope::Base, &user_class, READ_ATTRS)
-                .await
-                .unwrap();
-            assert_eq!(res.rc, 0);
-            one(e.len(), "raw handler filter");
-        }),
-    );
-    // ... and with the paged-results control, as LdapPool::search always sends it.
-    push(
-        "raw ldap3 base search `*`, paged-results control",
-        timed!(GET_N, GET_WARMUP, {
-            let mut stream = raw
-                .streaming_search_with(
-                    PagedResults::new(PAGE_SIZE),
-                    &user_dn,
-                    Scope::Base,
-                    "(objectClass=*)",
-                    vec!["*"],
-                )
-                .await
-                .unwrap();
-            let mut n = 0;
-            while let Some(e) = stream.next().await.unwrap() {
-                if !e.is_ref() && !e.is_intermediate() {
-                    n += 1;
-                }
-            }
-            assert_eq!(stream.finish().await.rc, 0);
-            one(n, "raw paged");
-        }),
-    );
-    // (ii) the pool's search helper (paged, timeout, checkout/return).
-    push(
-        "LdapPool::search base `*` (paged)",
-        timed!(GET_N, GET_WARMUP, {
-            let e = pool
-                .search(&user_dn, Scope::Base, "(objectClass=*)", &["*"])
-                .await
-                .unwrap();
-            one(e.len(), "pool");
-        }),
-    );
-    // (iii) the handler, Get by DN, objects and properties returned.
-    push(
-        "handler Get by DN (ReturnObjects, ReturnObjectProperties)",
-        timed!(GET_N, GET_WARMUP, {
-            let r = handler.execute(&ctx, get_cfg.clone(), by_dn.clone()).await;
-            ok(&r, "handler get");
-        }),
-    );
-    // Decomposition of (iii): ops::get alone (no JSON in/out, no envelope render), no properties, no objects.
-    let cfg: AdConfig = serde_json::from_value(get_cfg.clone()).unwrap();
-    let octx = Ctx {
-        pool: &pool,
-        cfg: &cfg,
-        dry_run: false,
-    };
-    let no_members: Vec<String> = Vec::new();
-    let target = || Target {
-        t: AdObjectType::User,
-        identity: &user_dn,
-        name: None,
-        move_to: None,
-        member_of: &no_members,
-        changes: Ok(Changes::default()),
-    };
-    push(
-        "  ops::get by DN (the handler minus execute's JSON in/out)",
-        timed!(GET_N, GET_WARMUP, {
-            let r = ops::get(&octx, &target()).await;
-            assert!(r.user.is_some());
-        }),
-    );
-    push(
-        "  handler Get by DN, ReturnObjectProperties: false",
-        timed!(GET_N, GET_WARMUP, {
-            let r = handler
-                .execute(&ctx, get_cfg_noprops.clone(), by_dn.clone())
-                .await;
-            ok(&r, "handler get noprops");
-        }),
-    );
-    push(
-        "  handler Get by DN, ReturnObjects: false",
-        timed!(GET_N, GET_WARMUP, {
-            let r = handler
-                .execute(&ctx, get_cfg_noobj.clone(), by_dn.clone())
-                .await;
-            ok(&r, "handler get noobj");
-        }),
-    );
-    // (iv) the handler, Get by sAMAccountName (subtree search from the base DN).
-    push(
-        "handler Get by sAMAccountName (subtree search)",
-        timed!(GET_N, GET_WARMUP, {
-            let r = handler.execute(&ctx, get_cfg.clone(), by_sam.clone()).await;
-            ok(&r, "handler get by sam");
-        }),
-    );
-    push(
-        "  raw ldap3 subtree search, the handler's sAMAccountName filter",
-        timed!(GET_N, GET_WARMUP, {
-            let ldap3::SearchResult(e, res) = raw
-                .search(&dc.base_dn, Scope::Subtree, &sam_filter, READ_ATTRS)
-                .await
-                .unwrap();
-            assert_eq!(res.rc, 0);
-            one(e.iter().filter(|e| !e.is_ref()).count(), "raw subtree");
-        }),
-    );
-    push(
-        "raw ldap3 base search `*` (baseline, again: drift check)",
-        timed!(GET_N, GET_WARMUP, {
-            let ldap3::SearchResult(e, res) = raw
-                .search(&user_dn, Scope::Base, "(objectClass=*)", vec!["*"])
-                .await
-                .unwrap();
-            assert_eq!(res.rc, 0);
-            one(e.len(), "raw");
-        }),
-    );
-
-    // CPU only: building the User object from the entry, and execute's envelope -> exit data copy.
-    let entry: SearchEntry = pool
-        .search(&user_dn, Scope::Base, &user_class, READ_ATTRS)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    let cpu_user_props = stats(&timed!(GET_N, GET_WARMUP, {
-        std::hint::black_box(objects::user(
-            std::hint::black_box(&entry),
-            Shape { properties: true },
-            None,
-        ));
-    }));
-    let cpu_user_noprops = stats(&timed!(GET_N, GET_WARMUP, {
-        std::hint::black_box(objects::user(
-            std::hint::black_box(&entry),
-            Shape { properties: false },
-            None,
-        ));
-    }));
-    let sample = ops::get(&octx, &target()).await;
-    let cpu_to_value = stats(&timed!(GET_N, GET_WARMUP, {
-        std::hint::black_box(serde_json::to_value(std::hint::black_box(&sample)).unwrap());
-    }));
-    let cpu_parse = stats(&timed!(GET_N, GET_WARMUP, {
-        let c: AdConfig = serde_json::from_value(get_cfg.clone()).unwrap();
-        std::hint::black_box(c);
-    }));
-    println!(
-        "  CPU: objects::user with properties {} / without {}; envelope to_value {}; Config parse {}",
-        us(cpu_user_props.mean),
-        us(cpu_user_noprops.mean),
-        us(cpu_to_value.mean),
-        us(cpu_parse.mean)
-    );
-
-    // ---- Create -----------------------------------------------------------------------------------
-    println!("\nCreate ({CREATE_N} users per variant, each variant in its own OU):");
-    let warm_ou = format!("ou=warmup,{root}");
-    add_ou(&mut raw, &warm_ou).await;
-    let mut warm_i = 0usize;
-    let mut next_warm = || {
-        warm_i += 1;
-        format!("bw{run}{warm_i:03}")
-    };
-    let mut creates: Vec<CreateRow> = Vec::new();
-    let mut report = |row: CreateRow| {
-        println!(
-            "  {:<58} total {:>10}  {:>7.0} ops/s",
-            row.name,
-            ms(row.total),
-            CREATE_N as f64 / row.total.as_secs_f64()
-        );
-        creates.push(row);
-    };
-    let create_cfg = json!({"Action": "Create"});
-    let create_cfg_noobj = json!({"Action": "Create", "ReturnObjects": false});
-
-    // Raw sequential adds (the baseline).
-    async fn raw_sequential(
-        raw: &mut Ldap,
-        ou: &str,
-        prefix: &str,
-        attrs: impl Fn(&str) -> Vec<(String, HashSet<String>)>,
-    ) -> (Duration, Stats) {
-        add_ou(raw, ou).await;
-        let mut samples = Vec::with_capacity(CREATE_N);
-        let t0 = Instant::now();
-        for i in 0..CREATE_N {
-            let sam = format!("{prefix}{i:03}");
-            let dn = format!("cn={sam},{ou}");
-            let a = attrs(&sam);
-            let t = Instant::now();
-            add(raw, &dn, a).await;
-            samples.push(t.elapsed());
-        }
-        (t0.elapsed(), stats(&samples))
-    }
-
-    // 1. raw ldap3: objectClass user + sAMAccountName.
-    for _ in 0..CREATE_WARMUP {
-        let sam = next_warm();
-        add(
-            &mut raw,
-            &format!("cn={sam},{warm_ou}"),
-            raw_user_attrs(&sam),
-        )
-        .await;
-    }
-    let (total, per) = raw_sequential(
-        &mut raw,
-        &format!("ou=c-raw,{root}"),
-        &format!("br{run}"),
-        raw_user_attrs,
-    )
-    .await;
-    report(CreateRow {
-        name: "raw ldap3 add, sequential (baseline)",
-        total,
-        per_op: Some(per),
-    });
-
-    // 2. raw ldap3 with the attributes the handler sends (isolates attribute cost from round trips).
-    for _ in 0..CREATE_WARMUP {
-        let sam = next_warm();
-        add(
-            &mut raw,
-            &format!("cn={sam},{warm_ou}"),
-            handler_like_user_attrs(&sam, &domain),
-        )
-        .await;
-    }
-    let (total, per) = raw_sequential(
-        &mut raw,
-        &format!("ou=c-rawattrs,{root}"),
-        &format!("ba{run}"),
-        |s| handler_like_user_attrs(s, &domain),
-    )
-    .await;
-    report(CreateRow {
-        name: "  raw ldap3 add with the handler's attributes, sequential",
-        total,
-        per_op: Some(per),
-    });
-
-    // 3. the handler, one call per user, sequentially (default Config: ReturnObjects true).
-    async fn handler_sequential(
-        handler: &ActiveDirectoryHandler,
-        ctx: &ActionContext,
-        raw: &mut Ldap,
-        cfg: &Value,
-        ou: &str,
-        prefix: &str,
-    ) -> (Duration, Stats) {
-        add_ou(raw, ou).await;
-        let mut samples = Vec::with_capacity(CREATE_N);
-        let t0 = Instant::now();
-        for i in 0..CREATE_N {
-            let params = json!({"Users": [{"Identity": format!("cn={prefix}{i:03},{ou}")}]});
-            let t = Instant::now();
-            let r = handler.execute(ctx, cfg.clone(), params).await;
-            samples.push(t.elapsed());
-            assert_eq!(r.status, StatusType::Complete, "create: {}", r.message);
-        }
-        (t0.elapsed(), stats(&samples))
-    }
-    let warm_create = |cfg: Value, sam: String| {
-        let params = json!({"Users": [{"Identity": format!("cn={sam},{warm_ou}")}]});
-        let handler = &handler;
-        let ctx = &ctx;
-        async move {
-            let r = handler.execute(ctx, cfg, params).await;
-            assert_eq!(
-                r.status,
-                StatusType::Complete,
-                "warm-up create: {}",
-                r.message
-            );
-        }
-    };
-    for _ in 0..CREATE_WARMUP {
-        warm_create(create_cfg.clone(), next_warm()).await;
-    }
-    let (total, per) = handler_sequential(
-        &handler,
-        &ctx,
-        &mut raw,
-        &create_cfg,
-        &format!("ou=c-hseq,{root}"),
-        &format!("bh{run}"),
-    )
-    .await;
-    report(CreateRow {
-        name: "handler Create, one call per user, sequential",
-        total,
-        per_op: Some(per),
-    });
-
-    // 4. the same with ReturnObjects: false (no read-back of the created user).
-    for _ in 0..CREATE_WARMUP {
-        warm_create(create_cfg_noobj.clone(), next_warm()).await;
-    }
-    let (total, per) = handler_sequential(
-        &handler,
-        &ctx,
-        &mut raw,
-        &create_cfg_noobj,
-        &format!("ou=c-hseqnoobj,{root}"),
-        &format!("bn{run}"),
-    )
-    .await;
-    report(CreateRow {
-        name: "  handler Create per user, ReturnObjects: false",
-        total,
-        per_op: Some(per),
-    });
-
-    // 5. the handler, all users in one call (concurrent inside the handler, pool of 8).
-    {
-        let warm: Vec<Value> = (0..CREATE_WARMUP)
-            .map(|_| json!({"Identity": format!("cn={},{warm_ou}", next_warm())}))
-            .collect();
-        let r = handler
-            .execute(&ctx, create_cfg.clone(), json!({ "Users": warm }))
-            .await;
-        assert_eq!(r.status, StatusType::Complete, "warm-up: {}", r.message);
-    }
-    let ou = format!("ou=c-hone,{root}");
-    add_ou(&mut raw, &ou).await;
-    let users: Vec<Value> = (0..CREATE_N)
-        .map(|i| json!({"Identity": format!("cn=bc{run}{i:03},{ou}")}))
-        .collect();
-    let params = json!({ "Users": users });
-    let t0 = Instant::now();
-    let r = handler.execute(&ctx, create_cfg.clone(), params).await;
-    let total = t0.elapsed();
-    assert_eq!(r.status, StatusType::Complete, "create all: {}", r.message);
-    report(CreateRow {
-        name: "handler Create, all users in one call (concurrent)",
-        total,
-        per_op: None,
-    });
-
-    // 6. raw ldap3, all adds in flight at once over 8 connections (what the server allows concurrently).
-    let mut conns = Vec::new();
-    for _ in 0..8 {
-        conns.push(dc.raw().await);
-    }
-    {
-        let warm: Vec<_> = (0..CREATE_WARMUP)
-            .map(|i| {
-                let sam = next_warm();
-                let mut l = conns[i % conns.len()].clone();
-                let dn = format!("cn={sam},{warm_ou}");
-                async move { add(&mut l, &dn, raw_user_attrs(&sam)).await }
-            })
-            .collect();
-        join_all(warm).await;
-    }
-    let ou = format!("ou=c-rawconc,{root}");
-    add_ou(&mut raw, &ou).await;
-    let futs: Vec<_> = (0..CREATE_N)
-        .map(|i| {
-            let sam = format!("bk{run}{i:03}");
-            let dn = format!("cn={sam},{ou}");
-            let mut l = conns[i % conns.len()].clone();
-            async move { add(&mut l, &dn, raw_user_attrs(&sam)).await }
-        })
-        .collect();
-    let t0 = Instant::now();
-    join_all(futs).await;
-    let total = t0.elapsed();
-    report(CreateRow {
-        name: "  raw ldap3 add, all at once over 8 connections",
-        total,
-        per_op: None,
-    });
-
-    // 7. the baseline again (the directory has grown by ~1,000 users): drift check.
-    let (total, per) = raw_sequential(
-        &mut raw,
-        &format!("ou=c-raw2,{root}"),
-        &format!("bs{run}"),
-        raw_user_attrs,
-    )
-    .await;
-    report(CreateRow {
-        name: "raw ldap3 add, sequential (baseline, again: drift check)",
-        total,
-        per_op: Some(per),
-    });
-
-    // ---- Tables --------------------------------------------------------------------------------
-    let base = rows[0].stats;
-    println!("\n### Get user ({GET_N} sequential operations each, after {GET_WARMUP} warm-up)\n");
-    println!("| variant | p50 | p99 | mean | p50 / raw | mean / raw |");
-    println!("|---|---|---|---|---|---|");
-    for r in &rows {
-        println!(
-            "| {} | {} | {} | {} | {:.2}x | {:.2}x |",
-            r.name.trim(),
-            us(r.stats.p50),
-            us(r.stats.p99),
-            us(r.stats.mean),
-            ratio(r.stats.p50, base.p50),
-            ratio(r.stats.mean, base.mean),
-        );
-    }
-    println!(
-        "\nCPU per call (no network): objects::user with Properties {}, without {}; envelope \
-         serde_json::to_value {}; Config parse {}.",
-        us(cpu_user_props.mean),
-        us(cpu_user_noprops.mean),
-        us(cpu_to_value.mean),
-        us(cpu_parse.mean)
-    );
-
-    let raw_create = creates[0].total;
-    println!(
-        "\n### Create {CREATE_N} users (each variant in a fresh OU, after {CREATE_WARMUP} warm-up creates)\n"
-    );
-    println!("| variant | total | users/s | per user p50 | per user p99 | total / raw |");
-    println!("|---|---|---|---|---|---|");
-    for r in &creates {
-        let (p50, p99) = r.per_op.map_or(("—".to_string(), "—".to_string()), |s| {
-            (ms(s.p50), ms(s.p99))
-        });
-        println!(
-            "| {} | {} | {:.0} | {p50} | {p99} | {:.2}x |",
-            r.name.trim(),
-            ms(r.total),
-            CREATE_N as f64 / r.total.as_secs_f64(),
-            ratio(r.total, raw_create),
-        );
-    }
-
-    // ---- Goals ---------------------------------------------------------------------------------
-    let by = |name: &str| rows.iter().find(|r| r.name.trim() == name).map(|r| r.stats);
-    let create = |name: &str| {
-        creates
-            .iter()
-            .find(|r| r.name.trim() == name)
-            .map(|r| r.total)
-    };
-    println!("\n### Ratios against raw ldap3 (goal <= {GOAL:.1}x; information only)\n");
-    println!("| comparison | ratio | goal | |");
-    println!("|---|---|---|---|");
-    let goal_line = |what: String, r: f64| {
-        println!("| {what} | {r:.2}x | <= {GOAL:.1}x | {} |", verdict(r));
-    };
-    for (label, name) in [
-        ("LdapPool::search base", "LdapPool::search base `*` (paged)"),
-        (
-            "handler Get by DN",
-            "handler Get by DN (ReturnObjects, ReturnObjectProperties)",
-        ),
-        (
-            "handler Get by sAMAccountName",
-            "handler Get by sAMAccountName (subtree search)",
-        ),
-    ] {
-        if let Some(s) = by(name) {
-            goal_line(format!("{label}, p50"), ratio(s.p50, base.p50));
-            goal_line(format!("{label}, mean"), ratio(s.mean, base.mean));
-        }
-    }
-    for (label, name) in [
-        (
-            "handler Create, one call per user",
-            "handler Create, one call per user, sequential",
-        ),
-        (
-            "handler Create, one call for all users",
-            "handler Create, all users in one call (concurrent)",
-        ),
-    ] {
-        if let Some(t) = create(name) {
-            goal_line(format!("{label}, total time"), ratio(t, raw_create));
-        }
-    }
-
-    // ---- Where the handler's time goes: LDAP operations per call ------------------------------
+fn count_round_trips(rt: &tokio::runtime::Runtime, dc: &Dc, s: &Setup) {
     println!("\n### LDAP operations per handler call (counted from the pool's debug events)\n");
-    let ops_ou = format!("ou=ops,{root}");
-    add_ou(&mut raw, &ops_ou).await;
+    let h = ActiveDirectoryHandler::new(vec![dc.settings()]);
+    let ctx = ActionContext::standalone("bench-ops");
+    let ops_ou = format!("ou=ops,{}", s.root);
+    // Opens the pool (the connect is not counted) and makes the OU.
+    let r = rt.block_on(h.execute(
+        &ctx,
+        json!({"Action": "Create"}),
+        json!({"OrganizationalUnits": [{"Identity": ops_ou}]}),
+    ));
+    assert_complete(&r, "ops OU");
+    let get = json!({"Action": "Get", "ReturnObjects": true, "ReturnObjectProperties": true});
     let calls: Vec<(&str, Value, Value)> = vec![
-        ("Get by DN", get_cfg.clone(), by_dn.clone()),
-        ("Get by sAMAccountName", get_cfg.clone(), by_sam.clone()),
+        (
+            "Get by DN",
+            get.clone(),
+            json!({"Users": [{"Identity": s.user_dn}]}),
+        ),
+        (
+            "Get by sAMAccountName",
+            get,
+            json!({"Users": [{"Identity": s.sam}]}),
+        ),
         (
             "Create (default Config)",
-            create_cfg.clone(),
-            json!({"Users": [{"Identity": format!("cn=bo{run}1,{ops_ou}")}]}),
+            json!({"Action": "Create"}),
+            json!({"Users": [{"Identity": format!("cn=bo{}1,{ops_ou}", s.run)}]}),
         ),
         (
             "Create, ReturnObjects: false",
-            create_cfg_noobj.clone(),
-            json!({"Users": [{"Identity": format!("cn=bo{run}2,{ops_ou}")}]}),
+            json!({"Action": "Create", "ReturnObjects": false}),
+            json!({"Users": [{"Identity": format!("cn=bo{}2,{ops_ou}", s.run)}]}),
         ),
     ];
-    // block_on cannot nest inside this runtime's task: count on a helper thread with its own runtime.
-    let counted = std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            // One handler, its pool opened by an uncounted call first (the connect is not an operation).
-            let h = ActiveDirectoryHandler::new(vec![dc.settings()]);
-            let ctx = ActionContext::standalone("bench-ops");
-            let r = rt.block_on(h.execute(&ctx, get_cfg_noobj.clone(), by_dn.clone()));
-            assert_eq!(r.status, StatusType::Complete, "{}", r.message);
-            let mut out = Vec::new();
-            for (label, cfg, params) in calls {
-                let (r, ops) = count_ops(rt.handle(), h.execute(&ctx, cfg, params));
-                assert_eq!(r.status, StatusType::Complete, "{label}: {}", r.message);
-                out.push((label, ops));
-            }
-            out
-        })
-        .join()
-        .expect("op counting thread")
-    });
-    for (label, ops) in &counted {
+    for (label, cfg, params) in calls {
+        let (r, ops) = count_ops(rt, h.execute(&ctx, cfg, params));
+        assert_complete(&r, label);
         println!("- {label}: {} LDAP operation(s)", ops.len());
         for o in ops {
-            println!("    - {o}");
+            println!("  - {o}");
         }
     }
     println!("\nraw ldap3 equivalents: Get = 1 search; Create = 1 add.");
-    println!(
-        "\nad bench done in {:.1} s (run {run}, objects left under {root}).",
-        started.elapsed().as_secs_f64()
-    );
 }

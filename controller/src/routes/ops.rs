@@ -85,8 +85,9 @@ mod tests {
         ("/ad/{object}/{domain}/{identity}/ou/{moveto}", &["put"]),
     ];
 
+    /// In the order `ROUTES` lists methods.
     const METHODS: &[&str] = &[
-        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+        "get", "post", "put", "delete", "patch", "head", "options", "trace",
     ];
 
     fn doc() -> Value {

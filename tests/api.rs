@@ -1,0 +1,2224 @@
+//! The HTTP API.
+//!
+//! - `api_*`: the router of `synapse_controller`, in process, over small Empty/Echo plans the tests write into a
+//!   temp plans directory, with a RedbStore in a temp directory; driven with `tower::ServiceExt::oneshot`.
+//! - `binary_*`: `synapse serve` as a child process on a free loopback port, spoken to with a tiny raw HTTP/1.1
+//!   client: the AD API against the fixture Samba AD DC (seed 002's examples, statuses, injection), restart after
+//!   `kill -9` (running instances become Failed "interrupted") and graceful SIGTERM shutdown.
+//!
+//! Every request and every wait is bounded; every test has its own temp directories (and OU), so they run in
+//! parallel. Servers are killed by PID when their guard drops, whatever happens in the test.
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use synapse_controller::config::{ServeConfig, DEFAULT_BODY_LIMIT};
+use synapse_controller::store::{hash_token, RedbStore, Store, TokenRecord};
+use synapse_controller::AppState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+use crate::support::dc::{dc, random_suffix};
+
+/// Upper bound of one request (AD calls included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Upper bound of waiting for an instance to finish.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(15);
+/// Upper bound of waiting for a started server's /healthz.
+const HEALTHY_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A fresh directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("synapse-api-{prefix}-{}", random_suffix()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A response, from the router or from the wire.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    /// Lower-case names.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}: {}", self.status, self.text()))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status and returns the JSON body (Null when the body is not JSON).
+    #[track_caller]
+    fn check(&self, status: u16, what: &str) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{what}: expected HTTP {status}, got {}: {}",
+            self.status,
+            self.text()
+        );
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Percent-encodes a path segment (everything but RFC 3986 unreserved characters).
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The `{"Error": {...}}` body of a non-AD error response.
+#[track_caller]
+fn error_message(r: &Resp) -> String {
+    let v = r.json();
+    assert_eq!(
+        v["Error"]["Status"].as_u64(),
+        Some(u64::from(r.status)),
+        "error body: {v}"
+    );
+    v["Error"]["Message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no Error.Message: {v}"))
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// In-process router
+// ---------------------------------------------------------------------------------------------------------------
+
+const ECHO_PLAN: &str = "\
+Name: Echo
+Description: Echoes a greeting and its inputs.
+Actions:
+- Name: echo
+  Handler: {Type: Echo}
+  Parameters:
+    Values:
+      Greeting: Hello, ~~name~~!
+    Dynamic:
+    - {Source: color, Target: Color, Description: A color.}
+    - {Source: loud, Target: Loud, DataType: Boolean, Default: {Value: false}}
+";
+
+const EMPTY_PLAN: &str = "\
+Name: Empty
+Description: Returns fixed exit data, after an optional sleep.
+Actions:
+- Name: first
+  Handler: {Type: Empty}
+  Parameters:
+    Values:
+      ExitData: {Answer: 42, Words: [alpha, beta]}
+    Dynamic:
+    - {Source: sleep, Target: SleepMilliseconds, Description: Milliseconds to sleep first., DataType: Int32}
+";
+
+const SLEEP_PLAN: &str = "\
+Name: Sleep
+Description: Sleeps a minute (cancellably).
+Actions:
+- Name: nap
+  Handler: {Type: Empty}
+  Parameters:
+    Values: {SleepMilliseconds: 60000, ExitData: {Woke: true}}
+";
+
+const INPUTS_PLAN: &str = "\
+Name: Inputs
+Description: Two required inputs, a restricted option and a number.
+Actions:
+- Name: check
+  Handler: {Type: Echo}
+  Parameters:
+    Values: {Note: inputs}
+    Dynamic:
+    - {Source: first, Target: First, Required: true}
+    - {Source: second, Target: Second, Required: true}
+    - Source: mode
+      Target: Mode
+      Options: [{Key: fast, Value: Fast}, {Key: slow, Value: Slow}]
+      RestrictToOptions: true
+    - {Source: count, Target: Count, DataType: Int32}
+";
+
+/// The router over the test plans, with its own store and temp directory.
+struct App {
+    router: axum::Router,
+    store: Arc<RedbStore>,
+    _dir: TempDir,
+}
+
+fn write_plans(dir: &Path, plans: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in plans {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+fn app_with(no_auth: bool) -> App {
+    let dir = TempDir::new("app");
+    let plans = dir.path().join("plans");
+    write_plans(
+        &plans,
+        &[
+            ("Echo.yaml", ECHO_PLAN),
+            ("Empty.yaml", EMPTY_PLAN),
+            ("Sleep.yaml", SLEEP_PLAN),
+            ("Inputs.yaml", INPUTS_PLAN),
+        ],
+    );
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = Arc::new(RedbStore::open(&data.join("synapse.redb")).unwrap());
+    let cfg = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plans,
+        data,
+        no_auth,
+        body_limit: DEFAULT_BODY_LIMIT,
+        retention_days: 0,
+        sync_timeout_seconds: 30,
+        ad_routes: BTreeMap::new(),
+        domains: Vec::new(),
+    };
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), dyn_store, None).unwrap();
+    App {
+        router: synapse_controller::router(Arc::new(state)),
+        store,
+        _dir: dir,
+    }
+}
+
+/// The router without authentication (every caller is `anonymous`, admin).
+fn app() -> App {
+    app_with(true)
+}
+
+impl App {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(body.into()).unwrap();
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.router.clone().oneshot(req))
+            .await
+            .unwrap_or_else(|_| panic!("{uri}: no response within {REQUEST_TIMEOUT:?}"))
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let body = tokio::time::timeout(REQUEST_TIMEOUT, resp.into_body().collect())
+            .await
+            .unwrap_or_else(|_| panic!("{uri}: body not complete within {REQUEST_TIMEOUT:?}"))
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Resp {
+        self.call(Method::GET, uri, &[], Body::empty()).await
+    }
+
+    async fn post(&self, uri: &str, body: &str) -> Resp {
+        self.call(
+            Method::POST,
+            uri,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+    }
+
+    async fn delete(&self, uri: &str) -> Resp {
+        self.call(Method::DELETE, uri, &[], Body::empty()).await
+    }
+
+    /// Starts a plan async (POST, body) and returns its instance id.
+    async fn start(&self, plan: &str, body: &str) -> String {
+        let r = self
+            .post(&format!("/synapse/execute/{plan}/start/async"), body)
+            .await;
+        let v = r.check(202, "start/async");
+        v["PlanInstanceId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no PlanInstanceId: {v}"))
+            .to_string()
+    }
+
+    /// Polls the instance until it is no longer Running (bounded).
+    async fn wait_done(&self, plan: &str, id: &str) -> Value {
+        let deadline = Instant::now() + FINISH_TIMEOUT;
+        loop {
+            let v = self
+                .get(&format!("/synapse/execute/{plan}/{id}"))
+                .await
+                .check(200, "get instance");
+            if v["Status"] != "Running" {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{plan}/{id} still running after {FINISH_TIMEOUT:?}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn api_lists_plans_with_a_filter_and_shows_item_and_help() {
+    let app = app();
+    let all = app.get("/synapse/execute").await.check(200, "list");
+    assert_eq!(all, json!(["Echo", "Empty", "Inputs", "Sleep"]));
+    let some = app
+        .get("/synapse/execute?filter=%5Ee")
+        .await
+        .check(200, "filter ^e");
+    assert_eq!(some, json!(["Echo", "Empty"]), "case-insensitive regex");
+    let one = app
+        .get("/synapse/execute?filter=SLEEP")
+        .await
+        .check(200, "filter");
+    assert_eq!(one, json!(["Sleep"]));
+    let none = app
+        .get("/synapse/execute?filter=nothing-matches")
+        .await
+        .check(200, "filter");
+    assert_eq!(none, json!([]));
+    let r = app.get("/synapse/execute?filter=%28").await;
+    r.check(400, "bad regex");
+    assert!(error_message(&r).contains("filter"), "{}", r.text());
+
+    let item = app
+        .get("/synapse/execute/echo/item")
+        .await
+        .check(200, "item (case-insensitive name)");
+    assert_eq!(item["Name"], "Echo");
+    assert_eq!(item["Actions"][0]["Name"], "echo");
+
+    let help = app
+        .get("/synapse/execute/Echo/help")
+        .await
+        .check(200, "help");
+    let names: Vec<&str> = help
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["color", "loud", "name"], "{help:#}");
+    let name = &help[2];
+    assert_eq!(
+        name["Required"], true,
+        "a token makes it required: {help:#}"
+    );
+    assert_eq!(name["Token"], true);
+    assert_eq!(help[0]["Description"], "A color.");
+    assert_eq!(help[1]["DataType"], "Boolean");
+
+    let r = app.get("/synapse/execute/NoSuchPlan/help").await;
+    r.check(404, "help of an unknown plan");
+    assert!(error_message(&r).contains("NoSuchPlan"));
+}
+
+#[tokio::test]
+async fn api_start_async_returns_202_and_the_instance_completes() {
+    let app = app();
+    for uri in [
+        "/synapse/execute/Empty/start/async",
+        "/synapse/execute/Empty/start",
+    ] {
+        let r = app.post(uri, "").await;
+        let v = r.check(202, uri);
+        let id = v["PlanInstanceId"].as_str().unwrap().to_string();
+        assert_eq!(id.len(), 36, "{v}");
+        let inst = app.wait_done("Empty", &id).await;
+        assert_eq!(inst["Status"], "Complete", "{inst:#}");
+        assert_eq!(inst["Id"], id.as_str());
+        assert_eq!(inst["Plan"], "Empty");
+        assert_eq!(inst["Requester"], "anonymous");
+        assert!(inst["FinishedAt"].is_string(), "{inst:#}");
+        assert_eq!(
+            inst["Result"]["Actions"][0]["ExitData"],
+            json!({"Answer": 42, "Words": ["alpha", "beta"]})
+        );
+        // One part of the stored result, both path spellings.
+        for p in [
+            "Actions[0]:ExitData:Answer",
+            "Actions[0]:Result:ExitData:Answer",
+        ] {
+            let part = app
+                .get(&format!(
+                    "/synapse/execute/Empty/{id}/part?elementPath={}",
+                    enc(p)
+                ))
+                .await
+                .check(200, "part");
+            assert_eq!(part, json!(42), "{p}");
+        }
+    }
+    // GET starts too (parameters in the query).
+    let r = app.get("/synapse/execute/Empty/start/async?sleep=1").await;
+    let id = r.check(202, "GET start")["PlanInstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.wait_done("Empty", &id).await["Status"], "Complete");
+    // An unknown or malformed instance id.
+    let r = app
+        .get("/synapse/execute/Empty/0190c1b2-0000-7000-8000-000000000001")
+        .await;
+    r.check(404, "unknown instance");
+    error_message(&r);
+    let r = app.get("/synapse/execute/Empty/not-a-uuid").await;
+    r.check(400, "malformed instance id");
+    assert!(error_message(&r).contains("not-a-uuid"));
+}
+
+#[tokio::test]
+async fn api_start_sync_returns_the_result_tree_and_path_selects() {
+    let app = app();
+    let r = app.post("/synapse/execute/Empty/start/sync", "").await;
+    let v = r.check(200, "sync");
+    assert_eq!(r.header("x-synapse-status"), Some("Complete"));
+    assert_eq!(v["Status"], "Complete", "{v:#}");
+    assert_eq!(v["PlanName"], "Empty");
+    assert_eq!(v["DryRun"], false);
+    assert_eq!(v["Actions"][0]["Name"], "first");
+    assert_eq!(v["Actions"][0]["Status"], "Complete");
+    assert_eq!(v["Actions"][0]["ExitData"]["Answer"], 42);
+    // The instance is stored under the id of the result.
+    let id = v["InstanceId"].as_str().unwrap();
+    let inst = app
+        .get(&format!("/synapse/execute/Empty/{id}"))
+        .await
+        .check(200, "stored instance");
+    assert_eq!(inst["Status"], "Complete");
+
+    for (path, want) in [
+        (
+            "Actions[0]:ExitData",
+            json!({"Answer": 42, "Words": ["alpha", "beta"]}),
+        ),
+        (
+            "Actions[0]:Result:ExitData",
+            json!({"Answer": 42, "Words": ["alpha", "beta"]}),
+        ),
+        ("Actions[0]:ExitData:Words[1]", json!("beta")),
+        ("Actions[0]:Status", json!("Complete")),
+        ("Actions[5]:ExitData", Value::Null),
+    ] {
+        let got = app
+            .get(&format!(
+                "/synapse/execute/Empty/start/sync?path={}",
+                enc(path)
+            ))
+            .await
+            .check(200, path);
+        assert_eq!(got, want, "path={path}");
+    }
+    // YAML rendering on request.
+    let r = app
+        .get("/synapse/execute/Empty/start/sync?outputtype=yaml&path=Actions%5B0%5D%3AExitData")
+        .await;
+    r.check(200, "yaml");
+    assert_eq!(r.header("content-type"), Some("application/yaml"));
+    assert!(r.text().contains("Answer: 42"), "{}", r.text());
+    // A sync call that outlives its timeout answers 202 with the id; the instance keeps running.
+    let r = app
+        .get("/synapse/execute/Sleep/start/sync?timeoutSeconds=0.2")
+        .await;
+    let v = r.check(202, "sync timeout");
+    assert_eq!(v["Status"], "Running");
+    let id = v["PlanInstanceId"].as_str().unwrap().to_string();
+    app.delete(&format!("/synapse/execute/Sleep/{id}"))
+        .await
+        .check(202, "cancel");
+    assert_eq!(app.wait_done("Sleep", &id).await["Status"], "Cancelled");
+}
+
+#[tokio::test]
+async fn api_dynamic_parameters_from_query_and_every_body_form() {
+    let app = app();
+    let echoed = |v: &Value| v["Actions"][0]["ExitData"]["Parameters"].clone();
+
+    let v = app
+        .get("/synapse/execute/Echo/start/sync?name=World&color=red&loud=TRUE&dryRun=false")
+        .await
+        .check(200, "GET query");
+    let p = echoed(&v);
+    assert_eq!(p["Greeting"], "Hello, World!", "{v:#}");
+    assert_eq!(p["Color"], "red");
+    assert_eq!(p["Loud"], true, "DataType Boolean converts");
+
+    for (body, greeting, color, loud) in [
+        (
+            r#"{"DynamicParameters": {"name": "Ann", "color": "blue"}}"#,
+            "Hello, Ann!",
+            json!("blue"),
+            json!(false),
+        ),
+        (
+            r#"{"name": "Bob", "loud": true}"#,
+            "Hello, Bob!",
+            Value::Null,
+            json!(true),
+        ),
+        (
+            "{name: Cy, color: \"green, dark\"}",
+            "Hello, Cy!",
+            json!("green, dark"),
+            json!(false),
+        ),
+        (
+            "name: Di\ncolor: teal\nloud: false\n",
+            "Hello, Di!",
+            json!("teal"),
+            json!(false),
+        ),
+        (
+            r#"{"NAME": "Eve"}"#,
+            "Hello, Eve!",
+            Value::Null,
+            json!(false),
+        ),
+    ] {
+        let v = app
+            .post("/synapse/execute/Echo/start/sync", body)
+            .await
+            .check(200, body);
+        let p = echoed(&v);
+        assert_eq!(p["Greeting"], greeting, "{body}: {v:#}");
+        assert_eq!(p["Color"], color, "{body}");
+        assert_eq!(p["Loud"], loud, "{body}");
+    }
+
+    // The inputs are stored with the instance.
+    let id = app.start("Echo", r#"{"name": "Stored"}"#).await;
+    let inst = app.wait_done("Echo", &id).await;
+    assert_eq!(inst["Parameters"]["name"], "Stored", "{inst:#}");
+
+    // POST takes parameters from the body only.
+    let r = app
+        .post(
+            "/synapse/execute/Echo/start/sync?name=Q",
+            r#"{"name": "B"}"#,
+        )
+        .await;
+    r.check(400, "query parameter on POST");
+    assert!(error_message(&r).contains("'name'"), "{}", r.text());
+    // A body that is not a mapping.
+    let r = app.post("/synapse/execute/Echo/start/sync", "[1, 2]").await;
+    r.check(400, "list body");
+    assert!(error_message(&r).contains("mapping"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn api_unknown_parameter_is_400_naming_it() {
+    let app = app();
+    let r = app
+        .get("/synapse/execute/Echo/start/sync?name=x&colour=red")
+        .await;
+    r.check(400, "unknown query parameter");
+    let m = error_message(&r);
+    assert!(m.contains("'colour'"), "{m}");
+    assert!(m.contains("color"), "lists what the plan takes: {m}");
+    let r = app
+        .post(
+            "/synapse/execute/Echo/start/async",
+            r#"{"name": "x", "bogus": 1, "other": 2}"#,
+        )
+        .await;
+    r.check(400, "unknown body parameters");
+    let m = error_message(&r);
+    assert!(m.contains("'bogus'") && m.contains("'other'"), "{m}");
+    let list = app
+        .get("/synapse/execute/Echo")
+        .await
+        .check(200, "instances");
+    assert_eq!(list, json!([]), "nothing was started");
+}
+
+#[tokio::test]
+async fn api_missing_and_invalid_inputs_are_400_listing_every_problem() {
+    let app = app();
+    for uri in [
+        "/synapse/execute/Inputs/start/sync",
+        "/synapse/execute/Inputs/start/async",
+    ] {
+        let r = app.post(uri, "{mode: medium, count: many}").await;
+        r.check(400, uri);
+        let v = r.json();
+        let m = error_message(&r);
+        for name in ["first", "second", "mode", "count"] {
+            assert!(m.contains(&format!("'{name}'")), "{name} in {m}");
+        }
+        let problems = v["Error"]["Problems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v:#}"));
+        assert_eq!(problems.len(), 4, "{v:#}");
+        let kinds: Vec<&str> = problems
+            .iter()
+            .map(|p| p["Kind"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(kinds, ["Missing", "Missing", "Invalid", "Invalid"], "{v:#}");
+    }
+    // A missing token parameter is a problem too.
+    let r = app.post("/synapse/execute/Echo/start/sync", "{}").await;
+    r.check(400, "missing token");
+    assert!(error_message(&r).contains("'name'"));
+    let list = app
+        .get("/synapse/execute/Inputs")
+        .await
+        .check(200, "instances");
+    assert_eq!(list, json!([]), "nothing was started");
+    // And the valid call runs (options map keys to values).
+    let v = app
+        .post(
+            "/synapse/execute/Inputs/start/sync",
+            "{first: 1, second: two, mode: fast, count: 3}",
+        )
+        .await
+        .check(200, "valid inputs");
+    let p = &v["Actions"][0]["ExitData"]["Parameters"];
+    assert_eq!(p["Mode"], "Fast", "{v:#}");
+    assert_eq!(p["Count"], 3);
+}
+
+#[tokio::test]
+async fn api_dry_run_reaches_the_handler() {
+    let app = app();
+    let v = app
+        .get("/synapse/execute/Echo/start/sync?name=x&dryRun=true")
+        .await
+        .check(200, "dry run GET");
+    assert_eq!(v["DryRun"], true, "{v:#}");
+    assert_eq!(v["Actions"][0]["ExitData"]["IsDryRun"], true, "{v:#}");
+    let v = app
+        .post(
+            "/synapse/execute/Echo/start/sync?dryrun=1",
+            r#"{"name": "x"}"#,
+        )
+        .await
+        .check(200, "dry run POST");
+    assert_eq!(v["Actions"][0]["ExitData"]["IsDryRun"], true, "{v:#}");
+    let v = app
+        .get("/synapse/execute/Echo/start/sync?name=x")
+        .await
+        .check(200, "no dry run");
+    assert_eq!(v["Actions"][0]["ExitData"]["IsDryRun"], false);
+    let id = app.start("Echo", r#"{"name": "x"}"#).await;
+    assert_eq!(app.wait_done("Echo", &id).await["DryRun"], false);
+    let r = app
+        .get("/synapse/execute/Echo/start/sync?name=x&dryRun=maybe")
+        .await;
+    r.check(400, "bad dryRun");
+    assert!(error_message(&r).contains("maybe"));
+}
+
+#[tokio::test]
+async fn api_cancel_a_running_instance() {
+    let app = app();
+    let id = app.start("Sleep", "").await;
+    let inst = app
+        .get(&format!("/synapse/execute/Sleep/{id}"))
+        .await
+        .check(200, "running instance");
+    assert_eq!(inst["Status"], "Running", "{inst:#}");
+    assert!(inst["FinishedAt"].is_null());
+    let started = Instant::now();
+    let v = app
+        .delete(&format!("/synapse/execute/Sleep/{id}"))
+        .await
+        .check(202, "cancel");
+    assert_eq!(v["PlanInstanceId"], id.as_str());
+    let inst = app.wait_done("Sleep", &id).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "cancellation is prompt"
+    );
+    assert_eq!(inst["Status"], "Cancelled", "{inst:#}");
+    assert_eq!(inst["Result"]["Actions"][0]["Status"], "Cancelled");
+    // Cancelling a finished instance is a conflict.
+    let r = app.delete(&format!("/synapse/execute/Sleep/{id}")).await;
+    r.check(409, "cancel twice");
+    assert!(error_message(&r).contains("not running"));
+}
+
+/// Splits an SSE text into (event, data) pairs.
+fn sse_events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut event = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = e.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim());
+                }
+            }
+            (event, data)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn api_events_stream_progress_and_a_finished_event() {
+    let app = app();
+    let id = app.start("Empty", r#"{"sleep": 700}"#).await;
+    let req = Request::builder()
+        .uri(format!("/synapse/execute/Empty/{id}/events"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, app.router.clone().oneshot(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .starts_with("text/event-stream"));
+    let mut body = resp.into_body();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + FINISH_TIMEOUT;
+    while !text.contains("event: finished") {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no finished event within {FINISH_TIMEOUT:?}: {text}"));
+        match frame {
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&d));
+                }
+            }
+            Some(Err(e)) => panic!("stream error: {e}; so far: {text}"),
+            None => break,
+        }
+    }
+    let events = sse_events(&text);
+    let (last_kind, last_data) = events.last().unwrap_or_else(|| panic!("no events: {text}"));
+    assert_eq!(last_kind, "finished", "{text}");
+    let last: Value = serde_json::from_str(last_data).unwrap();
+    assert_eq!(last["Status"], "Complete", "{text}");
+    let progress: Vec<Value> = events
+        .iter()
+        .filter(|(k, _)| k == "progress")
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|p| p["ActionName"] == "first" && p["Status"] == "Complete"),
+        "the action's completion is reported: {text}"
+    );
+    assert!(
+        progress.iter().all(|p| p["PlanInstanceId"] == id.as_str()),
+        "{text}"
+    );
+    // The stream ends after the finished event.
+    let end = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("the stream ends after finished");
+    assert!(end.is_none(), "nothing after finished");
+
+    // A finished instance: one finished event from the store.
+    let r = app
+        .get(&format!("/synapse/execute/Empty/{id}/events"))
+        .await;
+    r.check(200, "events of a finished instance");
+    let events = sse_events(&r.text());
+    assert_eq!(events.len(), 1, "{}", r.text());
+    assert_eq!(events[0].0, "finished");
+    assert!(events[0].1.contains("Complete"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn api_instance_list_pages_newest_first() {
+    let app = app();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let v = app
+            .post("/synapse/execute/Empty/start/sync", "")
+            .await
+            .check(200, "sync");
+        ids.push(v["InstanceId"].as_str().unwrap().to_string());
+    }
+    ids.reverse(); // newest first
+    let page = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|i| i["Id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = app.get("/synapse/execute/Empty").await.check(200, "list");
+    assert_eq!(page(&all), ids);
+    assert_eq!(all[0]["Status"], "Complete");
+    assert!(all[0].get("Result").is_none(), "summaries only: {all:#}");
+
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    for round in 0..5 {
+        let uri = match &before {
+            None => "/synapse/execute/Empty?limit=2".to_string(),
+            Some(b) => format!("/synapse/execute/Empty?limit=2&before={b}"),
+        };
+        let got = page(&app.get(&uri).await.check(200, &uri));
+        assert!(got.len() <= 2, "{uri}: {got:?}");
+        if got.is_empty() {
+            break;
+        }
+        assert!(round < 3, "three pages hold five instances");
+        before = got.last().cloned();
+        seen.extend(got);
+    }
+    assert_eq!(seen, ids, "pages are disjoint, complete and newest first");
+    // Another plan's list is separate; bad paging values are 400.
+    assert_eq!(
+        app.get("/synapse/execute/Echo").await.check(200, "list"),
+        json!([])
+    );
+    for uri in [
+        "/synapse/execute/Empty?limit=many",
+        "/synapse/execute/Empty?before=yesterday",
+    ] {
+        let r = app.get(uri).await;
+        r.check(400, uri);
+        error_message(&r);
+    }
+    let r = app.get("/synapse/execute/NoSuchPlan").await;
+    r.check(404, "list of an unknown plan");
+}
+
+#[tokio::test]
+async fn api_unknown_route_and_plan_are_404_with_a_json_error() {
+    let app = app();
+    for (method, uri) in [
+        (Method::GET, "/no/such/route"),
+        (Method::GET, "/synapse/execute/NoSuchPlan/item"),
+        (Method::POST, "/synapse/execute/NoSuchPlan/start/sync"),
+        (Method::POST, "/synapse/execute/NoSuchPlan/start/async"),
+        (Method::GET, "/synapse/execute/NoSuchPlan/start/sync"),
+    ] {
+        let r = app.call(method.clone(), uri, &[], Body::empty()).await;
+        r.check(404, uri);
+        assert!(
+            r.header("content-type")
+                .unwrap_or_default()
+                .starts_with("application/json"),
+            "{uri}: {:?}",
+            r.headers
+        );
+        let m = error_message(&r);
+        assert!(!m.is_empty());
+        assert!(r.header("x-request-id").is_some(), "{uri}");
+    }
+    let r = app.get("/no/such/route").await;
+    assert!(error_message(&r).contains("/no/such/route"));
+    let r = app.get("/synapse/execute/NoSuchPlan/item").await;
+    assert!(error_message(&r).contains("NoSuchPlan"));
+}
+
+#[tokio::test]
+async fn api_malformed_json_and_yaml_are_400_with_line_and_column() {
+    let app = app();
+    for (body, line) in [
+        ("{\"name\": \"x\",\n \"color\": [1, 2}", 2),
+        ("{\"name\": }", 1),
+        ("name: x\ncolor: [unclosed\nloud: true\n", 0),
+        ("name: 'unterminated\n", 0),
+        ("{name: x, color: {a: b}\n", 0),
+    ] {
+        let r = app.post("/synapse/execute/Echo/start/sync", body).await;
+        r.check(400, body);
+        let m = error_message(&r);
+        assert!(
+            m.contains("line ") && m.contains("column "),
+            "{body:?}: {m}"
+        );
+        if line > 0 {
+            assert!(m.contains(&format!("line {line},")), "{body:?}: {m}");
+        }
+    }
+    // Not UTF-8.
+    let r = app
+        .call(
+            Method::POST,
+            "/synapse/execute/Echo/start/sync",
+            &[],
+            vec![0xff_u8, 0xfe, 0x00],
+        )
+        .await;
+    r.check(400, "not UTF-8");
+    assert!(error_message(&r).contains("UTF-8"));
+}
+
+#[tokio::test]
+async fn api_body_over_one_mebibyte_is_413() {
+    let app = app();
+    let frame = r#"{"name": ""}"#.len();
+    // Exactly at the limit: accepted.
+    let at = format!(
+        r#"{{"name": "{}"}}"#,
+        "x".repeat(DEFAULT_BODY_LIMIT - frame)
+    );
+    assert_eq!(at.len(), DEFAULT_BODY_LIMIT);
+    let r = app.post("/synapse/execute/Echo/start/async", &at).await;
+    r.check(202, "a body of exactly 1 MiB");
+    // One byte over: 413, with the JSON error body.
+    let over = format!(
+        r#"{{"name": "{}"}}"#,
+        "x".repeat(DEFAULT_BODY_LIMIT - frame + 1)
+    );
+    let r = app.post("/synapse/execute/Echo/start/sync", &over).await;
+    r.check(413, "1 MiB + 1");
+    assert!(error_message(&r).contains("1048576"), "{}", r.text());
+    assert!(r.header("x-request-id").is_some());
+    // Also when the length is not announced up front (a stream).
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..17).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    let body = Body::from_stream(futures::stream::iter(chunks));
+    let r = app
+        .call(Method::POST, "/synapse/execute/Echo/start/sync", &[], body)
+        .await;
+    r.check(413, "streamed 1.06 MiB");
+}
+
+#[tokio::test]
+async fn api_every_response_has_a_request_id() {
+    let app = app_with(false);
+    let cases: Vec<(Method, &str, Body, u16)> = vec![
+        (Method::GET, "/healthz", Body::empty(), 200),
+        (Method::GET, "/openapi.json", Body::empty(), 200),
+        (Method::GET, "/no/such/route", Body::empty(), 404),
+        (Method::GET, "/synapse/execute", Body::empty(), 401),
+        (Method::GET, "/metrics", Body::empty(), 404),
+    ];
+    let mut seen = Vec::new();
+    for (method, uri, body, status) in cases {
+        let r = app.call(method, uri, &[], body).await;
+        r.check(status, uri);
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("{uri}: no x-request-id: {:?}", r.headers))
+            .to_string();
+        assert!(!id.is_empty());
+        seen.push(id);
+    }
+    let n = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "every request gets its own id");
+
+    // With a key: success, 400, 413 and 404 all carry it; a caller's id is kept.
+    let secret = "syn_request_id_test_key";
+    put_key(&app, "rid", "execute", secret);
+    let auth = format!("Bearer {secret}");
+    for (method, uri, body, status) in [
+        (Method::GET, "/synapse/execute", String::new(), 200),
+        (
+            Method::POST,
+            "/synapse/execute/Empty/start/sync",
+            String::new(),
+            200,
+        ),
+        (
+            Method::POST,
+            "/synapse/execute/Echo/start/sync",
+            "{bad".to_string(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/synapse/execute/Echo/start/sync",
+            "x".repeat(DEFAULT_BODY_LIMIT + 1),
+            413,
+        ),
+        (
+            Method::GET,
+            "/synapse/execute/Nope/help",
+            String::new(),
+            404,
+        ),
+    ] {
+        let r = app
+            .call(
+                method.clone(),
+                uri,
+                &[("authorization", &auth), ("x-request-id", "caller-id-42")],
+                body,
+            )
+            .await;
+        r.check(status, uri);
+        assert_eq!(r.header("x-request-id"), Some("caller-id-42"), "{uri}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "bug: error bodies have no RequestId, though controller/src/error.rs documents {\"Error\": {..., \"RequestId\": ...}}"]
+async fn api_error_body_carries_the_request_id() {
+    let app = app();
+    for uri in ["/no/such/route", "/synapse/execute/NoSuchPlan/item"] {
+        let r = app.get(uri).await;
+        r.check(404, uri);
+        let v = r.json();
+        assert_eq!(
+            v["Error"]["RequestId"].as_str(),
+            r.header("x-request-id"),
+            "{uri}: {v}"
+        );
+    }
+}
+
+fn put_key(app: &App, name: &str, roles: &str, secret: &str) {
+    app.store
+        .put_token(&TokenRecord {
+            name: name.to_string(),
+            roles: roles.split(',').map(str::to_string).collect(),
+            created_at: chrono::Utc::now(),
+            hash: hash_token(secret),
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn api_auth_keys_and_roles() {
+    let app = app_with(false);
+    put_key(&app, "reader", "read", "syn_reader_secret");
+    put_key(&app, "runner", "execute", "syn_runner_secret");
+    put_key(&app, "boss", "admin", "syn_boss_secret");
+    let with = |secret: &'static str| format!("Bearer {secret}");
+
+    // No key, an unknown key, a malformed header: 401 with WWW-Authenticate.
+    for auth in [
+        None,
+        Some("Bearer syn_unknown".to_string()),
+        Some("Basic dXNlcjpwYXNz".to_string()),
+        Some("Bearer ".to_string()),
+    ] {
+        for (method, uri) in [
+            (Method::GET, "/synapse/execute"),
+            (Method::POST, "/synapse/execute/Empty/start/sync"),
+            (Method::GET, "/ad/user/someone"),
+        ] {
+            let headers: Vec<(&str, &str)> = auth
+                .as_deref()
+                .map(|a| vec![("authorization", a)])
+                .unwrap_or_default();
+            let r = app.call(method, uri, &headers, Body::empty()).await;
+            r.check(401, &format!("{uri} with {auth:?}"));
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+            error_message(&r);
+        }
+    }
+
+    // read: GET yes, POST/DELETE no.
+    let reader = with("syn_reader_secret");
+    let h = [("authorization", reader.as_str())];
+    app.call(Method::GET, "/synapse/execute", &h, Body::empty())
+        .await
+        .check(200, "read GET");
+    app.call(Method::GET, "/synapse/execute/Echo/help", &h, Body::empty())
+        .await
+        .check(200, "read GET help");
+    let r = app
+        .call(
+            Method::POST,
+            "/synapse/execute/Empty/start/sync",
+            &h,
+            Body::empty(),
+        )
+        .await;
+    r.check(403, "read POST");
+    assert!(error_message(&r).contains("reader"), "{}", r.text());
+
+    // execute: both; the key's name is the requester.
+    let runner = with("syn_runner_secret");
+    let h = [("authorization", runner.as_str())];
+    app.call(Method::GET, "/synapse/execute", &h, Body::empty())
+        .await
+        .check(200, "execute GET");
+    let r = app
+        .call(
+            Method::POST,
+            "/synapse/execute/Echo/start/sync",
+            &h,
+            r#"{"name": "x"}"#,
+        )
+        .await;
+    let v = r.check(200, "execute POST");
+    assert_eq!(
+        v["Actions"][0]["ExitData"]["RequestUser"], "runner",
+        "{v:#}"
+    );
+    let id = r.json()["InstanceId"].as_str().unwrap().to_string();
+
+    // read may GET the instance but not cancel anything.
+    let h = [("authorization", reader.as_str())];
+    app.call(
+        Method::GET,
+        &format!("/synapse/execute/Echo/{id}"),
+        &h,
+        Body::empty(),
+    )
+    .await
+    .check(200, "read GET instance");
+    app.call(
+        Method::DELETE,
+        &format!("/synapse/execute/Echo/{id}"),
+        &h,
+        Body::empty(),
+    )
+    .await
+    .check(403, "read DELETE");
+
+    // admin: everything; `bearer` in lower case works too.
+    let h = [("authorization", "bearer syn_boss_secret")];
+    let v = app
+        .call(
+            Method::POST,
+            "/synapse/execute/Echo/start/sync",
+            &h,
+            r#"{"name": "x"}"#,
+        )
+        .await
+        .check(200, "admin POST");
+    assert_eq!(v["Actions"][0]["ExitData"]["RequestUser"], "boss");
+
+    // Open routes.
+    let v = app.get("/healthz").await.check(200, "healthz");
+    assert_eq!(v["Status"], "ok");
+    assert_eq!(v["Plans"], 4);
+    assert_eq!(v["InvalidPlans"], json!([]));
+    app.get("/openapi.json").await.check(200, "openapi");
+    app.get("/metrics")
+        .await
+        .check(404, "metrics without a recorder (None in process)");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The binary
+// ---------------------------------------------------------------------------------------------------------------
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_synapse")
+}
+
+fn repo_plans() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plans")
+}
+
+/// `synapse token create`: the key printed on stdout.
+fn create_key(data: &Path, work: &Path, name: &str, roles: &str) -> String {
+    let out = Command::new(bin())
+        .args([
+            "token", "create", "--name", name, "--roles", roles, "--data",
+        ])
+        .arg(data)
+        .current_dir(work)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "token create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("syn_") && !key.contains('\n'), "{key:?}");
+    key
+}
+
+/// A free loopback port (bound, then released: `serve` retries on the rare race).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`, read to EOF), bounded by `limit`.
+async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+    limit: Duration,
+) -> Result<Resp, String> {
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        if let Some(k) = key {
+            req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+        }
+        if let Some(b) = body {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        } else if method != "GET" {
+            req.push_str("Content-Length: 0\r\n");
+        }
+        req.push_str("\r\n");
+        if let Some(b) = body {
+            req.push_str(b);
+        }
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        parse_response(&raw)
+    };
+    tokio::time::timeout(limit, exchange)
+        .await
+        .map_err(|_| format!("{method} {path}: no answer within {limit:?}"))?
+}
+
+fn parse_response(raw: &[u8]) -> Result<Resp, String> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {:?}", String::from_utf8_lossy(raw)))?;
+    let head = std::str::from_utf8(&raw[..end]).map_err(|e| e.to_string())?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("bad status line in {head:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("chunk size line")?;
+        let size_text = std::str::from_utf8(&data[..eol]).map_err(|e| e.to_string())?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|e| format!("chunk size {size_text:?}: {e}"))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// A `synapse serve` child process; killed (SIGKILL, by PID) and reaped on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    key: String,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `synapse serve` and waits (bounded) for /healthz. `ad`: point it at the fixture DC.
+    async fn start(plans: &Path, data: &Path, work: &Path, key: &str, ad: bool) -> Server {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let log = work.join(format!("serve-{port}.log"));
+            let file = std::fs::File::create(&log).unwrap();
+            let mut cmd = Command::new(bin());
+            cmd.arg("serve")
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--plans")
+                .arg(plans)
+                .arg("--data")
+                .arg(data)
+                .current_dir(work)
+                .stdin(Stdio::null())
+                .stdout(file.try_clone().unwrap())
+                .stderr(file);
+            for (k, _) in std::env::vars() {
+                if k.starts_with("SYNAPSE_") {
+                    cmd.env_remove(k);
+                }
+            }
+            if ad {
+                let dc = dc();
+                cmd.env("SYNAPSE_AD_URL", &dc.url)
+                    .env("SYNAPSE_AD_BIND_DN", &dc.bind_dn)
+                    .env("SYNAPSE_AD_PASSWORD", &dc.password)
+                    .env("SYNAPSE_AD_TLS_INSECURE", "true")
+                    .env("SYNAPSE_AD_ALIASES", "SANDBOX");
+            }
+            let mut server = Server {
+                child: cmd.spawn().unwrap(),
+                port,
+                key: key.to_string(),
+                log,
+            };
+            match server.wait_healthy().await {
+                Ok(()) => return server,
+                Err(e) if e.contains("cannot listen") => last = e,
+                Err(e) => panic!("synapse serve did not come up: {e}"),
+            }
+        }
+        panic!("synapse serve did not come up: {last}");
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_healthy(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + HEALTHY_TIMEOUT;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Err(format!("exited ({st}): {}", self.log_text()));
+            }
+            if let Ok(r) = http(
+                self.port,
+                "GET",
+                "/healthz",
+                None,
+                None,
+                Duration::from_secs(2),
+            )
+            .await
+            {
+                if r.status == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no healthy /healthz within {HEALTHY_TIMEOUT:?}: {}",
+                    self.log_text()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn req(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        http(
+            self.port,
+            method,
+            path,
+            Some(&self.key),
+            body,
+            REQUEST_TIMEOUT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}\nserver log:\n{}", self.log_text()))
+    }
+
+    async fn get(&self, path: &str) -> Resp {
+        self.req("GET", path, None).await
+    }
+
+    async fn post(&self, path: &str, body: &str) -> Resp {
+        self.req("POST", path, Some(body)).await
+    }
+
+    async fn put(&self, path: &str, body: &str) -> Resp {
+        self.req("PUT", path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> Resp {
+        self.req("DELETE", path, None).await
+    }
+
+    /// Waits (bounded) for the process to exit on its own.
+    async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "synapse serve still running {limit:?} after the signal: {}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A server on the repo's plans with an `execute` key, pointed at the fixture DC.
+async fn ad_server(work: &TempDir) -> Server {
+    let data = work.path().join("data");
+    let key = create_key(&data, work.path(), "api-test", "execute");
+    Server::start(&repo_plans(), &data, work.path(), &key, true).await
+}
+
+/// (Status, Message) of every status in an AD envelope.
+#[track_caller]
+fn ad_statuses(env: &Value) -> Vec<(u64, String)> {
+    env["Results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Results: {env:#}"))
+        .iter()
+        .flat_map(|r| {
+            r["Statuses"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no Statuses: {env:#}"))
+                .iter()
+                .map(|s| {
+                    (
+                        s["Status"].as_u64().unwrap(),
+                        s["Message"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Asserts the HTTP status and that every envelope status is `code`; returns the envelope.
+#[track_caller]
+fn ad_check(r: &Resp, http_status: u16, code: u64, what: &str) -> Value {
+    let env = r.check(http_status, what);
+    let st = ad_statuses(&env);
+    assert!(
+        !st.is_empty() && st.iter().all(|(c, _)| *c == code),
+        "{what}: expected Status {code}, got {st:?}: {env:#}"
+    );
+    env
+}
+
+/// The DNs of a search envelope's rows, lower-case and sorted.
+#[track_caller]
+fn search_dns(env: &Value) -> Vec<String> {
+    let rows = &env["Results"][0]["SearchResults"]["Results"];
+    let mut dns: Vec<String> = rows
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    r["DistinguishedName"]
+                        .as_str()
+                        .or_else(|| r["Properties"]["distinguishedName"][0].as_str())
+                        .unwrap_or_else(|| panic!("row without a DN: {r:#}"))
+                        .to_lowercase()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    dns.sort();
+    dns
+}
+
+fn sorted_lower(items: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|s| s.to_lowercase()).collect();
+    v.sort();
+    v
+}
+
+/// Seed 002's Create User body, as written there (unquoted keys), with `mfox` replaced by the test's name.
+const SEED_USER_BODY: &str = r#"{
+  Password: "bi@02LL49_VWQ{b",
+  GivenName: "Michael",
+  Surname: "Fox",
+  Description: "American Actor, Back to the Future.",
+  UserPrincipalName: "mfox@sandbox.local",
+  SamAccountName: "mfox",
+  DisplayName: "Michael J. Fox",
+  EmailAddress: "mfox@company.com",
+  VoiceTelephoneNumber: "1-800-555-1212",
+  EmployeeId: "42",
+  Enabled: true,
+  AccountExpirationDate: "2017-10-10T16:35:46.0417954Z",
+  SmartcardLogonRequired: true,
+  DelegationPermitted: true,
+  HomeDirectory: "C:\\Temp",
+  ScriptPath: "C:\\Temp\\Scripts",
+  PasswordNotRequired: false,
+  PasswordNeverExpires: true,
+  UserCannotChangePassword: false,
+  AllowReversiblePasswordEncryption: true,
+  HomeDrive: "F:"
+}"#;
+
+/// Seed 002's Create Group body (its tab included), `mfox` replaced.
+const SEED_GROUP_BODY: &str = "{
+  Description: \"Famous Actors and Actresses\",
+  Scope: \"Universal\",
+  IsSecurityGroup: \"true\",
+  ManagedBy: mfox,
+  Properties: {
+\t\"info\": [ \"Group of famous actors and actresses.\" ]
+  }
+}";
+
+/// Seed 002's Create OU body without ManagedBy (the OU is created before the user it would name).
+const SEED_OU_BODY: &str = r#"{
+  Description: "Hello World",
+  Properties: {
+  	"postalCode": [ "90210" ]
+  }
+}"#;
+
+const LEAN: &str = "returnobjectproperties=false";
+
+#[tokio::test]
+async fn binary_ad_api_walks_the_seed_examples() {
+    let work = TempDir::new("seed");
+    let srv = ad_server(&work).await;
+    let base = dc().unique_ou("api-seed").await;
+    let sfx = &random_suffix()[..6];
+    let ou = format!("ou=Synapse-{sfx},{base}");
+    let sam = format!("mf{sfx}");
+    let user_dn = format!("cn={sam},{ou}");
+    let upn = format!("{sam}@sandbox.local");
+    let famous = format!("FamousActors-{sfx}");
+    let famous_dn = format!("cn={famous},{ou}");
+    let all = format!("AllActors-{sfx}");
+    let all_dn = format!("cn={all},{ou}");
+
+    // Create the OU (POST /ad/ou/{dn}).
+    let env = ad_check(
+        &srv.post(&format!("/ad/ou/{}", enc(&ou)), SEED_OU_BODY)
+            .await,
+        200,
+        1,
+        "create OU",
+    );
+    let o = &env["Results"][0]["OrganizationalUnit"];
+    assert_eq!(o["Description"], "Hello World", "{env:#}");
+    assert_eq!(o["Properties"]["postalCode"], json!(["90210"]), "{env:#}");
+    assert_eq!(env["Results"][0]["Statuses"][0]["Action"], 2);
+
+    // Create the user with the seed's body.
+    let body = SEED_USER_BODY.replace("mfox", &sam);
+    let env = ad_check(
+        &srv.post(&format!("/ad/user/{}?{LEAN}", enc(&user_dn)), &body)
+            .await,
+        200,
+        1,
+        "create user (seed body)",
+    );
+    let user = env["Results"][0]["User"].clone();
+    assert_eq!(env["Results"][0]["Type"], 1);
+    assert_eq!(user["GivenName"], "Michael", "{env:#}");
+    assert_eq!(user["SamAccountName"], sam.as_str());
+    assert_eq!(user["UserPrincipalName"], upn.as_str());
+    assert_eq!(user["Enabled"], true);
+    assert_eq!(user["HomeDirectory"], "C:\\Temp");
+    let sid = user["Sid"].as_str().unwrap().to_string();
+    let guid = user["Guid"].as_str().unwrap().to_string();
+    assert!(sid.starts_with("S-1-5-21-"), "{sid}");
+    assert_eq!(guid.len(), 36, "{guid}");
+
+    // Get it by name, DN, SID, GUID, UPN and DOMAIN\name (the twin route).
+    for id in [&sam, &user_dn, &sid, &guid, &upn] {
+        let env = ad_check(
+            &srv.get(&format!("/ad/user/{}?{LEAN}", enc(id))).await,
+            200,
+            1,
+            &format!("get user by {id}"),
+        );
+        let u = &env["Results"][0]["User"];
+        assert_eq!(
+            u["DistinguishedName"].as_str().unwrap().to_lowercase(),
+            user_dn.to_lowercase(),
+            "by {id}"
+        );
+        assert_eq!(u["Sid"], sid.as_str());
+        assert_eq!(env["Results"][0]["Statuses"][0]["Action"], 1);
+    }
+    ad_check(
+        &srv.get(&format!("/ad/user/SANDBOX/{}?{LEAN}", enc(&sam)))
+            .await,
+        200,
+        1,
+        "get user by SANDBOX/name",
+    );
+    // returnobjects=false: the status without the object.
+    let env = ad_check(
+        &srv.get(&format!("/ad/user/{}?returnobjects=false", enc(&sam)))
+            .await,
+        200,
+        1,
+        "get without object",
+    );
+    assert!(env["Results"][0]["User"].is_null(), "{env:#}");
+
+    // Create the groups (the seed's body for FamousActors: ManagedBy the user, Properties info).
+    let env = ad_check(
+        &srv.post(
+            &format!("/ad/group/{}?{LEAN}", enc(&famous_dn)),
+            &SEED_GROUP_BODY.replace("mfox", &sam),
+        )
+        .await,
+        200,
+        1,
+        "create group (seed body)",
+    );
+    let g = &env["Results"][0]["Group"];
+    assert_eq!(env["Results"][0]["Type"], 2);
+    assert_eq!(g["Description"], "Famous Actors and Actresses", "{env:#}");
+    assert_eq!(g["IsSecurityGroup"], true, "{env:#}");
+    ad_check(
+        &srv.post(
+            &format!("/ad/group/{}?{LEAN}", enc(&all_dn)),
+            r#"{Description: "All actors", Scope: Universal}"#,
+        )
+        .await,
+        200,
+        1,
+        "create group AllActors",
+    );
+    let env = ad_check(
+        &srv.get(&format!("/ad/group/{}", enc(&famous))).await,
+        200,
+        1,
+        "get group",
+    );
+    let g = &env["Results"][0]["Group"];
+    assert_eq!(
+        g["Properties"]["info"],
+        json!(["Group of famous actors and actresses."]),
+        "{env:#}"
+    );
+    assert!(
+        g["Properties"]["managedBy"][0]
+            .as_str()
+            .unwrap_or_default()
+            .eq_ignore_ascii_case(&user_dn),
+        "{env:#}"
+    );
+
+    let member_of = |env: &Value| -> bool {
+        let groups = env["Results"][0]["User"]["Groups"]
+            .to_string()
+            .to_lowercase();
+        groups.contains(&famous.to_lowercase())
+    };
+    let groups_of_user = || async {
+        let r = srv
+            .get(&format!(
+                "/ad/user/{}?{LEAN}&returngroupmembership=true",
+                enc(&sam)
+            ))
+            .await;
+        ad_check(&r, 200, 1, "get user with groups")
+    };
+
+    // Add and remove membership: /group/ form by name, then the seed's two-segment form by UPN and DN.
+    let env = ad_check(
+        &srv.post(
+            &format!("/ad/user/{}/group/{}?{LEAN}", enc(&sam), enc(&famous)),
+            "",
+        )
+        .await,
+        200,
+        1,
+        "add user to group",
+    );
+    assert_eq!(env["Results"][0]["Statuses"][0]["Action"], 64);
+    assert!(member_of(&groups_of_user().await), "added");
+    let env = ad_check(
+        &srv.delete(&format!(
+            "/ad/user/{}/group/{}?{LEAN}",
+            enc(&sam),
+            enc(&famous)
+        ))
+        .await,
+        200,
+        1,
+        "remove user from group",
+    );
+    assert_eq!(env["Results"][0]["Statuses"][0]["Action"], 128);
+    assert!(!member_of(&groups_of_user().await), "removed");
+    ad_check(
+        &srv.post(
+            &format!("/ad/user/{}/{}?{LEAN}", enc(&upn), enc(&famous_dn)),
+            "",
+        )
+        .await,
+        200,
+        1,
+        "add user to group (seed's two-segment form)",
+    );
+    assert!(member_of(&groups_of_user().await), "added again");
+
+    // Group to group (seed's two-segment form, by name).
+    ad_check(
+        &srv.post(
+            &format!("/ad/group/{}/{}?{LEAN}", enc(&famous), enc(&all)),
+            "",
+        )
+        .await,
+        200,
+        1,
+        "add group to group",
+    );
+
+    // POST /ad/search with the seed's body shape.
+    let search = json!({
+        "Filter": "(objectClass=User)",
+        "SearchBase": ou,
+        "ReturnAttributes": ["name", "objectGUID", "objectSid", "distinguishedName", "dSCorePropagationData"]
+    })
+    .to_string();
+    let env = ad_check(&srv.post("/ad/search", &search).await, 200, 1, "search");
+    assert_eq!(env["Results"][0]["Statuses"][0]["Action"], 256);
+    assert_eq!(search_dns(&env), sorted_lower(&[&user_dn]), "{env:#}");
+    let row = &env["Results"][0]["SearchResults"]["Results"][0];
+    assert_eq!(row["Properties"]["name"], json!([sam.clone()]), "{env:#}");
+    assert_eq!(row["Properties"]["objectSid"], json!([sid.clone()]));
+    assert_eq!(row["Properties"]["objectGUID"], json!([guid.clone()]));
+    let env = ad_check(
+        &srv.post(
+            "/ad/search",
+            &json!({"Filter": "(objectClass=group)", "SearchBase": ou, "ReturnAttributes": ["cn"]})
+                .to_string(),
+        )
+        .await,
+        200,
+        1,
+        "search groups",
+    );
+    assert_eq!(
+        search_dns(&env),
+        sorted_lower(&[&famous_dn, &all_dn]),
+        "{env:#}"
+    );
+
+    // The GetAllGroups custom search: the user and both groups (one of them through nesting).
+    let env = ad_check(
+        &srv.post(
+            "/ad/search/GetAllGroups",
+            &json!({"distinguishedname": user_dn}).to_string(),
+        )
+        .await,
+        200,
+        1,
+        "GetAllGroups",
+    );
+    assert_eq!(
+        search_dns(&env),
+        sorted_lower(&[&user_dn, &famous_dn, &all_dn]),
+        "{env:#}"
+    );
+    let help = srv
+        .get("/ad/search/GetAllGroups/help")
+        .await
+        .check(200, "custom search help");
+    assert_eq!(help["Plan"], "GetAllGroups", "{help:#}");
+    assert!(help["Description"].as_str().unwrap_or_default().len() > 10);
+    let dn_param = help["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["Name"] == "distinguishedname")
+        .unwrap_or_else(|| panic!("{help:#}"));
+    assert_eq!(dn_param["Required"], true);
+
+    // Remove the nesting (two-segment DELETE) and the membership: GetAllGroups finds only the user.
+    ad_check(
+        &srv.delete(&format!("/ad/group/{}/{}?{LEAN}", enc(&famous), enc(&all)))
+            .await,
+        200,
+        1,
+        "remove group from group",
+    );
+    ad_check(
+        &srv.delete(&format!("/ad/user/{}/{}?{LEAN}", enc(&sid), enc(&famous)))
+            .await,
+        200,
+        1,
+        "remove user from group (two-segment, by SID)",
+    );
+    let env = ad_check(
+        &srv.post(
+            "/ad/search/GetAllGroups",
+            &json!({"distinguishedname": user_dn}).to_string(),
+        )
+        .await,
+        200,
+        1,
+        "GetAllGroups after removal",
+    );
+    assert_eq!(search_dns(&env), sorted_lower(&[&user_dn]), "{env:#}");
+
+    // Modify (PUT) then delete everything; gone afterwards.
+    ad_check(
+        &srv.put(
+            &format!("/ad/user/{}?{LEAN}", enc(&sam)),
+            r#"{Description: "Changed"}"#,
+        )
+        .await,
+        200,
+        1,
+        "modify user",
+    );
+    let env = ad_check(
+        &srv.get(&format!("/ad/user/{}?{LEAN}", enc(&sam))).await,
+        200,
+        1,
+        "get modified",
+    );
+    assert_eq!(env["Results"][0]["User"]["Description"], "Changed");
+    assert_eq!(
+        env["Results"][0]["User"]["GivenName"], "Michael",
+        "untouched"
+    );
+    for (object, id) in [
+        ("user", &user_dn),
+        ("group", &famous_dn),
+        ("group", &all_dn),
+    ] {
+        let env = ad_check(
+            &srv.delete(&format!("/ad/{object}/{}", enc(id))).await,
+            200,
+            1,
+            &format!("delete {id}"),
+        );
+        assert_eq!(env["Results"][0]["Statuses"][0]["Action"], 8);
+        ad_check(
+            &srv.get(&format!("/ad/{object}/{}", enc(id))).await,
+            404,
+            4,
+            &format!("{id} is gone"),
+        );
+    }
+    ad_check(
+        &srv.delete(&format!("/ad/ou/{}", enc(&ou))).await,
+        200,
+        1,
+        "delete OU",
+    );
+}
+
+#[tokio::test]
+async fn binary_ad_api_statuses_map_to_http_statuses() {
+    let work = TempDir::new("statuses");
+    let srv = ad_server(&work).await;
+    let base = dc().unique_ou("api-status").await;
+    let sfx = &random_suffix()[..6];
+
+    // 404 DoesNotExist.
+    let env = ad_check(
+        &srv.get(&format!("/ad/user/nobody-{sfx}")).await,
+        404,
+        4,
+        "missing user",
+    );
+    assert!(env["Results"][0]["User"].is_null());
+    ad_check(
+        &srv.get(&format!("/ad/group/nogroup-{sfx}")).await,
+        404,
+        4,
+        "missing group",
+    );
+
+    // 409 AlreadyExists.
+    let dn = format!("cn=dup{sfx},{base}");
+    let path = format!("/ad/user/{}?{LEAN}", enc(&dn));
+    ad_check(&srv.post(&path, "{}").await, 200, 1, "create");
+    ad_check(&srv.post(&path, "{}").await, 409, 3, "create twice");
+
+    // 400: a custom search without its parameter names it.
+    let r = srv.post("/ad/search/GetAllGroups", "{}").await;
+    let env = ad_check(&r, 400, 2, "GetAllGroups without distinguishedname");
+    assert!(
+        ad_statuses(&env)[0].1.contains("distinguishedname"),
+        "{env:#}"
+    );
+    // 400: Search without a filter.
+    ad_check(
+        &srv.post("/ad/search", r#"{"SearchBase": "dc=x"}"#).await,
+        400,
+        2,
+        "search without Filter",
+    );
+
+    // 400 PasswordPolicyNotMet (Status 5); nothing is created.
+    let weak = format!("cn=weak{sfx},{base}");
+    let env = ad_check(
+        &srv.post(
+            &format!("/ad/user/{}?{LEAN}", enc(&weak)),
+            r#"{Password: "abc"}"#,
+        )
+        .await,
+        400,
+        5,
+        "weak password",
+    );
+    assert!(
+        !env.to_string().contains("\"abc\""),
+        "the password is not echoed: {env}"
+    );
+    ad_check(
+        &srv.get(&format!("/ad/user/{}", enc(&weak))).await,
+        404,
+        4,
+        "the weak user was not created",
+    );
+
+    // 400 for a body key the plan does not take (named), for a malformed body (position), and for a
+    // non-DN identity on create; 404 for an unknown object type and an unknown custom search.
+    let r = srv
+        .post(
+            &format!("/ad/user/{}", enc(&format!("cn=typo{sfx},{base}"))),
+            "{GivenNmae: x}",
+        )
+        .await;
+    let env = r.check(400, "unknown body key");
+    assert!(env.to_string().contains("GivenNmae"), "{env:#}");
+    let r = srv
+        .post(
+            &format!("/ad/user/{}", enc(&format!("cn=bad{sfx},{base}"))),
+            "{Password: \"x\",\n GivenName: [",
+        )
+        .await;
+    let env = r.check(400, "malformed body");
+    let text = env.to_string();
+    assert!(text.contains("line") && text.contains("column"), "{env:#}");
+    ad_check(
+        &srv.post("/ad/user/justaname", "{}").await,
+        400,
+        2,
+        "create with a non-DN identity",
+    );
+    let r = srv.get("/ad/printer/x").await;
+    r.check(404, "unknown object type");
+    let r = srv.post("/ad/search/NoSuchSearch", "{}").await;
+    r.check(404, "unknown custom search");
+
+    // 401 without a key; /healthz and /metrics are open.
+    let r = http(srv.port, "GET", "/ad/user/x", None, None, REQUEST_TIMEOUT)
+        .await
+        .unwrap();
+    r.check(401, "no key");
+    let r = http(srv.port, "GET", "/metrics", None, None, REQUEST_TIMEOUT)
+        .await
+        .unwrap();
+    r.check(200, "metrics");
+    assert!(
+        r.text().contains("synapse_http_requests_total"),
+        "{}",
+        r.text()
+    );
+    assert!(r.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn binary_ad_api_injection_finds_nothing_extra() {
+    let work = TempDir::new("inject");
+    let srv = ad_server(&work).await;
+    let base = dc().unique_ou("api-inject").await;
+    let sfx = &random_suffix()[..6];
+    let user_dn = format!("cn=victim{sfx},{base}");
+    let group_dn = format!("cn=grp{sfx},{base}");
+    ad_check(
+        &srv.post(
+            &format!("/ad/user/{}?{LEAN}", enc(&user_dn)),
+            r#"{Description: "original"}"#,
+        )
+        .await,
+        200,
+        1,
+        "create user",
+    );
+    ad_check(
+        &srv.post(&format!("/ad/group/{}?{LEAN}", enc(&group_dn)), "{}")
+            .await,
+        200,
+        1,
+        "create group",
+    );
+    let before = everything(&srv, &base).await;
+    assert_eq!(search_dns(&before).len(), 3, "{before:#}");
+
+    for id in ["*)(objectClass=*", "*", "victim*", "\\2a"] {
+        let p = enc(id);
+        for object in ["user", "group"] {
+            ad_check(
+                &srv.get(&format!("/ad/{object}/{p}")).await,
+                404,
+                4,
+                &format!("GET {object} {id}"),
+            );
+            ad_check(
+                &srv.delete(&format!("/ad/{object}/{p}")).await,
+                404,
+                4,
+                &format!("DELETE {object} {id}"),
+            );
+            let r = srv
+                .put(&format!("/ad/{object}/{p}"), r#"{Description: "pwned"}"#)
+                .await;
+            assert_eq!(r.status, 404, "PUT {object} {id}: {}", r.text());
+        }
+        // As the group of a membership, and as the member.
+        let r = srv
+            .post(&format!("/ad/user/{}/group/{p}", enc(&user_dn)), "")
+            .await;
+        assert_eq!(r.status, 404, "add to group {id}: {}", r.text());
+        let r = srv
+            .post(&format!("/ad/user/{p}/group/{}", enc(&group_dn)), "")
+            .await;
+        assert_eq!(r.status, 404, "add {id} to group: {}", r.text());
+        // As the body value of the custom search: nothing found.
+        let r = srv
+            .post(
+                "/ad/search/GetAllGroups",
+                &json!({"distinguishedname": id, "searchbase": base}).to_string(),
+            )
+            .await;
+        let env = r.check(200, &format!("GetAllGroups {id}"));
+        assert_eq!(search_dns(&env), Vec::<String>::new(), "{id}: {env:#}");
+        // A hostile ManagedBy (a body value resolved as an identity) sets nothing.
+        let r = srv
+            .put(
+                &format!("/ad/group/{}?{LEAN}", enc(&group_dn)),
+                &json!({"ManagedBy": id}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 404, "ManagedBy {id}: {}", r.text());
+    }
+    // A DN with the filter injected in its value finds nothing either.
+    let r = srv
+        .post(
+            "/ad/search/GetAllGroups",
+            &json!({"distinguishedname": format!("{user_dn})(objectClass=*")}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        search_dns(&r.check(200, "DN + injection")),
+        Vec::<String>::new()
+    );
+
+    let after = everything(&srv, &base).await;
+    assert_eq!(after, before, "nothing changed");
+    assert!(!after.to_string().contains("pwned"));
+}
+
+/// Every object under `base` (with description and member), as a search envelope.
+async fn everything(srv: &Server, base: &str) -> Value {
+    let body = json!({"Filter": "(objectClass=*)", "SearchBase": base, "ReturnAttributes": ["description", "member"]})
+        .to_string();
+    srv.post("/ad/search", &body)
+        .await
+        .check(200, "search everything")
+}
+
+const LONG_PLAN: &str = "\
+Name: Long
+Description: Sleeps a minute.
+Actions:
+- Name: nap
+  Handler: {Type: Empty}
+  Parameters:
+    Values: {SleepMilliseconds: 60000}
+";
+
+/// Temp plans (Long + Empty) and data directories with an `execute` key.
+fn plain_setup(work: &TempDir) -> (PathBuf, PathBuf, String) {
+    let plans = work.path().join("plans");
+    write_plans(
+        &plans,
+        &[("Long.yaml", LONG_PLAN), ("Empty.yaml", EMPTY_PLAN)],
+    );
+    let data = work.path().join("data");
+    let key = create_key(&data, work.path(), "restart", "execute");
+    (plans, data, key)
+}
+
+#[tokio::test]
+async fn binary_restart_marks_running_instances_interrupted() {
+    let work = TempDir::new("restart");
+    let (plans, data, key) = plain_setup(&work);
+    let mut srv = Server::start(&plans, &data, work.path(), &key, false).await;
+    let done = srv
+        .post("/synapse/execute/Empty/start/sync", "")
+        .await
+        .check(200, "a finished instance");
+    let done_id = done["InstanceId"].as_str().unwrap().to_string();
+    let v = srv
+        .post("/synapse/execute/Long/start/async", "")
+        .await
+        .check(202, "start Long");
+    let id = v["PlanInstanceId"].as_str().unwrap().to_string();
+    let inst = srv
+        .get(&format!("/synapse/execute/Long/{id}"))
+        .await
+        .check(200, "running");
+    assert_eq!(inst["Status"], "Running");
+
+    // kill -9, then start again on the same data directory.
+    srv.child.kill().unwrap();
+    srv.child.wait().unwrap();
+    drop(srv);
+    let srv = Server::start(&plans, &data, work.path(), &key, false).await;
+    let inst = srv
+        .get(&format!("/synapse/execute/Long/{id}"))
+        .await
+        .check(200, "after restart");
+    assert_eq!(inst["Status"], "Failed", "{inst:#}");
+    assert!(
+        inst["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("interrupted"),
+        "{inst:#}"
+    );
+    assert!(inst["FinishedAt"].is_string(), "{inst:#}");
+    let list = srv
+        .get("/synapse/execute/Long")
+        .await
+        .check(200, "list after restart");
+    assert_eq!(list[0]["Id"], id.as_str());
+    assert_eq!(list[0]["Status"], "Failed");
+    // The key survived, and finished instances are untouched.
+    let inst = srv
+        .get(&format!("/synapse/execute/Empty/{done_id}"))
+        .await
+        .check(200, "finished before the kill");
+    assert_eq!(inst["Status"], "Complete");
+    let r = srv.delete(&format!("/synapse/execute/Long/{id}")).await;
+    r.check(409, "an interrupted instance cannot be cancelled");
+}
+
+#[tokio::test]
+async fn binary_sigterm_shuts_down_gracefully() {
+    let work = TempDir::new("sigterm");
+    let (plans, data, key) = plain_setup(&work);
+    let mut srv = Server::start(&plans, &data, work.path(), &key, false).await;
+    let v = srv
+        .post("/synapse/execute/Long/start/async", "")
+        .await
+        .check(202, "start Long");
+    let id = v["PlanInstanceId"].as_str().unwrap().to_string();
+    // The metrics recorder is installed in the binary.
+    let r = http(srv.port, "GET", "/metrics", None, None, REQUEST_TIMEOUT)
+        .await
+        .unwrap();
+    r.check(200, "metrics");
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(srv.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = srv.wait_exit(Duration::from_secs(8)).await;
+    assert_eq!(exit.code(), Some(0), "{}", srv.log_text());
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let log = srv.log_text();
+    drop(srv);
+
+    // The running plan was cancelled and stored as such (not "interrupted").
+    let srv = Server::start(&plans, &data, work.path(), &key, false).await;
+    let inst = srv
+        .get(&format!("/synapse/execute/Long/{id}"))
+        .await
+        .check(200, "after graceful shutdown");
+    assert_eq!(inst["Status"], "Cancelled", "{inst:#}\nlog:\n{log}");
+    assert!(inst["FinishedAt"].is_string());
+}
