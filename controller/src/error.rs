@@ -1,6 +1,6 @@
 //! The one place where errors become HTTP responses. Every error body is
-//! `{"Error": {"Status": 400, "Message": "...", "Problems": [...], "RequestId": "..."}}` (the request id is also
-//! in the `x-request-id` header); AD API routes wrap request errors in the result envelope instead (routes/ad.rs).
+//! `{"Error": {"Status": 400, "Message": "...", "Problems": [...]}}` (the request id is in the `x-request-id`
+//! header); AD API routes wrap request errors after authentication in the result envelope instead (routes/ad.rs).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,11 @@ pub enum ApiError {
     #[error("{0}")]
     PlanInvalid(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A sync call did not finish in time (the plan keeps running).
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -43,6 +48,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::PlanInvalid(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -22,7 +22,7 @@ pub const MAX_FOR_EACH_COMBINATIONS: usize = 100_000;
 
 /// One problem with the inputs or the resolution of a block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "Kind")]
+#[serde(tag = "Kind", rename_all_fields = "PascalCase")]
 #[non_exhaustive]
 pub enum Problem {
     /// A required parameter (or one a token refers to) was not given.

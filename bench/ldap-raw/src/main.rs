@@ -1,7 +1,7 @@
 //! Raw ldap3 lookup rate and latency against one DC, for bench/http.sh.
 //!
 //! ```text
-//! ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS
+//! ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS [dn-seq|sam-seq|dn-conc]
 //! ```
 //! The bind password comes from `LDAP_RAW_PASSWORD` (not the command line). Certificates are not verified
 //! (the fixture DC's certificate has no IP SAN), as with `SYNAPSE_AD_TLS_INSECURE=true`.
@@ -13,7 +13,8 @@
 //!   filter and READ_ATTRS (what `GET /ad/user/{sAMAccountName}` sends; the handler pages it, this does not);
 //! - `dn-conc`: CONNECTIONS connections, each running the `dn-seq` loop at the same time.
 //!
-//! Prints one `RAW name=... ops=... rps=... p50_us=... p99_us=...` line per measurement on stdout.
+//! With a last argument, only that measurement runs. Prints one
+//! `RAW name=... ops=... rps=... p50_us=... p99_us=...` line per measurement on stdout.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ struct Args {
     secs: f64,
     warmup: f64,
     conns: usize,
+    only: Option<String>,
 }
 
 fn die(msg: impl std::fmt::Display) -> ! {
@@ -41,20 +43,33 @@ fn die(msg: impl std::fmt::Display) -> ! {
 
 fn args() -> Args {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    if a.len() != 8 {
-        die("usage: ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS");
+    if a.len() != 8 && a.len() != 9 {
+        die("usage: ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS [dn-seq|sam-seq|dn-conc]");
     }
-    let num = |s: &str| s.parse::<f64>().unwrap_or_else(|_| die(format!("'{s}' is not a number")));
+    let only = a.get(8).cloned();
+    if let Some(o) = &only {
+        if !["dn-seq", "sam-seq", "dn-conc"].contains(&o.as_str()) {
+            die(format!(
+                "unknown measurement '{o}' (dn-seq, sam-seq, dn-conc)"
+            ));
+        }
+    }
+    let num = |s: &str| {
+        s.parse::<f64>()
+            .unwrap_or_else(|_| die(format!("'{s}' is not a number")))
+    };
     Args {
         url: a[0].clone(),
         bind_dn: a[1].clone(),
-        password: std::env::var("LDAP_RAW_PASSWORD").unwrap_or_else(|_| die("LDAP_RAW_PASSWORD is not set")),
+        password: std::env::var("LDAP_RAW_PASSWORD")
+            .unwrap_or_else(|_| die("LDAP_RAW_PASSWORD is not set")),
         base_dn: a[2].clone(),
         user_dn: a[3].clone(),
         sam: a[4].clone(),
         secs: num(&a[5]),
         warmup: num(&a[6]),
         conns: num(&a[7]) as usize,
+        only,
     }
 }
 
@@ -95,7 +110,11 @@ enum Lookup {
 
 async fn lookup(ldap: &mut Ldap, a: &Args, what: Lookup, sam_filter: &str) {
     let (base, scope, filter) = match what {
-        Lookup::ByDn => (a.user_dn.as_str(), Scope::Base, class_filter(AdObjectType::User)),
+        Lookup::ByDn => (
+            a.user_dn.as_str(),
+            Scope::Base,
+            class_filter(AdObjectType::User),
+        ),
         Lookup::BySam => (a.base_dn.as_str(), Scope::Subtree, sam_filter),
     };
     let ldap3::SearchResult(entries, res) = ldap
@@ -106,10 +125,7 @@ async fn lookup(ldap: &mut Ldap, a: &Args, what: Lookup, sam_filter: &str) {
         die(format!("search rc={} {}", res.rc, res.text));
     }
     // Subtree searches may also return referrals (SearchEntry::is_ref); the user must be there exactly once.
-    let hits = entries
-        .into_iter()
-        .filter(|e| !e.is_ref())
-        .count();
+    let hits = entries.into_iter().filter(|e| !e.is_ref()).count();
     if hits != 1 {
         die(format!("expected one entry, got {hits}"));
     }
@@ -161,6 +177,9 @@ fn report(name: &str, mut samples: Vec<Duration>, secs: f64) {
 }
 
 async fn measure(a: &std::sync::Arc<Args>, name: &str, what: Lookup, conns: usize) {
+    if a.only.as_deref().is_some_and(|o| o != name) {
+        return;
+    }
     let mut ldaps = Vec::with_capacity(conns);
     for _ in 0..conns {
         ldaps.push(connect(a).await);

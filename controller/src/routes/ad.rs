@@ -17,12 +17,13 @@
 
 use crate::body;
 use crate::error::ApiError;
+use crate::query::UniqueQuery;
 use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
 use crate::runner::{StartRequest, SyncOutcome};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -73,7 +74,41 @@ fn object_type(object: &str) -> Result<&'static str, ApiError> {
 }
 
 /// Query keys that choose the rendering instead of being plan parameters.
-const RENDER_FLAGS: &[&str] = &["outputtype", "prettyprint", "timeoutseconds"];
+const RENDER_FLAGS: &[&str] = &["outputtype", "prettyprint", "timeoutseconds", "dryrun"];
+
+/// `?dryRun=true`: the handler reports what it would do and changes nothing.
+fn dry_run(q: &BTreeMap<String, String>) -> Result<bool, ApiError> {
+    match q
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("dryrun"))
+        .map(|(_, v)| v.to_ascii_lowercase())
+    {
+        None => Ok(false),
+        Some(v) if v == "true" || v == "1" || v.is_empty() => Ok(true),
+        Some(v) if v == "false" || v == "0" => Ok(false),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "dryRun: '{v}' is not true or false"
+        ))),
+    }
+}
+
+/// Whether a plan is a search: its first action is an ActiveDirectoryHandler `Search`.
+fn is_search_plan(plan: &synapse_engine::Plan) -> bool {
+    plan.actions.first().is_some_and(|a| {
+        let handler = a.handler.as_ref();
+        let ty = handler
+            .and_then(|h| h.r#type.as_deref())
+            .or(plan.default_handler_type.as_deref())
+            .unwrap_or("");
+        let action = handler
+            .and_then(|h| h.config.as_ref())
+            .and_then(|c| c.values.as_ref())
+            .and_then(|v| v.get("Action"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        ty.to_ascii_lowercase().contains("activedirectory") && action.eq_ignore_ascii_case("Search")
+    })
+}
 
 /// The request's rendering and its query flags as dynamic parameters.
 fn split_query(
@@ -126,7 +161,7 @@ fn http_status(envelope: &Value) -> StatusCode {
         .flatten()
         .flat_map(|r| r["Statuses"].as_array().into_iter().flatten())
         .filter_map(|s| serde_json::from_value::<AdStatus>(s["Status"].clone()).ok())
-        .max_by_key(|s| s.severity())
+        .max_by_key(|s| (s.severity(), s.code()))
         .unwrap_or(AdStatus::Success);
     match worst {
         AdStatus::Success => StatusCode::OK,
@@ -216,6 +251,7 @@ async fn call_inner(
     let (entry, p) = state.catalog.plan(plan)?;
     check_known(&entry, &params)?;
     let timeout = timeout_of(state, q)?;
+    let dry_run = dry_run(q)?;
     let outcome = state
         .runner
         .run_sync(
@@ -223,16 +259,18 @@ async fn call_inner(
                 plan_key: entry.key.clone(),
                 plan: p,
                 inputs: params,
-                dry_run: false,
+                dry_run,
                 user,
             },
             timeout,
         )
         .await?;
     match outcome {
-        SyncOutcome::StillRunning(id) => Err(ApiError::Internal(format!(
-            "the plan did not finish within {}s; it keeps running as instance {id}",
-            timeout.as_secs()
+        SyncOutcome::StillRunning(id) => Err(ApiError::Timeout(format!(
+            "the plan did not finish within {}s; it keeps running as instance {id} \
+             (GET /synapse/execute/{}/{id})",
+            timeout.as_secs_f64(),
+            entry.key
         ))),
         SyncOutcome::Finished(result) => {
             let Some(action) = result.actions.first() else {
@@ -269,7 +307,7 @@ async fn object_call(
         let (format, pretty, mut params) = split_query(c.q, c.headers)?;
         let verb = match (route, method) {
             (Some(r), _) => r.to_string(),
-            (None, &Method::GET) => format!("Get{t}"),
+            (None, &Method::GET) | (None, &Method::HEAD) => format!("Get{t}"),
             (None, &Method::POST) => format!("Create{t}"),
             (None, &Method::PUT) => format!("Modify{t}"),
             (None, &Method::DELETE) => format!("Delete{t}"),
@@ -297,7 +335,7 @@ async fn object_call(
 async fn one(
     State(state): State<Arc<AppState>>,
     Path((object, identity)): Path<(String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -321,7 +359,7 @@ fn is_domain(state: &AppState, segment: &str) -> bool {
 async fn two(
     State(state): State<Arc<AppState>>,
     Path((object, a, b)): Path<(String, String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -361,7 +399,7 @@ async fn membership_route(
     };
     if t == "OrgUnit" {
         return error_envelope(
-            &ApiError::NotFound("organizational units cannot be group members".into()),
+            &ApiError::BadRequest("organizational units cannot be group members".into()),
             &identity,
         );
     }
@@ -385,7 +423,7 @@ async fn membership_route(
 async fn membership(
     State(state): State<Arc<AppState>>,
     Path((object, identity, group)): Path<(String, String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -401,7 +439,7 @@ async fn membership(
 async fn membership_twin(
     State(state): State<Arc<AppState>>,
     Path((object, domain, identity, group)): Path<(String, String, String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -442,7 +480,7 @@ async fn move_route(c: &Call<'_>, object: &str, identity: String, moveto: String
 async fn move_to(
     State(state): State<Arc<AppState>>,
     Path((object, identity, moveto)): Path<(String, String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -458,7 +496,7 @@ async fn move_to(
 async fn move_to_twin(
     State(state): State<Arc<AppState>>,
     Path((object, domain, identity, moveto)): Path<(String, String, String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -474,7 +512,7 @@ async fn move_to_twin(
 /// `POST /ad/search`: body `{Filter, SearchBase, ReturnAttributes}` -> the Search plan.
 async fn search(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -511,7 +549,7 @@ async fn search(
         Ok((format, pretty, params)) => {
             let identity = params
                 .get("filter")
-                .map(|v| v.to_string())
+                .map(synapse_engine::path::scalar_text)
                 .unwrap_or_default();
             call(
                 &c,
@@ -531,7 +569,7 @@ async fn search(
 async fn custom_search(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -543,6 +581,14 @@ async fn custom_search(
         user: super::caller_name(&parts.extensions),
     };
     let prep = async {
+        // Custom searches run search plans only (upstream ran any plan file).
+        let (_, p) = state.catalog.plan(&plan)?;
+        if !is_search_plan(&p) {
+            return Err(ApiError::BadRequest(format!(
+                "plan '{plan}' is not a search (its first action must be an ActiveDirectoryHandler Search); \
+                 run other plans through /synapse/execute"
+            )));
+        }
         let (format, pretty, mut params) = split_query(&q, &headers)?;
         let bytes = body::read_limited(body, state.body_limit).await?;
         add_body(&mut params, body::parse_map(&bytes)?)?;

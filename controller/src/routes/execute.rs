@@ -18,12 +18,13 @@
 use crate::body;
 use crate::catalog::Entry;
 use crate::error::ApiError;
+use crate::query::UniqueQuery;
 use crate::render::{render, Format};
 use crate::runner::{StartRequest, SyncOutcome};
 use crate::store::Page;
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -133,7 +134,7 @@ async fn inputs_of(
     body: Body,
 ) -> Result<DynamicParams, ApiError> {
     let mut inputs = DynamicParams::new();
-    if *method == Method::GET {
+    if *method == Method::GET || *method == Method::HEAD {
         for (k, v) in q.iter().filter(|(k, _)| !reserved(k)) {
             body::check_name(k)?;
             inputs.insert(k.clone(), v.clone());
@@ -152,7 +153,7 @@ async fn inputs_of(
 
 async fn list_plans(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
 ) -> Result<Response, ApiError> {
     let filter = match flag(&q, "filter")? {
         Some(f) if !f.is_empty() => Some(
@@ -192,7 +193,7 @@ async fn plan_help(
 async fn list_instances(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
 ) -> Result<Response, ApiError> {
     let e = state.catalog.entry(&plan)?;
     let limit = match flag(&q, "limit")? {
@@ -224,7 +225,7 @@ async fn list_instances(
 async fn start_async(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
@@ -282,7 +283,7 @@ fn part(value: &Value, path: &str) -> Result<Value, ApiError> {
 async fn start_sync(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -293,6 +294,12 @@ async fn start_sync(
     let timeout = timeout_of(&state, &q)?;
     let format = Format::choose(flag(&q, "outputtype")?.as_deref(), &headers)
         .map_err(ApiError::BadRequest)?;
+    // Every flag is checked before the plan runs.
+    let pretty = bool_flag(&q, "prettyprint")?;
+    let path = flag(&q, "path")?.filter(|p| !p.is_empty());
+    if let Some(p) = &path {
+        part(&Value::Null, p)?;
+    }
     let outcome = state
         .runner
         .run_sync(
@@ -309,11 +316,11 @@ async fn start_sync(
     match outcome {
         SyncOutcome::Finished(result) => {
             let value = serde_json::to_value(&*result).unwrap_or_default();
-            let value = match flag(&q, "path")? {
-                Some(p) if !p.is_empty() => part(&value, &p)?,
-                _ => value,
+            let value = match &path {
+                Some(p) => part(&value, p)?,
+                None => value,
             };
-            let mut resp = render(StatusCode::OK, &value, format, bool_flag(&q, "prettyprint")?);
+            let mut resp = render(StatusCode::OK, &value, format, pretty);
             if let Ok(h) = axum::http::HeaderValue::from_str(result.status.name()) {
                 resp.headers_mut().insert("x-synapse-status", h);
             }
@@ -373,7 +380,7 @@ async fn cancel_instance(
 async fn get_part(
     State(state): State<Arc<AppState>>,
     Path((plan, id)): Path<(String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    UniqueQuery(q): UniqueQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
     let value = instance_value(&state, &plan, &id).await?;
@@ -401,9 +408,10 @@ async fn events(
     State(state): State<Arc<AppState>>,
     Path((plan, id)): Path<(String, String)>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let value = instance_value(&state, &plan, &id).await?;
     let uid = parse_id(&id)?;
+    // Subscribe first: if the instance finishes in between, the stored record is already final.
     let live = state.runner.subscribe(uid);
+    let value = instance_value(&state, &plan, &id).await?;
     let stream = async_stream(value, live);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

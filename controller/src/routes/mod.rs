@@ -28,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(ops::routes())
         .merge(protected)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
@@ -42,10 +43,22 @@ async fn not_found(req: Request) -> ApiError {
     ))
 }
 
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
 async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
     // A coarse label (the first path segment): per-identity paths would explode the label space.
-    let route = req.uri().path().split('/').nth(1).unwrap_or("").to_string();
+    let first = req.uri().path().split('/').nth(1).unwrap_or("");
+    let route = match first {
+        "ad" | "myriad" | "synapse" | "healthz" | "metrics" | "openapi.json" => first.to_string(),
+        _ => "other".to_string(),
+    };
     let method = req.method().to_string();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();

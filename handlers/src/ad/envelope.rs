@@ -267,7 +267,7 @@ impl AdEnvelope {
         self.results
             .iter()
             .flat_map(|r| r.statuses.iter().map(|s| s.status))
-            .max_by_key(|s| s.severity())
+            .max_by_key(|s| (s.severity(), s.code()))
             .unwrap_or(AdStatus::Success)
     }
 
