@@ -27,8 +27,8 @@
 # the machine: a concurrent build or test run makes the numbers meaningless, so the bench first waits up to
 # QUIET_WAIT s for the machine to be idle and warns when "other" is large).
 #
-# Stops synapse (by PID) and the DC on exit, whatever happens; the DC also stops itself after 900 s.
-# Tunables (environment): DURATION=10 WARMUP=2 CONNS=32 THREADS=2 RAW_CONNS=8 STORE_COMPARE=1 QUIET_WAIT=120
+# Stops synapse (by PID) and the DC on exit, whatever happens; the DC also stops itself after 1800 s.
+# Tunables (environment): DURATION=10 WARMUP=2 CONNS=32 THREADS=2 RAW_CONNS=8 STORE_COMPARE=1 QUIET_WAIT=30
 # KEEP_LOGS=DIR (copy wrk outputs and the server log there). Results go to stdout, progress to stderr.
 set -euo pipefail
 
@@ -41,8 +41,8 @@ readonly CONNS=${CONNS:-32}
 readonly THREADS=${THREADS:-2}
 readonly RAW_CONNS=${RAW_CONNS:-8}
 readonly STORE_COMPARE=${STORE_COMPARE:-1}
-readonly QUIET_WAIT=${QUIET_WAIT:-120}
-readonly DC_MAXRUN=900
+readonly QUIET_WAIT=${QUIET_WAIT:-30}
+readonly DC_MAXRUN=1800
 readonly START_ATTEMPTS=5
 readonly GOAL_SYNC_RPS=10000
 readonly GOAL_AD_OVERHEAD_US=1000

@@ -239,6 +239,10 @@ async fn start_async(
         dry_run: bool_flag(&q, "dryRun")?,
         user: super::caller_name(&parts.extensions),
     })?;
+    // An acknowledged id must survive a crash: wait until the Running record is committed (group commit,
+    // so concurrent starts share the flush).
+    let runner = state.runner.clone();
+    let _ = tokio::task::spawn_blocking(move || runner.flush()).await;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"PlanInstanceId": started.id})),
