@@ -250,19 +250,26 @@ pgrp_ticks() {
     done
     echo "$sum"
 }
-# User+system time of this shell's finished children, in jiffies (from the `times` builtin).
-children_ticks() {
-    times | awk -v hz="$hz" 'NR == 2 {
+# User+system time of this shell's finished children (the load client), in jiffies. `times` must run in
+# this shell, not in a command substitution (a forked subshell has no finished children of its own), so
+# callers run `times >"$work/times"` first and this reads the file.
+children_from_file() {
+    awk -v hz="$hz" 'NR == 2 {
         n = 0
         for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
-        printf "%d", n * hz }'
+        printf "%d", n * hz }' "$work/times"
 }
 declare -a cpu0
-cpu_mark() { cpu0=("$(machine_ticks)" "$(pid_ticks "$syn_pid")" "$(pgrp_ticks "$dc_pgid")" "$(children_ticks)" "$(date +%s%N)"); }
-# Prints "synapse/DC/client/other" in cores since cpu_mark.
+cpu_mark() {
+    times >"$work/times"
+    cpu0=("$(machine_ticks)" "$(pid_ticks "$syn_pid")" "$(pgrp_ticks "$dc_pgid")" "$(children_from_file)" "$(date +%s%N)")
+}
+# Prints "synapse/DC/client/other" in cores since cpu_mark. Run `times >"$work/times"` in this shell
+# right before `$(cpu_since)`.
 cpu_since() {
     local m s d c t
-    m=$(machine_ticks) s=$(pid_ticks "$syn_pid") d=$(pgrp_ticks "$dc_pgid") c=$(children_ticks) t=$(date +%s%N)
+    c=$(children_from_file)
+    m=$(machine_ticks) s=$(pid_ticks "$syn_pid") d=$(pgrp_ticks "$dc_pgid") t=$(date +%s%N)
     awk -v hz="$hz" -v dt="$(((t - cpu0[4]) / 1000000))" -v m=$((m - cpu0[0])) -v s=$((s - cpu0[1])) \
         -v d=$((d - cpu0[2])) -v c=$((c - cpu0[3])) 'BEGIN {
         k = hz * dt / 1000; o = m - s - d - c; if (o < 0) o = 0
@@ -304,6 +311,7 @@ load() {
     cpu_mark
     timeout $((DURATION + 30)) wrk -t"$t" -c"$c" -d"${DURATION}s" --latency -s "$root/bench/http-report.lua" \
         "$url$path" >"$out"
+    times >"$work/times"
     cpu=$(cpu_since)
     b1=$(batch_metric)
     # Store commits during the run and the mean records per commit (the warm-up's tail may add a few).
@@ -314,18 +322,26 @@ load() {
 }
 kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
 
-rss_before=$(rss_kb)
+# Each group on a fresh store: the Empty runs leave about a million instance records behind, which would
+# otherwise weigh on the AD rows. memory: "name before after peak store" per server.
+memory=()
+note_memory() { memory+=("$1 $2 $(rss_kb) $(hwm_kb) $(du -sb "$3" | cut -f1)"); }
+
+rss0=$(rss_kb)
 load healthz "$CONNS" /healthz
 load empty-sync "$CONNS" /synapse/execute/Empty/start/sync
 load empty-sync 1 /synapse/execute/Empty/start/sync
 load empty-async "$CONNS" /synapse/execute/Empty/start
+note_memory "Empty and /healthz runs, store on disk" "$rss0" "$work/data"
+stop_synapse
+
+start_synapse "$work/data-ad" synapse-ad
+rss0=$(rss_kb)
 load ad-get-sam "$CONNS" "$by_sam"
 load ad-get-sam 1 "$by_sam"
 load ad-get-dn "$CONNS" "$by_dn"
 load ad-get-dn 1 "$by_dn"
-rss_after=$(rss_kb)
-hwm=$(hwm_kb)
-store_bytes=$(du -sb "$work/data" | cut -f1)
+note_memory "AD runs, store on disk" "$rss0" "$work/data-ad"
 stop_synapse
 
 # 7. Raw ldap3, same DC, same run (its own warm-up inside, WARMUP s per measurement, untimed).
@@ -339,6 +355,7 @@ for m in dn-seq sam-seq dn-conc; do
         "$raw_bin" "$SYNAPSE_AD_URL" "$SYNAPSE_AD_BIND_DN" "$base_dn" "$user_dn" "$sam" "$DURATION" "$WARMUP" \
         "$c" "$m" >"$logs/raw-$m.txt"
     # The warm-up is inside the measured interval here; the CPU split is still representative.
+    times >"$work/times"
     cpu=$(cpu_since)
     line=$(grep '^RAW ' "$logs/raw-$m.txt") || die "ldap-raw printed no RAW line"
     results+=("raw-$m|$c|$(kv ops "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|0|0|$cpu|—")
@@ -348,8 +365,10 @@ done
 if ((STORE_COMPARE)); then
     shm_data=$(mktemp -d /dev/shm/synapse-bench-http.XXXXXX)
     start_synapse "$shm_data" synapse-shm
+    rss0=$(rss_kb)
     load empty-sync-tmpfs "$CONNS" /synapse/execute/Empty/start/sync
     load empty-async-tmpfs "$CONNS" /synapse/execute/Empty/start
+    note_memory "Empty runs, store on tmpfs" "$rss0" "$shm_data"
     stop_synapse
 fi
 
@@ -394,8 +413,14 @@ for r in "${results[@]}"; do
         "$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')" "$(ms "$p50")" "$(ms "$p99")" "$err" "$non" "${cpu//\// \/ }" "$batch"
 done
 echo
-echo "synapse RSS: $((rss_before / 1024)) MiB before the load, $((rss_after / 1024)) MiB after (peak $((hwm / 1024)) MiB);" \
-    "store file after the disk runs: $((store_bytes / 1024 / 1024)) MiB"
+echo "| synapse process (VmRSS / VmHWM) | RSS before the load | RSS after | peak | store directory after |"
+echo "|---|---|---|---|---|"
+for m in "${memory[@]}"; do
+    read -r -a f <<<"$m"
+    n=${#f[@]}
+    printf '| %s | %d MiB | %d MiB | %d MiB | %d MiB |\n' "${f[*]:0:n-4}" $((f[n - 4] / 1024)) $((f[n - 3] / 1024)) \
+        $((f[n - 2] / 1024)) $((f[n - 1] / 1048576))
+done
 echo
 echo "### Goals (information only)"
 echo

@@ -72,6 +72,7 @@ fn main() {
     let started = Instant::now();
     let setup = rt.block_on(measure(&dc, counts));
     count_round_trips(&rt, &dc, &setup);
+    println!("\nload average at the end: {}", load_average());
     println!(
         "\nad bench done in {:.1} s (run {}, objects left under {}).",
         started.elapsed().as_secs_f64(),
@@ -86,6 +87,13 @@ struct Counts {
     get_warmup: usize,
     create: usize,
     create_warmup: usize,
+}
+
+/// `/proc/loadavg` (1, 5 and 15 minutes): a busy machine makes every number here noisier.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn env_count(var: &str, default: usize) -> usize {
@@ -320,10 +328,14 @@ enum GetV {
     RawSubtreeSam,
     /// Byte for byte the request the handler's Get by sAMAccountName sends (subtree: paged).
     RawSubtreeSamPaged,
+    /// What Create's two existence checks cost: a base search of a DN that does not exist (rc 32)...
+    RawMissingDn,
+    /// ... and of the parent OU, `1.1` (no attributes).
+    RawParentExists,
 }
 
 impl GetV {
-    const ALL: [GetV; 13] = [
+    const ALL: [GetV; 15] = [
         GetV::RawStar,
         GetV::RawStarPaged,
         GetV::RawHandlerRequestUnpaged,
@@ -337,6 +349,8 @@ impl GetV {
         GetV::HandlerBySam,
         GetV::RawSubtreeSam,
         GetV::RawSubtreeSamPaged,
+        GetV::RawMissingDn,
+        GetV::RawParentExists,
     ];
 
     fn name(self) -> &'static str {
@@ -361,6 +375,12 @@ impl GetV {
             GetV::RawSubtreeSam => "raw ldap3 subtree search, the handler's sAMAccountName filter",
             GetV::RawSubtreeSamPaged => {
                 "raw ldap3 subtree search, the handler's sAMAccountName filter, paged (= its wire request)"
+            }
+            GetV::RawMissingDn => {
+                "raw ldap3 base search of a DN that does not exist, `1.1` (Create's first check; rc 32)"
+            }
+            GetV::RawParentExists => {
+                "raw ldap3 base search of the parent OU, `1.1` (Create's second check)"
             }
         }
     }
@@ -490,6 +510,22 @@ impl GetBench {
                 self.raw_paged(&base, Scope::Subtree, &sam, READ_ATTRS)
                     .await
             }
+            GetV::RawMissingDn => {
+                let parent = dn.split_once(',').map(|(_, p)| p).unwrap();
+                let missing = format!("cn=bench-missing,{parent}");
+                let ldap3::SearchResult(e, res) = self
+                    .raw
+                    .search(&missing, Scope::Base, "(objectClass=*)", &["1.1"])
+                    .await
+                    .unwrap();
+                assert_eq!((e.len(), res.rc), (0, 32), "missing DN: {}", res.text);
+                1
+            }
+            GetV::RawParentExists => {
+                let parent = dn.split_once(',').map(|(_, p)| p.to_string()).unwrap();
+                self.raw_search(&parent, Scope::Base, "(objectClass=*)", &["1.1"])
+                    .await
+            }
         };
         assert_eq!(n, 1, "{}: expected one entry", v.name());
     }
@@ -588,6 +624,7 @@ struct Setup {
 async fn measure(dc: &Dc, n: Counts) -> Setup {
     let run = run_id();
     let domain = dns_name_from_dn(&dc.base_dn).unwrap_or_else(|| "sandbox.local".into());
+    println!("load average at start: {}", load_average());
     println!(
         "ad bench: DC {} ({}), run {run}. Get: {} interleaved rounds (+{} warm-up); Create: {} users per \
          variant (+{} warm-up).",
