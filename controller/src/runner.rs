@@ -58,6 +58,19 @@ pub struct StartRequest {
     pub inputs: DynamicParams,
     pub dry_run: bool,
     pub user: Option<String>,
+    /// What the store keeps of the finished instance.
+    pub keep: Keep,
+}
+
+/// How much of a finished instance the store keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// The whole result tree.
+    #[default]
+    Result,
+    /// Status, times, parameters and message, without the result tree: for read-only calls (AD gets and
+    /// searches), whose results are large and already in the caller's hands.
+    Summary,
 }
 
 impl Runner {
@@ -128,6 +141,7 @@ impl Runner {
         };
         let this = self.clone();
         let plan = req.plan;
+        let req_keep = req.keep;
         tokio::spawn(async move {
             let outcome = this.executor.run(&plan, opts).await;
             let mut record = record;
@@ -145,7 +159,9 @@ impl Runner {
                     Arc::new(failed_result(&plan, id, &e))
                 }
             };
-            record.result = Some((*result).clone());
+            if req_keep == Keep::Result {
+                record.result = Some((*result).clone());
+            }
             this.writer.put(record.clone());
             metrics::counter!("synapse_plan_runs_total", "status" => record.status.name())
                 .increment(1);

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::query::UniqueQuery;
 use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
-use crate::runner::{StartRequest, SyncOutcome};
+use crate::runner::{Keep, StartRequest, SyncOutcome};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -92,22 +92,28 @@ fn dry_run(q: &BTreeMap<String, String>) -> Result<bool, ApiError> {
     }
 }
 
+/// The ActiveDirectoryHandler action of a plan's first action (`Get`, `Search`, ...), if it has one.
+fn ad_action(plan: &synapse_engine::Plan) -> Option<String> {
+    let a = plan.actions.first()?;
+    let handler = a.handler.as_ref();
+    let ty = handler
+        .and_then(|h| h.r#type.as_deref())
+        .or(plan.default_handler_type.as_deref())
+        .unwrap_or("");
+    if !ty.to_ascii_lowercase().contains("activedirectory") {
+        return None;
+    }
+    handler
+        .and_then(|h| h.config.as_ref())
+        .and_then(|c| c.values.as_ref())
+        .and_then(|v| v.get("Action"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// Whether a plan is a search: its first action is an ActiveDirectoryHandler `Search`.
 fn is_search_plan(plan: &synapse_engine::Plan) -> bool {
-    plan.actions.first().is_some_and(|a| {
-        let handler = a.handler.as_ref();
-        let ty = handler
-            .and_then(|h| h.r#type.as_deref())
-            .or(plan.default_handler_type.as_deref())
-            .unwrap_or("");
-        let action = handler
-            .and_then(|h| h.config.as_ref())
-            .and_then(|c| c.values.as_ref())
-            .and_then(|v| v.get("Action"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        ty.to_ascii_lowercase().contains("activedirectory") && action.eq_ignore_ascii_case("Search")
-    })
+    ad_action(plan).is_some_and(|a| a.eq_ignore_ascii_case("Search"))
 }
 
 /// The request's rendering and its query flags as dynamic parameters.
@@ -252,6 +258,13 @@ async fn call_inner(
     check_known(&entry, &params)?;
     let timeout = timeout_of(state, q)?;
     let dry_run = dry_run(q)?;
+    // Reads keep only a summary in the store: their results are large and already in the caller's hands.
+    let keep = match ad_action(&p).as_deref() {
+        Some(a) if a.eq_ignore_ascii_case("Get") || a.eq_ignore_ascii_case("Search") => {
+            Keep::Summary
+        }
+        _ => Keep::Result,
+    };
     let outcome = state
         .runner
         .run_sync(
@@ -261,6 +274,7 @@ async fn call_inner(
                 inputs: params,
                 dry_run,
                 user,
+                keep,
             },
             timeout,
         )

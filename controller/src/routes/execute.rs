@@ -238,6 +238,7 @@ async fn start_async(
         inputs,
         dry_run: bool_flag(&q, "dryRun")?,
         user: super::caller_name(&parts.extensions),
+        keep: Default::default(),
     })?;
     // An acknowledged id must survive a crash: wait until the Running record is committed (group commit,
     // so concurrent starts share the flush).
@@ -313,6 +314,7 @@ async fn start_sync(
                 inputs,
                 dry_run: bool_flag(&q, "dryRun")?,
                 user: super::caller_name(&parts.extensions),
+                keep: Default::default(),
             },
             timeout,
         )

@@ -46,6 +46,9 @@ const FORMAT: u64 = 1;
 /// taken at about the same time as `started_at`, not necessarily before it.
 const PRUNE_ID_SLACK_MS: i64 = 60_000;
 
+/// The page cache size.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The embedded store: one redb file. Cheap to share (`Arc<RedbStore>`); every method is one transaction.
 pub struct RedbStore {
     db: Database,
@@ -88,15 +91,19 @@ impl RedbStore {
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                path: path.to_path_buf(),
-            },
-            other => StoreError::Database {
-                path: path.to_path_buf(),
-                message: other.to_string(),
-            },
-        })?;
+        // redb's default page cache is 1 GiB, which a busy server then holds; 64 MiB is plenty here.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                    path: path.to_path_buf(),
+                },
+                other => StoreError::Database {
+                    path: path.to_path_buf(),
+                    message: other.to_string(),
+                },
+            })?;
         let store = RedbStore {
             db,
             path: path.to_path_buf(),
