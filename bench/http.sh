@@ -86,7 +86,9 @@ cleanup() {
         "$fixture" stop "$dc_dir" || log "warning: samba-dc.sh stop $dc_dir failed"
     fi
     if [[ -n ${KEEP_LOGS:-} ]]; then
-        mkdir -p "$KEEP_LOGS" && cp -r "$logs"/. "$KEEP_LOGS"/ || true
+        if ! { mkdir -p "$KEEP_LOGS" && cp -r "$logs"/. "$KEEP_LOGS"/; }; then
+            log "warning: could not copy the logs to $KEEP_LOGS"
+        fi
     fi
     [[ -z $shm_data ]] || rm -rf -- "$shm_data"
     rm -rf -- "$work"
@@ -157,11 +159,12 @@ done
 
 dcvar() { sed -n "s/^$1=//p" "$env_file" | head -n1; }
 base_dn=$(dcvar DC_BASE_DN)
-export SYNAPSE_AD_URL="ldaps://$ip:636"
-export SYNAPSE_AD_BIND_DN=$(dcvar DC_BIND_DN)
-export SYNAPSE_AD_PASSWORD=$(dcvar DC_PASSWORD)
-export SYNAPSE_AD_TLS_INSECURE=true
-export SYNAPSE_LOG=error
+SYNAPSE_AD_URL="ldaps://$ip:636"
+SYNAPSE_AD_BIND_DN=$(dcvar DC_BIND_DN)
+SYNAPSE_AD_PASSWORD=$(dcvar DC_PASSWORD)
+SYNAPSE_AD_TLS_INSECURE=true
+SYNAPSE_LOG=error
+export SYNAPSE_AD_URL SYNAPSE_AD_BIND_DN SYNAPSE_AD_PASSWORD SYNAPSE_AD_TLS_INSECURE SYNAPSE_LOG
 
 sam=httpbench
 user_dn="cn=$sam,cn=Users,$base_dn"
@@ -234,8 +237,12 @@ machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 # utime+stime of one process (0 when it is gone).
 pid_ticks() {
     local s
-    [[ -n ${1:-} ]] && read -r s <"/proc/$1/stat" 2>/dev/null || { echo 0; return; }
+    if [[ -z ${1:-} ]] || ! read -r s <"/proc/$1/stat" 2>/dev/null; then
+        echo 0
+        return
+    fi
     s=${s##*) }
+    # shellcheck disable=SC2086 # split the stat fields on purpose
     set -- $s
     echo $((${12} + ${13}))
 }
@@ -245,6 +252,7 @@ pgrp_ticks() {
     for f in /proc/[0-9]*/stat; do
         read -r s <"$f" 2>/dev/null || continue
         s=${s##*) }
+        # shellcheck disable=SC2086 # split the stat fields on purpose
         set -- $s
         [[ $3 == "$g" ]] && sum=$((sum + ${12} + ${13}))
     done
@@ -402,8 +410,10 @@ describe() {
     esac
 }
 
+build=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$root" diff --quiet HEAD -- Cargo.lock Cargo.toml src engine/src handlers/src controller/src 2>/dev/null || build="$build + uncommitted changes"
 echo
-echo "## bench/http.sh — $(date -u +%Y-%m-%d) — $(nproc) cores, DC $SYNAPSE_AD_URL, wrk -t$THREADS, ${WARMUP}s warm-up + ${DURATION}s per row"
+echo "## bench/http.sh — $(date -u +%Y-%m-%d) — $(nproc) cores, synapse $build, DC $SYNAPSE_AD_URL, wrk -t$THREADS, ${WARMUP}s warm-up + ${DURATION}s per row"
 echo
 echo "| measurement | conns | requests | req/s | p50 | p99 | errors / non-2xx | CPU cores: synapse / DC / client / other | store commits (records each) |"
 echo "|---|---|---|---|---|---|---|---|---|"
