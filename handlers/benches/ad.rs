@@ -292,6 +292,59 @@ fn verdict(r: f64) -> &'static str {
     }
 }
 
+/// This thread's CPU time (ns) from `/proc/thread-self/schedstat`. Every handler and raw-ldap3 future is
+/// polled on the thread that runs `block_on` (only ldap3's connection drivers, the same for all variants,
+/// run on the runtime's workers), so the difference between two variants' CPU per call is the client-side
+/// work one does more than the other, whatever the DC or the machine's load do to the latencies.
+///
+/// The kernel updates a running thread's `sum_exec_runtime` only at scheduler events, so a plain read lags
+/// by up to the whole time since the thread last woke up (which would charge one call's post-processing to
+/// the next). `sched_yield` first makes the kernel account the time so far (checked: a 300 µs busy loop
+/// reads as 302 µs with the yield and as 10 µs without).
+struct ThreadClock(Option<std::fs::File>);
+
+impl ThreadClock {
+    fn open() -> Self {
+        ThreadClock(std::fs::File::open("/proc/thread-self/schedstat").ok())
+    }
+
+    fn now(&self) -> u64 {
+        use std::os::unix::fs::FileExt;
+        let Some(f) = &self.0 else {
+            return 0;
+        };
+        std::thread::yield_now();
+        let mut buf = [0u8; 128];
+        let n = f.read_at(&mut buf, 0).unwrap_or(0);
+        std::str::from_utf8(&buf[..n])
+            .ok()
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn available(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// Per-variant sum of this thread's CPU time (ns).
+#[derive(Clone, Copy, Default)]
+struct Cpu(u64);
+
+impl Cpu {
+    fn add(&mut self, before: u64, after: u64) {
+        self.0 += after.saturating_sub(before);
+    }
+
+    fn per_op(&self, n: usize, clock: &ThreadClock) -> String {
+        if !clock.available() || n == 0 {
+            return "—".into();
+        }
+        format!("{:.0} µs", self.0 as f64 / n as f64 / 1e3)
+    }
+}
+
 /// Mean CPU time of `f` over `n` calls after `n / 10` warm-up calls.
 fn cpu(n: usize, mut f: impl FnMut()) -> Duration {
     for _ in 0..n / 10 {
@@ -676,17 +729,22 @@ async fn measure(dc: &Dc, n: Counts) -> Setup {
         by_sam: json!({"Users": [{"Identity": sam}]}),
         user_dn: user_dn.clone(),
     };
+    let clock = ThreadClock::open();
     let k = GetV::ALL.len();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n.get); k];
+    let mut get_cpu = vec![Cpu::default(); k];
     let t_get = Instant::now();
     for round in 0..n.get_warmup + n.get {
         for j in 0..k {
             let idx = (round + j) % k;
+            let c0 = clock.now();
             let t = Instant::now();
             g.once(GetV::ALL[idx]).await;
             let d = t.elapsed();
+            let c1 = clock.now();
             if round >= n.get_warmup {
                 samples[idx].push(d);
+                get_cpu[idx].add(c0, c1);
             }
         }
     }
@@ -751,6 +809,7 @@ async fn measure(dc: &Dc, n: Counts) -> Setup {
     };
     let k = CreateV::ALL.len();
     let mut create_samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n.create); k];
+    let mut create_cpu = vec![Cpu::default(); k];
     let t_create = Instant::now();
     for i in 0..n.create_warmup + n.create {
         for j in 0..k {
@@ -765,11 +824,14 @@ async fn measure(dc: &Dc, n: Counts) -> Setup {
                     format!("ou={},{root}", v.ou()),
                 )
             };
+            let c0 = clock.now();
             let t = Instant::now();
             c.once(v, &sam, &ou).await;
             let d = t.elapsed();
+            let c1 = clock.now();
             if i >= n.create_warmup {
                 create_samples[idx].push(d);
+                create_cpu[idx].add(c0, c1);
             }
         }
     }
@@ -852,11 +914,12 @@ async fn measure(dc: &Dc, n: Counts) -> Setup {
         GetV::ALL.len(),
         n.get_warmup
     );
-    println!("| variant | p50 | p99 | mean | p50 / raw | mean / raw |");
-    println!("|---|---|---|---|---|---|");
-    for (v, s) in GetV::ALL.iter().zip(&get_stats) {
+    println!("| variant | p50 | p99 | mean | p50 / raw | mean / raw | client CPU / call |");
+    println!("|---|---|---|---|---|---|---|");
+    for ((v, s), c) in GetV::ALL.iter().zip(&get_stats).zip(&get_cpu) {
+        let cpu_op = c.per_op(n.get, &clock);
         println!(
-            "| {} | {} | {} | {} | {:.2}x | {:.2}x |",
+            "| {} | {} | {} | {} | {:.2}x | {:.2}x | {cpu_op} |",
             v.name(),
             us(s.p50),
             us(s.p99),
@@ -882,11 +945,15 @@ async fn measure(dc: &Dc, n: Counts) -> Setup {
          (after {} warm-up creates each)\n",
         n.create, n.create_warmup
     );
-    println!("| variant | total (sum of the {} calls) | users/s | per user p50 | per user p99 | total / raw |", n.create);
-    println!("|---|---|---|---|---|---|");
-    for (v, s) in CreateV::ALL.iter().zip(&create_stats) {
+    println!(
+        "| variant | total (sum of the {} calls) | users/s | per user p50 | per user p99 | total / raw | client CPU / user |",
+        n.create
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for ((v, s), c) in CreateV::ALL.iter().zip(&create_stats).zip(&create_cpu) {
+        let cpu_op = c.per_op(n.create, &clock);
         println!(
-            "| {} | {} | {:.0} | {} | {} | {:.2}x |",
+            "| {} | {} | {:.0} | {} | {} | {:.2}x | {cpu_op} |",
             v.name(),
             ms(s.total),
             n.create as f64 / s.total.as_secs_f64(),
