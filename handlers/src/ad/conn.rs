@@ -333,6 +333,44 @@ impl LdapPool {
         Ok(entries)
     }
 
+    /// A lookup that expects at most `limit` entries: one unpaged search with that size limit (on Samba the
+    /// paged-results control costs more than the search itself for one-entry answers). When more entries
+    /// match, the server stops at the limit (sizeLimitExceeded) and the entries it sent are returned, so a
+    /// caller asking for 2 can tell "several" from "one". Errors and retries as for [`search`](Self::search).
+    pub async fn lookup<S: AsRef<str>>(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[S],
+        limit: i32,
+    ) -> Result<Vec<SearchEntry>, Error> {
+        let attrs: Vec<String> = attrs.iter().map(|a| a.as_ref().to_string()).collect();
+        let entries = self
+            .run("lookup", base, OpKind::Read, |mut ldap: Ldap| {
+                let attrs = attrs.clone();
+                async move {
+                    let ldap3::SearchResult(raw, mut res) = ldap
+                        .with_search_options(ldap3::SearchOptions::new().sizelimit(limit))
+                        .search(base, scope, filter, attrs)
+                        .await?;
+                    if res.rc == 4 {
+                        // sizeLimitExceeded: more matched than asked for; what came back is the answer.
+                        res.rc = 0;
+                    }
+                    let entries: Vec<SearchEntry> = raw
+                        .into_iter()
+                        .filter(|e| !e.is_ref() && !e.is_intermediate())
+                        .map(SearchEntry::construct)
+                        .collect();
+                    Ok((entries, res))
+                }
+            })
+            .await?;
+        debug!(base, filter, entries = entries.len(), "lookup done");
+        Ok(entries)
+    }
+
     /// Reads the rootDSE (all its user attributes). Not paged. Errors as for [`search`](Self::search);
     /// a rootDSE without an entry is [`Error::Ldap`] 32.
     pub async fn root_dse(&self) -> Result<SearchEntry, Error> {

@@ -254,6 +254,31 @@ impl AdResult {
     }
 }
 
+impl AdResult {
+    /// The seed's JSON shape, moving the objects instead of copying them.
+    pub fn into_value(self) -> Value {
+        let mut m = serde_json::Map::with_capacity(8);
+        m.insert(
+            "Statuses".into(),
+            serde_json::to_value(&self.statuses).unwrap_or(Value::Null),
+        );
+        m.insert("Type".into(), Value::from(self.r#type as u8));
+        m.insert("Identity".into(), Value::String(self.identity));
+        m.insert("User".into(), self.user.unwrap_or(Value::Null));
+        m.insert("Group".into(), self.group.unwrap_or(Value::Null));
+        m.insert("Computer".into(), self.computer.unwrap_or(Value::Null));
+        m.insert(
+            "OrganizationalUnit".into(),
+            self.organizational_unit.unwrap_or(Value::Null),
+        );
+        m.insert(
+            "SearchResults".into(),
+            self.search_results.unwrap_or(Value::Null),
+        );
+        Value::Object(m)
+    }
+}
+
 /// The whole envelope (the handler's exit data).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -262,6 +287,14 @@ pub struct AdEnvelope {
 }
 
 impl AdEnvelope {
+    /// The envelope as JSON, moving the objects (no deep copy).
+    pub fn into_value(self) -> Value {
+        let results: Vec<Value> = self.results.into_iter().map(AdResult::into_value).collect();
+        let mut m = serde_json::Map::with_capacity(1);
+        m.insert("Results".into(), Value::Array(results));
+        Value::Object(m)
+    }
+
     /// The worst status of all results (Success when there are none).
     pub fn worst(&self) -> AdStatus {
         self.results
@@ -294,6 +327,18 @@ impl AdEnvelope {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn into_value_matches_serialization() {
+        let mut r = AdResult::new(AdObjectType::Group, "g");
+        r.push(AdStatus::Success, AdAction::Get, "ok");
+        r.set_object(json!({"Name": "g"}));
+        let env = AdEnvelope { results: vec![r] };
+        assert_eq!(
+            serde_json::to_value(&env).unwrap(),
+            env.clone().into_value()
+        );
+    }
 
     #[test]
     fn serializes_with_the_seeds_numbers() {

@@ -151,7 +151,8 @@ pub async fn resolve(
             )
         }
     };
-    let entries = match pool.search(&base, scope, &filter, attrs).await {
+    // At most two entries are needed to tell one from several.
+    let entries = match pool.lookup(&base, scope, &filter, attrs, 2).await {
         Ok(e) => e,
         // A DN that does not exist (or a base outside the domain: referral).
         Err(e) if matches!(e.ldap_code(), Some(32) | Some(10)) => Vec::new(),

@@ -297,8 +297,8 @@ async fn run_action(ctx: &Ctx<'_>, params: &AdParameters) -> AdEnvelope {
 }
 
 /// The envelope as exit data, in the configured OutputType.
-fn render(env: &AdEnvelope, cfg: &AdConfig) -> Value {
-    let value = serde_json::to_value(env).unwrap_or(Value::Null);
+fn render(env: AdEnvelope, cfg: &AdConfig) -> Value {
+    let value = env.into_value();
     match cfg.output_type {
         OutputType::Json => value,
         OutputType::Yaml => serde_yaml::to_string(&value)
@@ -400,7 +400,7 @@ impl Handler for ActiveDirectoryHandler {
                 let env = failed_envelope(&params, action, AdStatus::ConnectionError, &msg);
                 return ExecuteResult {
                     status: StatusType::Failed,
-                    exit_data: render(&env, &cfg),
+                    exit_data: render(env, &cfg),
                     message: msg,
                     exit_code: 0,
                 };
@@ -416,11 +416,13 @@ impl Handler for ActiveDirectoryHandler {
         if !cfg.suppress_output {
             ctx.report(StatusType::Running, message.clone());
         }
+        let status = env.engine_status();
+        let exit_code = i32::from(env.worst().code());
         ExecuteResult {
-            status: env.engine_status(),
-            exit_data: render(&env, &cfg),
+            status,
+            exit_data: render(env, &cfg),
             message,
-            exit_code: i32::from(env.worst().code()),
+            exit_code,
         }
     }
 }

@@ -175,45 +175,49 @@ pub async fn create(ctx: &Ctx<'_>, target: Target<'_>) -> AdResult {
             return r;
         }
     };
-    match dn_exists(ctx.pool, id).await {
-        Ok(true) if ctx.cfg.use_upsert => {
-            return Box::pin(modify(
-                ctx,
-                Target {
-                    changes: Ok(changes),
-                    ..target
-                },
-            ))
-            .await;
-        }
-        Ok(true) => {
-            r.push(
-                AdStatus::AlreadyExists,
-                AdAction::Create,
-                format!("{kind} [{id}] Already Exists."),
-            );
-            return r;
-        }
-        Ok(false) => {}
-        Err(f) => {
-            push_failure(&mut r, AdAction::Create, f);
-            return r;
-        }
-    }
     let parent = split_rdn(id).map(|(_, _, p)| p).unwrap_or_default();
-    match dn_exists(ctx.pool, &parent).await {
-        Ok(true) => {}
-        Ok(false) => {
-            r.push(
-                AdStatus::InvalidPath,
-                AdAction::Create,
-                format!("Parent [{parent}] Of {kind} [{id}] Does Not Exist."),
-            );
-            return r;
+    // Existence is checked up front only when it changes what we do (upsert) or nothing will be written
+    // (dry run); otherwise the add itself answers (68: exists, 32: no parent), saving two round trips.
+    if ctx.cfg.use_upsert || ctx.dry_run {
+        match dn_exists(ctx.pool, id).await {
+            Ok(true) if ctx.cfg.use_upsert => {
+                return Box::pin(modify(
+                    ctx,
+                    Target {
+                        changes: Ok(changes),
+                        ..target
+                    },
+                ))
+                .await;
+            }
+            Ok(true) => {
+                r.push(
+                    AdStatus::AlreadyExists,
+                    AdAction::Create,
+                    format!("{kind} [{id}] Already Exists."),
+                );
+                return r;
+            }
+            Ok(false) => {}
+            Err(f) => {
+                push_failure(&mut r, AdAction::Create, f);
+                return r;
+            }
         }
-        Err(f) => {
-            push_failure(&mut r, AdAction::Create, f);
-            return r;
+        match dn_exists(ctx.pool, &parent).await {
+            Ok(true) => {}
+            Ok(false) => {
+                r.push(
+                    AdStatus::InvalidPath,
+                    AdAction::Create,
+                    format!("Parent [{parent}] Of {kind} [{id}] Does Not Exist."),
+                );
+                return r;
+            }
+            Err(f) => {
+                push_failure(&mut r, AdAction::Create, f);
+                return r;
+            }
         }
     }
     if let Err(f) = resolve_references(ctx, &mut changes).await {
@@ -240,7 +244,21 @@ pub async fn create(ctx: &Ctx<'_>, target: Target<'_>) -> AdResult {
         .map(|(k, v)| (k.into_bytes(), v.into_iter().collect()))
         .collect();
     if let Err(e) = ctx.pool.add_bytes(id, add).await {
-        push_failure(&mut r, AdAction::Create, map_error(&e, kind, id));
+        let f = map_error(&e, kind, id);
+        let text = e.to_string().to_ascii_lowercase();
+        let f = match e.ldap_code() {
+            // The entry exists (a sAMAccountName taken by another object keeps the server's text).
+            Some(68) if !text.contains("already in use") => Failure::new(
+                AdStatus::AlreadyExists,
+                format!("{kind} [{id}] Already Exists."),
+            ),
+            Some(32) if f.status != AdStatus::InvalidAttribute => Failure::new(
+                AdStatus::InvalidPath,
+                format!("Parent [{parent}] Of {kind} [{id}] Does Not Exist."),
+            ),
+            _ => f,
+        };
+        push_failure(&mut r, AdAction::Create, f);
         return r;
     }
     if target.t == AdObjectType::User {

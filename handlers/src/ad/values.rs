@@ -140,7 +140,11 @@ pub fn properties(
     bin_attrs: &HashMap<String, Vec<Vec<u8>>>,
 ) -> Map<String, Value> {
     let mut names: Vec<&String> = attrs.keys().chain(bin_attrs.keys()).collect();
-    names.sort_by_key(|n| n.to_ascii_lowercase());
+    names.sort_by(|a, b| {
+        a.bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    });
     names.dedup();
     let mut out = Map::new();
     for name in names {
