@@ -62,18 +62,7 @@ async fn memberships(ctx: &Ctx<'_>, dn: &str, transitive: bool) -> Result<Vec<Va
     } else {
         format!("(&(objectClass=group)(member={v}))")
     };
-    let entries = ctx
-        .pool
-        .search(ctx.pool.base_dn(), Scope::Subtree, &filter, READ_ATTRS)
-        .await
-        .map_err(|e| map_error(&e, "Object", dn))?;
-    let mut out: Vec<Value> = entries.iter().map(objects::brief).collect();
-    out.sort_by(|a, b| {
-        a["DistinguishedName"]
-            .as_str()
-            .cmp(&b["DistinguishedName"].as_str())
-    });
-    Ok(out)
+    briefs(ctx, &filter, "Object", dn).await
 }
 
 /// Direct members of a group (a paged search, so large groups need no range retrieval).
@@ -82,11 +71,16 @@ async fn members(ctx: &Ctx<'_>, dn: &str) -> Result<Vec<Value>, Failure> {
         "(memberOf={})",
         synapse_engine::escape::ldap_filter_value(dn)
     );
+    briefs(ctx, &filter, "Group", dn).await
+}
+
+/// The short form of every entry matching `filter` under the base DN, sorted by DN.
+async fn briefs(ctx: &Ctx<'_>, filter: &str, kind: &str, dn: &str) -> Result<Vec<Value>, Failure> {
     let entries = ctx
         .pool
-        .search(ctx.pool.base_dn(), Scope::Subtree, &filter, READ_ATTRS)
+        .search(ctx.pool.base_dn(), Scope::Subtree, filter, READ_ATTRS)
         .await
-        .map_err(|e| map_error(&e, "Group", dn))?;
+        .map_err(|e| map_error(&e, kind, dn))?;
     let mut out: Vec<Value> = entries.iter().map(objects::brief).collect();
     out.sort_by(|a, b| {
         a["DistinguishedName"]
