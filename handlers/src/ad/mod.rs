@@ -22,6 +22,7 @@ pub mod values;
 
 use crate::ad::conn::LdapPool;
 use crate::ad::envelope::{AdAction, AdEnvelope, AdObjectType, AdResult, AdStatus};
+use crate::ad::fields::Changes;
 use crate::ad::model::{ActionName, AdConfig, AdParameters, OutputType};
 use crate::ad::ops::{Ctx, Target};
 use crate::ad::settings::DomainSettings;
@@ -177,6 +178,8 @@ fn action_code(a: ActionName) -> AdAction {
 
 /// The targets of a request, in the order upstream processes each action.
 fn targets(p: &AdParameters, action: ActionName) -> Vec<(AdObjectType, Vec<Target<'_>>)> {
+    // Only Create and Modify use the attribute changes; other actions skip building them.
+    let writes = matches!(action, ActionName::Create | ActionName::Modify);
     let users = || {
         p.users
             .iter()
@@ -186,7 +189,11 @@ fn targets(p: &AdParameters, action: ActionName) -> Vec<(AdObjectType, Vec<Targe
                 name: u.name.as_deref(),
                 move_to: u.move_to.as_deref(),
                 member_of: &u.member_of,
-                changes: fields::user(u),
+                changes: if writes {
+                    fields::user(u)
+                } else {
+                    Ok(Changes::default())
+                },
             })
             .collect::<Vec<_>>()
     };
@@ -199,7 +206,11 @@ fn targets(p: &AdParameters, action: ActionName) -> Vec<(AdObjectType, Vec<Targe
                 name: g.name.as_deref(),
                 move_to: g.move_to.as_deref(),
                 member_of: &g.member_of,
-                changes: fields::group(g),
+                changes: if writes {
+                    fields::group(g)
+                } else {
+                    Ok(Changes::default())
+                },
             })
             .collect::<Vec<_>>()
     };
@@ -212,7 +223,11 @@ fn targets(p: &AdParameters, action: ActionName) -> Vec<(AdObjectType, Vec<Targe
                 name: c.name.as_deref(),
                 move_to: c.move_to.as_deref(),
                 member_of: &c.member_of,
-                changes: fields::computer(c),
+                changes: if writes {
+                    fields::computer(c)
+                } else {
+                    Ok(Changes::default())
+                },
             })
             .collect::<Vec<_>>()
     };
@@ -225,7 +240,11 @@ fn targets(p: &AdParameters, action: ActionName) -> Vec<(AdObjectType, Vec<Targe
                 name: o.name.as_deref(),
                 move_to: o.move_to.as_deref(),
                 member_of: &[],
-                changes: fields::organizational_unit(o),
+                changes: if writes {
+                    fields::organizational_unit(o)
+                } else {
+                    Ok(Changes::default())
+                },
             })
             .collect::<Vec<_>>()
     };

@@ -26,28 +26,32 @@ pub mod group_type {
     pub const SECURITY: i64 = 0x8000_0000;
 }
 
+/// The values of an attribute: an exact-name hit first (servers answer in schema case), then a
+/// case-insensitive scan.
+fn values_of<'a, T>(
+    map: &'a std::collections::HashMap<String, Vec<T>>,
+    attr: &str,
+) -> Option<&'a Vec<T>> {
+    map.get(attr).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+            .map(|(_, v)| v)
+    })
+}
+
 /// The first text value of an attribute (case-insensitive name).
 pub fn text(e: &SearchEntry, attr: &str) -> Option<String> {
-    e.attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .and_then(|(_, v)| v.first().cloned())
+    values_of(&e.attrs, attr).and_then(|v| v.first().cloned())
 }
 
 /// Every text value of an attribute.
 pub fn texts(e: &SearchEntry, attr: &str) -> Vec<String> {
-    e.attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
+    values_of(&e.attrs, attr).cloned().unwrap_or_default()
 }
 
 fn binary(e: &SearchEntry, attr: &str) -> Option<Vec<u8>> {
-    e.bin_attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .and_then(|(_, v)| v.first().cloned())
+    values_of(&e.bin_attrs, attr)
+        .and_then(|v| v.first().cloned())
         .or_else(|| text(e, attr).map(String::into_bytes))
 }
 
