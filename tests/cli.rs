@@ -152,6 +152,7 @@ fn run_refuses_an_invalid_plan() {
         "{}",
         stderr(&o)
     );
+    let _ = std::fs::remove_dir_all(p.parent().unwrap());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// Who is calling (put in request extensions by the middleware).
@@ -20,12 +20,32 @@ pub struct Caller {
 
 pub const ROLES: &[&str] = &["read", "execute", "admin"];
 
-/// The auth middleware for every protected route.
-pub async fn require(
-    State(state): State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+/// The auth middleware for every protected route. AD API routes get their refusals as an envelope.
+pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    match check(&state, &req) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => {
+            let path = req.uri().path();
+            if path.starts_with("/ad/") || path.starts_with("/myriad/") {
+                let mut resp = crate::routes::ad::error_envelope(&e, "");
+                if e.status() == axum::http::StatusCode::UNAUTHORIZED {
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        axum::http::HeaderValue::from_static("Bearer"),
+                    );
+                }
+                resp
+            } else {
+                e.into_response()
+            }
+        }
+    }
+}
+
+fn check(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
     let caller = if state.no_auth {
         Caller {
             name: "anonymous".into(),
@@ -57,8 +77,10 @@ pub async fn require(
             roles: rec.roles,
         }
     };
-    // Starting a plan is a write even through GET (upstream's `GET .../start?...`).
-    let starts_plan = req.uri().path().split('/').any(|seg| seg == "start");
+    // Starting a plan is a write even through GET (upstream's `GET /synapse/execute/{plan}/start?...`).
+    let path = req.uri().path();
+    let starts_plan =
+        path.starts_with("/synapse/execute/") && path.split('/').any(|seg| seg == "start");
     let reading = matches!(*req.method(), Method::GET | Method::HEAD) && !starts_plan;
     let allowed = caller
         .roles
@@ -70,9 +92,8 @@ pub async fn require(
             caller.name,
             caller.roles.join(","),
             req.method(),
-            req.uri().path()
+            path
         )));
     }
-    req.extensions_mut().insert(caller);
-    Ok(next.run(req).await)
+    Ok(caller)
 }

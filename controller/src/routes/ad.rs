@@ -189,7 +189,7 @@ fn http_status(envelope: &Value) -> StatusCode {
 }
 
 /// A request-level error as an envelope (so AD API clients always get the envelope).
-fn error_envelope(err: &ApiError, identity: &str) -> Response {
+pub(crate) fn error_envelope(err: &ApiError, identity: &str) -> Response {
     let (status, message) = match err {
         ApiError::Inputs(e) => {
             let missing = e
