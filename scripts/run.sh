@@ -21,26 +21,18 @@ work=$(mktemp -d /tmp/synapse-run.XXXXXX)
 dcdir="$work/dc"
 server_pid=""
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true; fi
   "$fixture" stop "$dcdir" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-for _ in 1 2 3 4 5; do
-  ip=$("$fixture" free-ip)
-  set +e
-  out=$("$fixture" start "$dcdir" "$ip" 7200)
-  rc=$?
-  set -e
-  [ "$rc" -eq 0 ] && break
-  [ "$rc" -eq 3 ] || { echo "could not start the DC (exit $rc)" >&2; exit 1; }
-done
+out=$("$fixture" start-any "$dcdir" 7200)
 val() { printf '%s\n' "$out" | sed -n "s/^$1=//p"; }
 DC_IP=$(val DC_IP); DC_BASE_DN=$(val DC_BASE_DN)
 export SYNAPSE_AD_URL="ldaps://$DC_IP:636"
-export SYNAPSE_AD_BIND_DN="$(val DC_BIND_DN)"
-export SYNAPSE_AD_PASSWORD="$(val DC_PASSWORD)"
+SYNAPSE_AD_BIND_DN=$(val DC_BIND_DN); export SYNAPSE_AD_BIND_DN
+SYNAPSE_AD_PASSWORD=$(val DC_PASSWORD); export SYNAPSE_AD_PASSWORD
 export SYNAPSE_AD_TLS_INSECURE=true   # the throwaway DC's self-signed certificate has no SAN for its IP
 export SYNAPSE_AD_ALIASES=SANDBOX
 echo "== throwaway AD DC on $DC_IP (base $DC_BASE_DN); TLS certificates are not verified for it"

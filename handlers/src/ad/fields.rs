@@ -54,6 +54,20 @@ impl Changes {
         }
     }
 
+    /// `sAMAccountName`, refused when longer than `max` characters.
+    fn sam_account_name(&mut self, v: &Option<String>, max: usize) -> Result<(), Failure> {
+        if let Some(sam) = v {
+            if !is_clear(sam) && sam.chars().count() > max {
+                return Err(Failure::new(
+                    AdStatus::InvalidAttribute,
+                    format!("SamAccountName [{sam}] Is Longer Than {max} Characters."),
+                ));
+            }
+        }
+        self.text("sAMAccountName", v);
+        Ok(())
+    }
+
     fn reference(&mut self, attr: &str, v: &Option<String>) {
         if let Some(v) = v {
             if is_clear(v) {
@@ -119,15 +133,7 @@ fn not_supported_rules(c: &mut Changes, rules: usize, roles: usize) {
 pub fn user(u: &AdUser) -> Result<Changes, Failure> {
     let mut c = Changes::default();
     c.text("userPrincipalName", &u.user_principal_name);
-    if let Some(sam) = &u.sam_account_name {
-        if !is_clear(sam) && sam.chars().count() > 20 {
-            return Err(Failure::new(
-                AdStatus::InvalidAttribute,
-                format!("SamAccountName [{sam}] Is Longer Than 20 Characters."),
-            ));
-        }
-    }
-    c.text("sAMAccountName", &u.sam_account_name);
+    c.sam_account_name(&u.sam_account_name, 20)?;
     c.text("displayName", &u.display_name);
     c.text("description", &u.description);
     c.text("givenName", &u.given_name);
@@ -196,15 +202,7 @@ pub fn user(u: &AdUser) -> Result<Changes, Failure> {
 
 pub fn group(g: &AdGroup) -> Result<Changes, Failure> {
     let mut c = Changes::default();
-    if let Some(sam) = &g.sam_account_name {
-        if !is_clear(sam) && sam.chars().count() > 256 {
-            return Err(Failure::new(
-                AdStatus::InvalidAttribute,
-                format!("SamAccountName [{sam}] Is Too Long."),
-            ));
-        }
-    }
-    c.text("sAMAccountName", &g.sam_account_name);
+    c.sam_account_name(&g.sam_account_name, 256)?;
     c.text("description", &g.description);
     c.reference("managedBy", &g.managed_by);
     c.scope = g.scope;
