@@ -495,7 +495,7 @@ fn token(cmd: TokenCommand) -> Result<u8> {
             st.put_token(&TokenRecord {
                 name: name.clone(),
                 roles,
-                created_at: chrono::Utc::now(),
+                created_at: synapse_engine::Clock::now(&synapse_engine::SystemClock),
                 hash: hash_token(&secret),
             })?;
             eprintln!("API key '{name}' created. It is shown only now; store it safely:");

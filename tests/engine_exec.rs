@@ -7,9 +7,16 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use synapse_engine::{
-    load, ActionContext, DynamicParams, EscapeRule, Escaping, ExecuteResult, Executor, Handler,
-    HandlerRegistry, PlanResult, ProgressEvent, ProgressSink, RunError, RunOptions, StatusType,
+    load, ActionContext, ActionJob, ActionKind, BasicDescriptor, DispatchOutcome, Dispatcher,
+    DynamicParams, EscapeRule, ExecuteResult, Executor, Handler, HandlerDescriptor,
+    HandlerRegistry, InProcess, ManualClock, PlanResult, ProgressEvent, ProgressSink, RunError,
+    RunOptions, StatusType,
 };
+use synapse_handlers::ldap::escape::{LdapDn, LdapFilter};
+
+fn named(name: &'static str) -> Arc<dyn HandlerDescriptor> {
+    Arc::new(BasicDescriptor { name, aliases: &[] })
+}
 
 /// Fails until it has been called `fail_times` times (per action name), then succeeds.
 struct Flaky {
@@ -19,8 +26,8 @@ struct Flaky {
 
 #[async_trait]
 impl Handler for Flaky {
-    fn name(&self) -> &'static str {
-        "FlakyHandler"
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        named("FlakyHandler")
     }
     async fn execute(&self, _: &ActionContext, _: Value, _: Value) -> ExecuteResult {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -35,16 +42,24 @@ impl Handler for Flaky {
 /// Declares its `Filter` parameter an LDAP filter and `Base` a DN, and echoes what it received.
 struct FilterEcho;
 
-#[async_trait]
-impl Handler for FilterEcho {
+struct FilterEchoInfo(Vec<EscapeRule>);
+
+impl HandlerDescriptor for FilterEchoInfo {
     fn name(&self) -> &'static str {
         "FilterEchoHandler"
     }
-    fn parameter_escaping(&self) -> Vec<EscapeRule> {
-        vec![
-            EscapeRule::new("Filter", Escaping::LdapFilter),
-            EscapeRule::new("Base", Escaping::LdapDn),
-        ]
+    fn parameter_escaping(&self) -> &[EscapeRule] {
+        &self.0
+    }
+}
+
+#[async_trait]
+impl Handler for FilterEcho {
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        Arc::new(FilterEchoInfo(vec![
+            EscapeRule::new("Filter", LdapFilter),
+            EscapeRule::new("Base", LdapDn),
+        ]))
     }
     async fn execute(&self, _: &ActionContext, _: Value, params: Value) -> ExecuteResult {
         ExecuteResult::complete(params)
@@ -56,8 +71,8 @@ struct Hang;
 
 #[async_trait]
 impl Handler for Hang {
-    fn name(&self) -> &'static str {
-        "HangHandler"
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        named("HangHandler")
     }
     async fn execute(&self, _: &ActionContext, _: Value, _: Value) -> ExecuteResult {
         futures::future::pending::<()>().await;
@@ -652,8 +667,8 @@ async fn a_handler_panic_fails_only_its_action() {
     struct Boom;
     #[async_trait]
     impl Handler for Boom {
-        fn name(&self) -> &'static str {
-            "BoomHandler"
+        fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+            named("BoomHandler")
         }
         async fn execute(&self, _: &ActionContext, _: Value, _: Value) -> ExecuteResult {
             panic!("boom")
@@ -695,4 +710,179 @@ Actions:
         !text.contains("s3cret") && !text.contains("other"),
         "passwords are masked"
     );
+}
+
+/// Answers with scripted transport outcomes first, then runs handlers in process.
+struct Scripted {
+    script: Mutex<Vec<DispatchOutcome>>,
+    inner: InProcess,
+    seen: Mutex<Vec<(u32, String)>>,
+}
+
+#[async_trait]
+impl Dispatcher for Scripted {
+    async fn dispatch(&self, job: ActionJob) -> DispatchOutcome {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((job.request.attempt, job.request.idempotency_key.clone()));
+        let next = {
+            let mut s = self.script.lock().unwrap();
+            (!s.is_empty()).then(|| s.remove(0))
+        };
+        match next {
+            Some(o) => o,
+            None => self.inner.dispatch(job).await,
+        }
+    }
+}
+
+/// A handler whose descriptor says every action only reads.
+struct Reader;
+struct ReaderInfo;
+impl HandlerDescriptor for ReaderInfo {
+    fn name(&self) -> &'static str {
+        "ReaderHandler"
+    }
+    fn action_kind(&self, _: &Value) -> ActionKind {
+        ActionKind::Read
+    }
+}
+#[async_trait]
+impl Handler for Reader {
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        Arc::new(ReaderInfo)
+    }
+    async fn execute(&self, ctx: &ActionContext, _: Value, _: Value) -> ExecuteResult {
+        ExecuteResult::complete(json!({"Attempt": ctx.attempt, "Key": ctx.idempotency_key}))
+    }
+}
+
+async fn scripted_run(
+    handler: &str,
+    script: Vec<DispatchOutcome>,
+) -> (PlanResult, Vec<(u32, String)>) {
+    let mut reg = registry(0);
+    reg.register(Arc::new(Reader));
+    let reg = Arc::new(reg);
+    let d = Arc::new(Scripted {
+        script: Mutex::new(script),
+        inner: InProcess::new(reg.clone()),
+        seen: Mutex::new(Vec::new()),
+    });
+    let exec = Executor::new(reg, d.clone());
+    let yaml = format!(
+        "Name: t\nActions:\n- Name: a\n  Handler: {{Type: {handler}}}\n  Retry: {{Count: 2, Delay: 1s}}\n"
+    );
+    let l = load::load_str(&yaml, "t.yaml").unwrap();
+    let r = exec.run(&l.plan, RunOptions::default()).await.unwrap();
+    let seen = d.seen.lock().unwrap().clone();
+    (r, seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undelivered_request_is_retried_with_a_new_attempt_and_key() {
+    let (r, seen) = scripted_run(
+        "Empty",
+        vec![DispatchOutcome::NotDelivered {
+            reason: "no node".into(),
+        }],
+    )
+    .await;
+    let a = r.find("a").unwrap();
+    assert_eq!(a.status, StatusType::Complete, "{}", a.message);
+    assert_eq!(a.attempts, 2);
+    assert_eq!(seen.len(), 2);
+    assert_eq!((seen[0].0, seen[1].0), (1, 2));
+    assert_ne!(
+        seen[0].1, seen[1].1,
+        "each attempt has its own idempotency key"
+    );
+    assert!(seen[0].1.starts_with(&r.instance_id.to_string()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_outcome_is_never_retried_for_a_write() {
+    let (r, seen) = scripted_run(
+        "Empty",
+        vec![DispatchOutcome::Unknown {
+            reason: "connection lost after delivery".into(),
+        }],
+    )
+    .await;
+    let a = r.find("a").unwrap();
+    assert_eq!(a.status, StatusType::Failed);
+    assert_eq!(a.attempts, 1);
+    assert_eq!(seen.len(), 1);
+    assert!(a.message.contains("outcome unknown"), "{}", a.message);
+    assert!(a.message.contains("not retried"), "{}", a.message);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_outcome_is_retried_for_a_read() {
+    let (r, _) = scripted_run(
+        "Reader",
+        vec![DispatchOutcome::Unknown {
+            reason: "connection lost".into(),
+        }],
+    )
+    .await;
+    let a = r.find("a").unwrap();
+    assert_eq!(a.status, StatusType::Complete, "{}", a.message);
+    assert_eq!(a.attempts, 2);
+    assert_eq!(a.exit_data["Attempt"], json!(2));
+    assert!(a.exit_data["Key"].as_str().unwrap().ends_with("/2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_descriptor_only_handler_validates_but_is_not_run_here() {
+    let mut reg = registry(0);
+    reg.register_descriptor(named("RemoteOnlyHandler"));
+    let l = load::load_str(
+        "Name: r\nActions:\n- {Name: a, Handler: {Type: RemoteOnly}}\n",
+        "r.yaml",
+    )
+    .unwrap();
+    let diags = synapse_engine::validate::validate(&l, &reg);
+    assert!(
+        diags
+            .iter()
+            .all(|d| d.severity != synapse_engine::Severity::Error),
+        "{diags:?}"
+    );
+    let r = Executor::in_process(Arc::new(reg))
+        .run(&l.plan, RunOptions::default())
+        .await
+        .unwrap();
+    let a = r.find("a").unwrap();
+    assert_eq!(a.status, StatusType::Failed);
+    assert!(a.message.contains("not delivered"), "{}", a.message);
+    assert!(
+        a.message.contains("does not run in this process"),
+        "{}",
+        a.message
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn timestamps_come_from_the_clock() {
+    use chrono::TimeZone;
+    let t0 = chrono::Utc.with_ymd_and_hms(2026, 12, 24, 7, 0, 0).unwrap();
+    let clock = ManualClock::new(t0);
+    let (sink, events) = recording();
+    let exec = executor(0).with_clock(Arc::new(clock.clone()));
+    let r = exec
+        .run(
+            &plan("Name: c\nActions:\n- {Name: a, Handler: {Type: Empty}}\n"),
+            RunOptions {
+                progress: sink,
+                ..RunOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.started_at, t0);
+    assert_eq!(r.finished_at, t0);
+    assert_eq!(r.find("a").unwrap().started_at, t0);
+    assert!(events.lock().unwrap().iter().all(|e| e.time == t0));
 }

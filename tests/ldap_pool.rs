@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use synapse_engine::escape::{ldap_dn_value, ldap_filter_value};
 use synapse_handlers::ad::conn::{encode_password, LdapPool, Mod, Scope, SearchEntry};
 use synapse_handlers::ad::settings::Secret;
 use synapse_handlers::error::Error;
+use synapse_handlers::ldap::escape::{ldap_dn_value, ldap_filter_value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 

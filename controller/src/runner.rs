@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::store::{InstanceRecord, Store};
 use crate::writer::Writer;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -102,7 +102,7 @@ impl Runner {
             id,
             plan: req.plan_key.clone(),
             requester: req.user.clone(),
-            started_at: Utc::now(),
+            started_at: self.executor.clock().now(),
             finished_at: None,
             status: StatusType::Running,
             dry_run: req.dry_run,
@@ -145,7 +145,7 @@ impl Runner {
         tokio::spawn(async move {
             let outcome = this.executor.run(&plan, opts).await;
             let mut record = record;
-            record.finished_at = Some(Utc::now());
+            record.finished_at = Some(this.executor.clock().now());
             let result = match outcome {
                 Ok(r) => {
                     record.status = r.status;
@@ -156,7 +156,7 @@ impl Runner {
                     // Inputs were checked before; this is a race (plan deactivated) or a bug: record it.
                     record.status = StatusType::Failed;
                     record.message = Some(e.to_string());
-                    Arc::new(failed_result(&plan, id, &e))
+                    Arc::new(failed_result(&plan, id, &e, this.executor.clock().now()))
                 }
             };
             if req_keep == Keep::Result {
@@ -272,8 +272,7 @@ async fn wait(
     }
 }
 
-fn failed_result(plan: &Plan, id: Uuid, e: &RunError) -> PlanResult {
-    let now = Utc::now();
+fn failed_result(plan: &Plan, id: Uuid, e: &RunError, now: DateTime<Utc>) -> PlanResult {
     PlanResult {
         plan_name: plan.name.clone(),
         instance_id: id,

@@ -9,6 +9,7 @@ use crate::AppState;
 use axum::ServiceExt;
 use std::sync::Arc;
 use std::time::Duration;
+use synapse_engine::Clock;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
@@ -18,23 +19,23 @@ pub fn store_path(cfg: &ServeConfig) -> std::path::PathBuf {
 }
 
 /// Opens the store and applies start-up housekeeping.
-pub fn open_store(cfg: &ServeConfig) -> Result<Arc<RedbStore>, String> {
+pub fn open_store(cfg: &ServeConfig, clock: &dyn Clock) -> Result<Arc<RedbStore>, String> {
     let store = RedbStore::open(&store_path(cfg)).map_err(|e| e.to_string())?;
     let n = store
-        .mark_interrupted(chrono::Utc::now())
+        .mark_interrupted(clock.now())
         .map_err(|e| e.to_string())?;
     if n > 0 {
         tracing::warn!(count = n, "instances that were running when the controller stopped are now marked Failed (interrupted)");
     }
-    prune(&store, cfg.retention_days);
+    prune(&store, cfg.retention_days, clock);
     Ok(Arc::new(store))
 }
 
-fn prune(store: &dyn Store, retention_days: u32) {
+fn prune(store: &dyn Store, retention_days: u32, clock: &dyn Clock) {
     if retention_days == 0 {
         return;
     }
-    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
+    let cutoff = clock.now() - chrono::Duration::days(i64::from(retention_days));
     match store.prune(cutoff) {
         Ok(n) if n > 0 => tracing::info!(count = n, retention_days, "pruned old plan instances"),
         Ok(_) => {}
@@ -48,7 +49,8 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     if cfg.no_auth {
         tracing::warn!(listen = %cfg.listen, "authentication is OFF (--no-auth): every caller is admin; loopback only");
     }
-    let store = open_store(&cfg)?;
+    let clock = synapse_engine::clock::system();
+    let store = open_store(&cfg, clock.as_ref())?;
     let mut registry = synapse_handlers::builtin_registry();
     registry.register(Arc::new(synapse_handlers::ad::ActiveDirectoryHandler::new(
         cfg.domains.clone(),
@@ -74,12 +76,13 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let pruner = {
         let store = store.clone();
         let days = cfg.retention_days;
+        let clock = clock.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             tick.tick().await;
             loop {
                 tick.tick().await;
-                prune(&*store, days);
+                prune(&*store, days, clock.as_ref());
             }
         })
     };

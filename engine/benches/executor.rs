@@ -8,16 +8,19 @@ use serde_json::Value;
 use std::hint::black_box;
 use std::sync::Arc;
 use synapse_engine::{
-    load, ActionContext, DynamicParams, ExecuteResult, Executor, Handler, HandlerRegistry,
-    RunOptions, StatusType,
+    load, ActionContext, BasicDescriptor, DynamicParams, ExecuteResult, Executor, Handler,
+    HandlerDescriptor, HandlerRegistry, RunOptions, StatusType,
 };
 
 struct Noop;
 
 #[async_trait]
 impl Handler for Noop {
-    fn name(&self) -> &'static str {
-        "NoopHandler"
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        Arc::new(BasicDescriptor {
+            name: "NoopHandler",
+            aliases: &[],
+        })
     }
     async fn execute(&self, _: &ActionContext, _: Value, _: Value) -> ExecuteResult {
         ExecuteResult::new(StatusType::Complete)

@@ -11,15 +11,17 @@
 //! - Cancellation is real: the handler's future is dropped, and actions not yet started are recorded as
 //!   Cancelled. `Timeout` bounds each attempt; `Retry` re-runs failed attempts.
 
-use crate::dispatch::{ActionJob, Dispatcher};
-use crate::handler::{ActionContext, ExecuteResult, Handler, HandlerRegistry};
+use crate::clock::{self, SharedClock};
+use crate::descriptor::{ActionKind, HandlerDescriptor};
+use crate::dispatch::{ActionJob, ActionRuntime, Dispatcher};
+use crate::handler::{ExecuteResult, HandlerRegistry};
 use crate::model::{ActionItem, Plan, RetryPolicy, SecurityContext};
 use crate::params::DynamicParams;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::resolve::{self, NamedSets, ResolveEnv, ResolveError, SetKind};
 use crate::result::{ActionResult, PlanResult};
 use crate::status::StatusType;
-use chrono::Utc;
+use crate::wire::{idempotency_key, ActionRequest, DispatchOutcome, WIRE_VERSION};
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
 use serde_json::Value;
@@ -58,6 +60,7 @@ pub enum RunError {
 pub struct Executor {
     registry: Arc<HandlerRegistry>,
     dispatcher: Arc<dyn Dispatcher>,
+    clock: SharedClock,
 }
 
 impl Executor {
@@ -65,7 +68,18 @@ impl Executor {
         Executor {
             registry,
             dispatcher,
+            clock: clock::system(),
         }
+    }
+
+    /// The same executor reading calendar time from `clock` (timestamps, progress events, deadlines).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// An executor that runs handlers in this process.
@@ -97,7 +111,7 @@ impl Executor {
             instance_id,
             next_id: AtomicU64::new(1),
         };
-        let started_at = Utc::now();
+        let started_at = self.clock.now();
         let clock = Instant::now();
         run.emit(None, &plan.name, StatusType::Running, "plan started".into());
         let roots: Vec<&ActionItem> = plan
@@ -136,7 +150,7 @@ impl Executor {
             dry_run: run.opts.dry_run,
             message,
             started_at,
-            finished_at: Utc::now(),
+            finished_at: self.clock.now(),
             duration_ms: clock.elapsed().as_secs_f64() * 1000.0,
             actions: results,
         })
@@ -188,7 +202,7 @@ struct Run<'p> {
 /// Everything one expansion of an action needs to execute.
 struct Expansion<'a> {
     item: &'a ActionItem,
-    handler: Option<Arc<dyn Handler>>,
+    descriptor: Option<Arc<dyn HandlerDescriptor>>,
     handler_type: String,
     config: Value,
     params: Value,
@@ -200,12 +214,13 @@ struct Expansion<'a> {
 impl<'p> Run<'p> {
     fn emit(&self, id: Option<u64>, name: &str, status: StatusType, message: String) {
         if self.opts.progress.is_active() {
-            self.opts.progress.emit(ProgressEvent::new(
+            self.opts.progress.emit(ProgressEvent::at(
                 self.instance_id,
                 id,
                 name,
                 status,
                 message,
+                self.executor.clock.now(),
             ));
         }
     }
@@ -231,7 +246,7 @@ impl<'p> Run<'p> {
         status: StatusType,
         message: String,
     ) -> ActionResult {
-        let now = Utc::now();
+        let now = self.executor.clock.now();
         ActionResult {
             name: item.name.clone(),
             instance_id: self.new_id(),
@@ -264,9 +279,9 @@ impl<'p> Run<'p> {
                 let msg = "not started: the plan was cancelled".to_string();
                 return vec![self.not_run(item, &handler_type, StatusType::Cancelled, msg)];
             }
-            let handler = self.executor.registry.get(&handler_type);
+            let descriptor = self.executor.registry.descriptor(&handler_type);
             let run_as = effective_run_as(item.run_as.as_ref(), inherited_run_as);
-            let resolved = match &handler {
+            let resolved = match &descriptor {
                 None if handler_type.is_empty() => {
                     Err("Handler.Type is empty and the plan has no DefaultHandlerType".to_string())
                 }
@@ -294,7 +309,7 @@ impl<'p> Run<'p> {
                     let index = expand.then_some(expansions.len());
                     expansions.push(Expansion {
                         item,
-                        handler: handler.clone(),
+                        descriptor: descriptor.clone(),
                         handler_type: handler_type.clone(),
                         config: c.clone(),
                         params: p.clone(),
@@ -316,7 +331,7 @@ impl<'p> Run<'p> {
     fn resolve_action(
         &self,
         item: &ActionItem,
-        handler: &dyn Handler,
+        handler: &dyn HandlerDescriptor,
         parent_exit: &Value,
     ) -> Result<(Vec<Value>, Vec<Value>), String> {
         let config_rules = handler.config_escaping();
@@ -330,11 +345,11 @@ impl<'p> Run<'p> {
             escaping,
         };
         let config = item.handler.as_ref().and_then(|h| h.config.as_ref());
-        let configs = resolve::resolve(config, &env(SetKind::Config, &config_rules))
+        let configs = resolve::resolve(config, &env(SetKind::Config, config_rules))
             .map_err(|e| format!("resolving Handler.Config: {e}"))?;
         let params = resolve::resolve(
             item.parameters.as_ref(),
-            &env(SetKind::Parameters, &param_rules),
+            &env(SetKind::Parameters, param_rules),
         )
         .map_err(|e| format!("resolving Parameters: {e}"))?;
         Ok((configs, params))
@@ -343,7 +358,7 @@ impl<'p> Run<'p> {
     fn run_expansion<'a>(&'a self, e: Expansion<'a>) -> BoxFuture<'a, ActionResult> {
         async move {
             let id = self.new_id();
-            let started_at = Utc::now();
+            let started_at = self.executor.clock.now();
             let clock = Instant::now();
             self.emit(
                 Some(id),
@@ -368,7 +383,7 @@ impl<'p> Run<'p> {
                 outcome.status,
                 outcome.message.clone(),
             );
-            let finished_at = Utc::now();
+            let finished_at = self.executor.clock.now();
             let duration_ms = clock.elapsed().as_secs_f64() * 1000.0;
             let (group, children) = self
                 .run_children(e.item, outcome.status, &outcome.exit_data, e.run_as)
@@ -377,7 +392,7 @@ impl<'p> Run<'p> {
                 name: e.item.name.clone(),
                 instance_id: id,
                 handler: e
-                    .handler
+                    .descriptor
                     .as_ref()
                     .map(|h| h.name().to_string())
                     .unwrap_or(e.handler_type),
@@ -398,47 +413,73 @@ impl<'p> Run<'p> {
         .boxed()
     }
 
-    /// Runs the handler with the action's Timeout and Retry, racing plan cancellation.
+    /// Runs the handler with the action's Timeout and Retry, racing plan cancellation. A request that was not
+    /// delivered is retried like a failure; one whose outcome is unknown is retried only when the action reads.
     async fn execute_with_policy(&self, e: &Expansion<'_>, id: u64) -> (ExecuteResult, u32) {
         let timeout = e.item.timeout.map(|t| t.0);
         let retry: Option<&RetryPolicy> = e.item.retry.as_ref();
         let mut delay = retry.map_or(Duration::ZERO, |r| r.delay.0);
+        let kind = e
+            .descriptor
+            .as_ref()
+            .map_or(ActionKind::Write, |d| d.action_kind(&e.config));
         let mut attempts = 0u32;
         loop {
             attempts += 1;
             let token = self.opts.cancel.child_token();
-            let ctx = ActionContext {
+            let now = self.executor.clock.now();
+            let request = ActionRequest {
+                version: WIRE_VERSION,
                 plan_name: self.plan.name.clone(),
                 plan_instance_id: self.instance_id,
                 action_instance_id: id,
                 action_name: e.item.name.clone(),
-                request_user: self.opts.request_user.clone(),
-                dry_run: self.opts.dry_run,
-                cancel: token.clone(),
-                deadline: timeout.map(|t| Instant::now() + t),
-                run_as: e.run_as.cloned(),
-                parent_exit_data: e.parent_exit.clone(),
-                progress: self.opts.progress.clone(),
-            };
-            let job = ActionJob {
+                attempt: attempts,
+                idempotency_key: idempotency_key(self.instance_id, id, attempts),
                 handler_type: e.handler_type.clone(),
+                kind,
                 config: e.config.clone(),
                 params: e.params.clone(),
-                ctx,
+                run_as: e.run_as.cloned(),
+                principal: self.opts.request_user.clone(),
+                deadline: timeout
+                    .and_then(|t| chrono::Duration::from_std(t).ok())
+                    .and_then(|t| now.checked_add_signed(t)),
+                dry_run: self.opts.dry_run,
+                parent_exit_data: e.parent_exit.clone(),
             };
-            let dispatch = self.executor.dispatcher.dispatch(job);
+            let runtime = ActionRuntime {
+                cancel: token.clone(),
+                progress: self.opts.progress.clone(),
+                clock: self.executor.clock.clone(),
+                deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            };
+            let dispatch = self
+                .executor
+                .dispatcher
+                .dispatch(ActionJob { request, runtime });
             let outcome = tokio::select! {
                 r = run_bounded(dispatch, timeout) => r,
-                _ = self.opts.cancel.cancelled() => ExecuteResult::new(StatusType::Cancelled)
-                    .with_message("cancelled while running"),
+                _ = self.opts.cancel.cancelled() => DispatchOutcome::Done(
+                    ExecuteResult::new(StatusType::Cancelled).with_message("cancelled while running")),
             };
             token.cancel();
-            let retry_again = retry.is_some_and(|r| {
+            let retry_safe = match &outcome {
+                DispatchOutcome::Done(_) | DispatchOutcome::NotDelivered { .. } => true,
+                DispatchOutcome::Unknown { .. } => kind.is_read(),
+            };
+            let mut outcome = outcome.into_result();
+            let wanted = retry.is_some_and(|r| {
                 attempts <= r.count
                     && r.on.contains(&outcome.status)
                     && !self.opts.cancel.is_cancelled()
             });
-            if !retry_again {
+            if wanted && !retry_safe {
+                outcome.message.push_str(
+                    "; not retried: the action writes and may have run (check before running it again)",
+                );
+            }
+            if !(wanted && retry_safe) {
                 return (outcome, attempts);
             }
             self.emit(
@@ -494,16 +535,19 @@ impl<'p> Run<'p> {
 }
 
 async fn run_bounded(
-    fut: impl std::future::Future<Output = ExecuteResult>,
+    fut: impl std::future::Future<Output = DispatchOutcome>,
     timeout: Option<Duration>,
-) -> ExecuteResult {
+) -> DispatchOutcome {
     match timeout {
         None => fut.await,
         Some(t) => match tokio::time::timeout(t, fut).await {
             Ok(r) => r,
-            Err(_) => {
-                ExecuteResult::failed(format!("timed out after {}", crate::model::DurationSpec(t)))
-            }
+            // The handler's future is dropped: a local action stops here. Whether it changed anything before
+            // is not known, but a timeout is the plan author's own policy, so it stays an ordinary failure.
+            Err(_) => DispatchOutcome::Done(ExecuteResult::failed(format!(
+                "timed out after {}",
+                crate::model::DurationSpec(t)
+            ))),
         },
     }
 }

@@ -1,9 +1,11 @@
 //! The handler seam: what a handler plugin implements, what it is given, and how handlers are found by name.
 
+pub use crate::descriptor::{ActionKind, HandlerDescriptor, OutcomeClass, RequestErrorInfo};
+
+use crate::clock::SharedClock;
 use crate::model::SecurityContext;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::status::StatusType;
-use crate::token::EscapeRule;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -56,36 +58,46 @@ impl ExecuteResult {
     }
 }
 
-/// Everything a handler may know about the run it is part of.
+/// Everything a handler may know about the run it is part of: the fields of the wire request
+/// ([`crate::wire::ActionRequest`]) except Config and Parameters, plus the parts that only exist where the
+/// handler runs (cancellation, progress, the clock, a monotonic deadline).
 #[derive(Clone)]
 pub struct ActionContext {
     pub plan_name: String,
     pub plan_instance_id: Uuid,
     pub action_instance_id: u64,
     pub action_name: String,
+    /// 1 for the first attempt, 2 after one retry, ...
+    pub attempt: u32,
+    /// Unique per (plan instance, action, attempt): a redelivered request carries the same key, a retry a new
+    /// one. Handlers that talk to systems with idempotency support can pass it on.
+    pub idempotency_key: String,
+    /// The requesting principal.
     pub request_user: Option<String>,
     pub dry_run: bool,
     /// Cancelled when the plan is cancelled or the action's timeout fires. Long handlers should watch it; the
     /// executor also drops the handler's future, so cancellation is real even for handlers that do not.
     pub cancel: CancellationToken,
-    /// When the current attempt must finish, if the action has a `Timeout`.
+    /// When the current attempt must finish, if the action has a `Timeout` (monotonic, local).
     pub deadline: Option<Instant>,
     /// The effective `RunAs` (after inheritance), if any.
     pub run_as: Option<SecurityContext>,
     /// The parent's exit data (raw), as upstream's `HandlerStartInfo.ParentExitData`.
     pub parent_exit_data: Value,
     pub progress: ProgressSink,
+    pub clock: SharedClock,
 }
 
 impl ActionContext {
     /// Reports progress from inside a handler.
     pub fn report(&self, status: StatusType, message: impl Into<String>) {
-        self.progress.emit(ProgressEvent::new(
+        self.progress.emit(ProgressEvent::at(
             self.plan_instance_id,
             Some(self.action_instance_id),
             &self.action_name,
             status,
             message.into(),
+            self.clock.now(),
         ));
     }
 
@@ -96,6 +108,8 @@ impl ActionContext {
             plan_instance_id: Uuid::nil(),
             action_instance_id: 0,
             action_name: action_name.to_string(),
+            attempt: 1,
+            idempotency_key: String::new(),
             request_user: None,
             dry_run: false,
             cancel: CancellationToken::new(),
@@ -103,41 +117,38 @@ impl ActionContext {
             run_as: None,
             parent_exit_data: Value::Null,
             progress: ProgressSink::none(),
+            clock: crate::clock::system(),
         }
     }
 }
 
-/// A handler plugin.
+/// A handler plugin: runs actions. What the rest of the system needs to know about it without running it
+/// (names, escaping, reads vs writes, outcome classes) is its [`HandlerDescriptor`].
 #[async_trait]
 pub trait Handler: Send + Sync {
-    /// The canonical short name, e.g. `EmptyHandler`.
-    fn name(&self) -> &'static str;
-
-    /// Other names this handler answers to, e.g. upstream type strings
-    /// (`Synapse.Handlers.ActiveDirectory:ActiveDirectoryHandler`).
-    fn aliases(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    /// Which `Config` paths hold LDAP filters or DNs (for `~~token~~` escaping).
-    fn config_escaping(&self) -> Vec<EscapeRule> {
-        Vec::new()
-    }
-
-    /// Which `Parameters` paths hold LDAP filters or DNs (for `~~token~~` escaping).
-    fn parameter_escaping(&self) -> Vec<EscapeRule> {
-        Vec::new()
-    }
+    /// The handler's metadata. Called once, at registration.
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor>;
 
     /// Runs the action. `config` and `params` are the resolved `Handler.Config` and `Parameters` values.
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult;
 }
 
+/// One registered handler: its descriptor always, its implementation when it runs in this process.
+#[derive(Clone)]
+struct Registered {
+    descriptor: Arc<dyn HandlerDescriptor>,
+    handler: Option<Arc<dyn Handler>>,
+}
+
 /// Handlers by name. Lookup accepts the short name (case-insensitive, `Handler` suffix optional) and upstream
 /// `Assembly:Namespace.Class` strings, which resolve by their class name.
+///
+/// A handler is either registered with its implementation ([`HandlerRegistry::register`]: it can run in
+/// this process) or by descriptor only ([`HandlerRegistry::register_descriptor`]: plans that use it
+/// validate, resolve and route, and a remote node runs it). Registering a name again replaces it.
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
-    by_key: BTreeMap<String, Arc<dyn Handler>>,
+    by_key: BTreeMap<String, Registered>,
     names: Vec<&'static str>,
 }
 
@@ -146,22 +157,51 @@ impl HandlerRegistry {
         Self::default()
     }
 
-    /// Adds a handler under its name and aliases.
+    /// Adds (or replaces) a handler that runs in this process, under its name and aliases.
     pub fn register(&mut self, handler: Arc<dyn Handler>) {
-        self.names.push(handler.name());
-        self.by_key
-            .insert(normalize(handler.name()), handler.clone());
-        for alias in handler.aliases() {
-            self.by_key.insert(normalize(alias), handler.clone());
+        let descriptor = handler.descriptor();
+        self.insert(Registered {
+            descriptor,
+            handler: Some(handler),
+        });
+    }
+
+    /// Adds (or replaces) a handler known by its descriptor only (it runs elsewhere).
+    pub fn register_descriptor(&mut self, descriptor: Arc<dyn HandlerDescriptor>) {
+        self.insert(Registered {
+            descriptor,
+            handler: None,
+        });
+    }
+
+    fn insert(&mut self, r: Registered) {
+        let name = r.descriptor.name();
+        if !self.names.contains(&name) {
+            self.names.push(name);
         }
+        // Drop the keys of an earlier registration under this name (its aliases may differ).
+        self.by_key.retain(|_, v| v.descriptor.name() != name);
+        for alias in r.descriptor.aliases() {
+            self.by_key.insert(normalize(alias), r.clone());
+        }
+        self.by_key.insert(normalize(name), r);
     }
 
-    /// Finds a handler by any accepted spelling.
+    /// The implementation of a handler that runs in this process, by any accepted spelling.
     pub fn get(&self, type_name: &str) -> Option<Arc<dyn Handler>> {
-        self.by_key.get(&normalize(type_name)).cloned()
+        self.by_key
+            .get(&normalize(type_name))
+            .and_then(|r| r.handler.clone())
     }
 
-    /// The canonical names of every registered handler.
+    /// A handler's descriptor (local or remote), by any accepted spelling.
+    pub fn descriptor(&self, type_name: &str) -> Option<Arc<dyn HandlerDescriptor>> {
+        self.by_key
+            .get(&normalize(type_name))
+            .map(|r| r.descriptor.clone())
+    }
+
+    /// The canonical names of every registered handler, once each, in registration order.
     pub fn names(&self) -> &[&'static str] {
         &self.names
     }
@@ -192,10 +232,20 @@ mod tests {
 
     struct Nop;
 
-    #[async_trait]
-    impl Handler for Nop {
+    struct NopInfo;
+    impl HandlerDescriptor for NopInfo {
         fn name(&self) -> &'static str {
             "EmptyHandler"
+        }
+        fn aliases(&self) -> &'static [&'static str] {
+            &["Synapse.Core:Nothing"]
+        }
+    }
+
+    #[async_trait]
+    impl Handler for Nop {
+        fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+            Arc::new(NopInfo)
         }
         async fn execute(&self, _: &ActionContext, _: Value, _: Value) -> ExecuteResult {
             ExecuteResult::new(StatusType::Complete)
@@ -216,5 +266,21 @@ mod tests {
             assert!(r.get(n).is_some(), "{n}");
         }
         assert!(r.get("Synapse.Core:EchoHandler").is_none());
+        assert!(r.get("Nothing").is_some());
+    }
+
+    #[test]
+    fn registering_again_replaces_and_lists_once() {
+        let mut r = HandlerRegistry::new();
+        r.register(Arc::new(Nop));
+        r.register(Arc::new(Nop));
+        assert_eq!(r.names(), &["EmptyHandler"]);
+        r.register_descriptor(Arc::new(NopInfo));
+        assert_eq!(r.names(), &["EmptyHandler"]);
+        assert!(
+            r.get("Empty").is_none(),
+            "descriptor-only: nothing runs here"
+        );
+        assert!(r.descriptor("Synapse.Core:Nothing").is_some());
     }
 }

@@ -2,13 +2,17 @@
 //!
 //! - [`model`]: what a plan author writes (PascalCase YAML, upstream-compatible superset).
 //! - [`load`]: YAML loading with file:line:column diagnostics; [`validate`]: the semantic checks.
-//! - [`path`]: colon paths; [`resolve`]: the parameter pipeline; [`token`] + [`escape`]: `~~tokens~~`.
-//! - [`handler`]: the Handler trait and registry; [`dispatch`]: the Dispatcher seam; [`executor`]: the run.
+//! - [`path`]: colon paths; [`resolve`]: the parameter pipeline; [`token`]: `~~tokens~~` and the
+//!   [`token::Escaper`] seam through which handlers escape them.
+//! - [`handler`]: the Handler trait and registry; [`descriptor`]: handler metadata without the handler;
+//!   [`wire`]: the serializable action request and dispatch outcome; [`dispatch`]: the Dispatcher seam;
+//!   [`executor`]: the run; [`clock`]: calendar time as a parameter.
 //!
 //! This crate knows nothing of HTTP, LDAP or storage.
 
+pub mod clock;
+pub mod descriptor;
 pub mod dispatch;
-pub mod escape;
 pub mod executor;
 pub mod handler;
 pub mod help;
@@ -22,9 +26,13 @@ pub mod result;
 pub mod status;
 pub mod token;
 pub mod validate;
+pub mod wire;
 
-pub use dispatch::{ActionJob, Dispatcher, InProcess};
-pub use escape::Escaping;
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use descriptor::{
+    ActionKind, BasicDescriptor, HandlerDescriptor, OutcomeClass, RequestErrorInfo,
+};
+pub use dispatch::{ActionJob, ActionRuntime, Dispatcher, InProcess};
 pub use executor::{Executor, RunError, RunOptions};
 pub use handler::{ActionContext, ExecuteResult, Handler, HandlerRegistry};
 pub use load::{Diagnostic, Diagnostics, LoadedPlan, Severity};
@@ -33,7 +41,8 @@ pub use params::DynamicParams;
 pub use progress::{ProgressEvent, ProgressSink};
 pub use result::{ActionResult, PlanResult};
 pub use status::{ExecuteCase, StatusType};
-pub use token::EscapeRule;
+pub use token::{EscapeRule, Escaper, Verbatim};
+pub use wire::{ActionRequest, DispatchOutcome};
 
 /// What secrets are replaced with in output, history, logs and errors.
 pub const MASK: &str = "********";

@@ -1,6 +1,6 @@
 //! Dynamic parameters: the run-time inputs of a plan (HTTP body/query, CLI `--param`, schedules).
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -43,7 +43,7 @@ impl DynamicParams {
         self.map.is_empty()
     }
 
-    /// A copy with secret-looking values replaced by a mask, for results, history and logs.
+    /// The redacted view: a copy with secret-looking values replaced by a mask, for results, history and logs.
     pub fn masked(&self) -> BTreeMap<String, Value> {
         self.iter()
             .map(|(k, v)| {
@@ -68,9 +68,18 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for DynamicParams {
     }
 }
 
+/// The wire form: every name as given with its value, secrets intact (a node or a schedule needs them).
+/// Use [`DynamicParams::masked`] for anything a person reads (results, history, logs).
 impl Serialize for DynamicParams {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.masked().serialize(serializer)
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for DynamicParams {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        Ok(map.into_iter().collect())
     }
 }
 
@@ -105,5 +114,17 @@ mod tests {
         let m = p.masked();
         assert_eq!(m["Password"], json!("********"));
         assert_eq!(m["name"], json!("x"));
+    }
+
+    #[test]
+    fn the_wire_form_keeps_secrets_and_round_trips() {
+        let p: DynamicParams = [("Password", json!("hunter2")), ("Name", json!("x"))]
+            .into_iter()
+            .collect();
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.contains("hunter2"));
+        let back: DynamicParams = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
     }
 }

@@ -22,12 +22,14 @@ pub struct ProgressEvent {
 }
 
 impl ProgressEvent {
-    pub fn new(
+    /// An event stamped `time` (from the run's [`crate::clock::Clock`]).
+    pub fn at(
         plan_instance_id: Uuid,
         action_instance_id: Option<u64>,
         action_name: &str,
         status: StatusType,
         message: String,
+        time: DateTime<Utc>,
     ) -> Self {
         ProgressEvent {
             plan_instance_id,
@@ -35,7 +37,7 @@ impl ProgressEvent {
             action_name: action_name.to_string(),
             status,
             message,
-            time: Utc::now(),
+            time,
         }
     }
 }

@@ -129,7 +129,7 @@ impl Checker<'_> {
                 }
             },
         };
-        if self.registry.get(&ty).is_none() {
+        if self.registry.descriptor(&ty).is_none() {
             let known = self.registry.names().join(", ");
             self.error(
                 at,

@@ -4,6 +4,7 @@
 pub mod ad;
 pub mod core;
 pub mod error;
+pub mod ldap;
 
 pub use error::Error;
 

@@ -5,8 +5,8 @@ use crate::ad::conn::LdapPool;
 use crate::ad::envelope::{AdObjectType, AdStatus};
 use crate::ad::errors::{map_error, Failure};
 use crate::ad::{sid, values};
+use crate::ldap::escape::{ldap_filter_value, validate_dn};
 use ldap3::{Scope, SearchEntry};
-use synapse_engine::escape::{ldap_filter_value, validate_dn};
 
 /// How an identity string is to be looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]

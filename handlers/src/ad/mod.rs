@@ -6,8 +6,10 @@
 //! - `identity`: identity forms -> escaped filters -> one entry; `ops`: the per-object operations;
 //!   `search`: SearchRequests; `objects`, `values`, `sid`: output shapes and value codecs.
 //! - `envelope`: the result envelope; `errors`: LDAP outcome -> envelope status.
+//! - `descriptor`: the handler's metadata (escaping per path, reads vs writes, outcome classes).
 
 pub mod conn;
+pub mod descriptor;
 pub mod envelope;
 pub mod errors;
 pub mod fields;
@@ -31,7 +33,7 @@ use futures::future::join_all;
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
-use synapse_engine::{ActionContext, EscapeRule, Escaping, ExecuteResult, Handler, StatusType};
+use synapse_engine::{ActionContext, ExecuteResult, Handler, HandlerDescriptor, StatusType};
 use tokio::sync::Mutex;
 
 /// One configured domain and its (lazily opened) pool.
@@ -347,32 +349,8 @@ fn summary(env: &AdEnvelope) -> String {
 
 #[async_trait]
 impl Handler for ActiveDirectoryHandler {
-    fn name(&self) -> &'static str {
-        "ActiveDirectoryHandler"
-    }
-
-    fn aliases(&self) -> &'static [&'static str] {
-        &["Synapse.Handlers.ActiveDirectory:ActiveDirectoryHandler"]
-    }
-
-    fn parameter_escaping(&self) -> Vec<EscapeRule> {
-        let mut rules = vec![
-            EscapeRule::new("SearchRequests[*]:Filter", Escaping::LdapFilter),
-            EscapeRule::new("SearchRequests[*]:SearchBase", Escaping::LdapDn),
-        ];
-        for kind in ["Users", "Groups", "OrganizationalUnits", "Computers"] {
-            for field in ["Identity", "MoveTo", "Manager", "ManagedBy"] {
-                rules.push(EscapeRule::new(
-                    &format!("{kind}[*]:{field}"),
-                    Escaping::LdapIdentity,
-                ));
-            }
-            rules.push(EscapeRule::new(
-                &format!("{kind}[*]:MemberOf[*]"),
-                Escaping::LdapIdentity,
-            ));
-        }
-        rules
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        Arc::new(descriptor::AdDescriptor::default())
     }
 
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {

@@ -8,10 +8,10 @@ use crate::ad::fields::{group_type_value, initial_attrs, Change, Changes};
 use crate::ad::identity::{self, dn_exists, resolve, split_rdn, READ_ATTRS};
 use crate::ad::model::{AdConfig, GroupScope};
 use crate::ad::objects::{self, group_type, uac, Shape};
+use crate::ldap::escape::{ldap_dn_value, validate_dn};
 use ldap3::{Mod, Scope, SearchEntry};
 use serde_json::Value;
 use std::collections::HashSet;
-use synapse_engine::escape::{ldap_dn_value, validate_dn};
 
 /// What every operation needs.
 pub struct Ctx<'a> {
@@ -56,7 +56,7 @@ pub async fn render(ctx: &Ctx<'_>, t: AdObjectType, e: &SearchEntry) -> Result<V
 
 /// Groups `dn` is a member of: direct, or all (nested) with the in-chain matching rule.
 async fn memberships(ctx: &Ctx<'_>, dn: &str, transitive: bool) -> Result<Vec<Value>, Failure> {
-    let v = synapse_engine::escape::ldap_filter_value(dn);
+    let v = crate::ldap::escape::ldap_filter_value(dn);
     let filter = if transitive {
         format!("(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={v}))")
     } else {
@@ -67,10 +67,7 @@ async fn memberships(ctx: &Ctx<'_>, dn: &str, transitive: bool) -> Result<Vec<Va
 
 /// Direct members of a group (a paged search, so large groups need no range retrieval).
 async fn members(ctx: &Ctx<'_>, dn: &str) -> Result<Vec<Value>, Failure> {
-    let filter = format!(
-        "(memberOf={})",
-        synapse_engine::escape::ldap_filter_value(dn)
-    );
+    let filter = format!("(memberOf={})", crate::ldap::escape::ldap_filter_value(dn));
     briefs(ctx, &filter, "Group", dn).await
 }
 

@@ -7,9 +7,9 @@ use crate::ad::errors::map_error;
 use crate::ad::model::AdSearchRequest;
 use crate::ad::ops::Ctx;
 use crate::ad::values;
+use crate::ldap::escape::{ldap_filter_value, validate_dn};
 use ldap3::Scope;
 use serde_json::{json, Map, Value};
-use synapse_engine::escape::{ldap_filter_value, validate_dn};
 
 /// The filter after Find/ReplaceWith (each Find replaced everywhere, literally, case-sensitively).
 pub fn apply_parameters(req: &AdSearchRequest) -> String {

@@ -269,7 +269,7 @@ impl DomainSettings {
             }
         }
         if let Some(base) = &self.base_dn {
-            if let Err(e) = synapse_engine::escape::validate_dn(base) {
+            if let Err(e) = crate::ldap::escape::validate_dn(base) {
                 return fail(Field::BaseDn, e.to_string());
             }
         }

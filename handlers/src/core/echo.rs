@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use synapse_engine::{ActionContext, ExecuteResult, Handler};
+use std::sync::Arc;
+use synapse_engine::{ActionContext, BasicDescriptor, ExecuteResult, Handler, HandlerDescriptor};
 
 /// See the module docs.
 pub struct EchoHandler;
@@ -29,15 +30,14 @@ fn masked(v: Value) -> Value {
 
 #[async_trait]
 impl Handler for EchoHandler {
-    fn name(&self) -> &'static str {
-        "EchoHandler"
-    }
-
-    fn aliases(&self) -> &'static [&'static str] {
-        &[
-            "Synapse.Core:EchoHandler",
-            "Synapse.Handlers.Core:EchoHandler",
-        ]
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        Arc::new(BasicDescriptor {
+            name: "EchoHandler",
+            aliases: &[
+                "Synapse.Core:EchoHandler",
+                "Synapse.Handlers.Core:EchoHandler",
+            ],
+        })
     }
 
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {

@@ -4,23 +4,25 @@
 use super::field;
 use async_trait::async_trait;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
-use synapse_engine::{ActionContext, ExecuteResult, Handler, StatusType};
+use synapse_engine::{
+    ActionContext, BasicDescriptor, ExecuteResult, Handler, HandlerDescriptor, StatusType,
+};
 
 /// See the module docs.
 pub struct EmptyHandler;
 
 #[async_trait]
 impl Handler for EmptyHandler {
-    fn name(&self) -> &'static str {
-        "EmptyHandler"
-    }
-
-    fn aliases(&self) -> &'static [&'static str] {
-        &[
-            "Synapse.Core:EmptyHandler",
-            "Synapse.Handlers.Core:EmptyHandler",
-        ]
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        Arc::new(BasicDescriptor {
+            name: "EmptyHandler",
+            aliases: &[
+                "Synapse.Core:EmptyHandler",
+                "Synapse.Handlers.Core:EmptyHandler",
+            ],
+        })
     }
 
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {

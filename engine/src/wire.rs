@@ -1,0 +1,265 @@
+//! The wire contract for actions: what crosses a process boundary when a controller sends one resolved action
+//! to a node, and what comes back. Everything here is plain serializable data; the parts that only make sense
+//! where the handler runs (cancellation, progress, a monotonic deadline) live in
+//! [`crate::dispatch::ActionRuntime`].
+//!
+//! Secrets travel intact: a node needs the password it is asked to set. They are masked only in the explicit
+//! redacted view ([`ActionRequest::redacted`]) used for logs, history and audit, never by `Serialize`.
+
+use crate::descriptor::ActionKind;
+use crate::handler::ExecuteResult;
+use crate::model::{ParameterInfo, SecurityContext};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Wire format version, bumped on incompatible changes (nodes refuse versions they do not know).
+pub const WIRE_VERSION: u32 = 1;
+
+/// One resolved action, ready to run anywhere.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ActionRequest {
+    pub version: u32,
+    pub plan_name: String,
+    pub plan_instance_id: Uuid,
+    pub action_instance_id: u64,
+    pub action_name: String,
+    /// 1 for the first attempt, 2 after one retry, ...
+    pub attempt: u32,
+    /// Unique per (plan instance, action, attempt); see [`idempotency_key`].
+    pub idempotency_key: String,
+    /// The handler's type string as the plan wrote it (any accepted spelling).
+    pub handler_type: String,
+    /// Read or write, from the handler's descriptor (a node never needs the descriptor to decide retries).
+    pub kind: ActionKind,
+    #[serde(default)]
+    pub config: Value,
+    #[serde(default)]
+    pub params: Value,
+    /// The effective `RunAs`, password included.
+    #[serde(default, with = "run_as_wire", skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<SecurityContext>,
+    /// The requesting principal (API key name, user), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// When the attempt must have finished (wall clock; each side enforces it with its own timer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub parent_exit_data: Value,
+}
+
+/// The idempotency key of one attempt of one action of one plan instance. A redelivered message carries the
+/// same key (so a transport can de-duplicate it); a retry is a new attempt with a new key.
+pub fn idempotency_key(plan_instance_id: Uuid, action_instance_id: u64, attempt: u32) -> String {
+    format!("{plan_instance_id}/{action_instance_id}/{attempt}")
+}
+
+impl ActionRequest {
+    /// A copy safe to log or store: secret-looking keys in Config, Parameters and parent exit data, and the
+    /// RunAs password, are replaced by [`crate::MASK`].
+    pub fn redacted(&self) -> ActionRequest {
+        let mut r = self.clone();
+        redact_value(&mut r.config);
+        redact_value(&mut r.params);
+        redact_value(&mut r.parent_exit_data);
+        if let Some(ra) = &mut r.run_as {
+            if ra.password.is_some() {
+                ra.password = Some(crate::MASK.to_string());
+            }
+        }
+        r
+    }
+}
+
+/// Masks, in place, every value under a secret-looking key (at any depth).
+pub fn redact_value(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                if crate::is_secret_name(k) && !x.is_null() {
+                    *x = Value::String(crate::MASK.to_string());
+                } else {
+                    redact_value(x);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        _ => {}
+    }
+}
+
+/// How a dispatch ended, as the executor must know it to retry safely.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub enum DispatchOutcome {
+    /// The handler ran and answered.
+    Done(ExecuteResult),
+    /// The request provably never reached a handler (no node for it, publish refused): safe to retry.
+    NotDelivered { reason: String },
+    /// The request may or may not have run (connection lost after delivery, a handler panic, a node that died
+    /// mid-action): retried only for actions that read.
+    Unknown { reason: String },
+}
+
+impl DispatchOutcome {
+    /// The outcome as an action result (a transport problem is a Failed action with the reason).
+    pub fn into_result(self) -> ExecuteResult {
+        match self {
+            DispatchOutcome::Done(r) => r,
+            DispatchOutcome::NotDelivered { reason } => {
+                ExecuteResult::failed(format!("not delivered: {reason}"))
+            }
+            DispatchOutcome::Unknown { reason } => {
+                ExecuteResult::failed(format!("outcome unknown: {reason}"))
+            }
+        }
+    }
+}
+
+/// `RunAs` on the wire: every field, the password in clear (the plan model masks it when serialized for
+/// output, which is right for output and wrong for a node that must use it).
+mod run_as_wire {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+    struct Wire {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+        is_inheritable: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        block_inheritance: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<ParameterInfo>,
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<SecurityContext>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref()
+            .map(|c| Wire {
+                domain: c.domain.clone(),
+                user_name: c.user_name.clone(),
+                password: c.password.clone(),
+                provider: c.provider.clone(),
+                is_inheritable: c.is_inheritable,
+                block_inheritance: c.block_inheritance,
+                config: c.config.clone(),
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SecurityContext>, D::Error> {
+        Ok(Option::<Wire>::deserialize(d)?.map(|w| SecurityContext {
+            domain: w.domain,
+            user_name: w.user_name,
+            password: w.password,
+            provider: w.provider,
+            is_inheritable: w.is_inheritable,
+            block_inheritance: w.block_inheritance,
+            config: w.config,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request() -> ActionRequest {
+        let id = Uuid::now_v7();
+        ActionRequest {
+            version: WIRE_VERSION,
+            plan_name: "CreateUser".into(),
+            plan_instance_id: id,
+            action_instance_id: 3,
+            action_name: "create".into(),
+            attempt: 2,
+            idempotency_key: idempotency_key(id, 3, 2),
+            handler_type: "Synapse.Handlers.ActiveDirectory:ActiveDirectoryHandler".into(),
+            kind: ActionKind::Write,
+            config: json!({"Action": "Create", "Token": "cfg-secret"}),
+            params: json!({"Users": [{"Identity": "cn=x,dc=y", "Password": "Hunter2!é\u{0}"}]}),
+            run_as: Some(SecurityContext {
+                domain: Some("SANDBOX".into()),
+                user_name: Some("svc".into()),
+                password: Some("p@ss".into()),
+                ..SecurityContext::default()
+            }),
+            principal: Some("helpdesk".into()),
+            deadline: Some(chrono::DateTime::from_timestamp(1_780_000_000, 123_456_789).unwrap()),
+            dry_run: false,
+            parent_exit_data: json!({"ApiKey": "k", "n": 1}),
+        }
+    }
+
+    #[test]
+    fn a_request_survives_json_byte_for_byte_with_its_secrets() {
+        let r = request();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("Hunter2!"), "{text}");
+        assert!(text.contains("p@ss"));
+        assert!(!text.contains(crate::MASK));
+        let back: ActionRequest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    }
+
+    #[test]
+    fn an_outcome_survives_json_byte_for_byte() {
+        for o in [
+            DispatchOutcome::Done(ExecuteResult::complete(
+                json!({"Password": "x", "k": [1, 2]}),
+            )),
+            DispatchOutcome::NotDelivered {
+                reason: "no node".into(),
+            },
+            DispatchOutcome::Unknown {
+                reason: "connection lost".into(),
+            },
+        ] {
+            let text = serde_json::to_string(&o).unwrap();
+            let back: DispatchOutcome = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, o);
+            assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn the_redacted_view_masks_every_secret() {
+        let r = request().redacted();
+        let text = serde_json::to_string(&r).unwrap();
+        for secret in ["Hunter2!", "p@ss", "cfg-secret", "\"k\""] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert_eq!(r.params["Users"][0]["Identity"], "cn=x,dc=y");
+        assert_eq!(r.parent_exit_data["n"], 1);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut v = serde_json::to_value(request()).unwrap();
+        v["Surprise"] = json!(1);
+        assert!(serde_json::from_value::<ActionRequest>(v).is_err());
+    }
+
+    #[test]
+    fn keys_differ_per_attempt() {
+        let id = Uuid::now_v7();
+        assert_ne!(idempotency_key(id, 1, 1), idempotency_key(id, 1, 2));
+        assert_eq!(idempotency_key(id, 1, 1), idempotency_key(id, 1, 1));
+    }
+}
