@@ -445,8 +445,7 @@ fn serve_config(args: &ServeArgs) -> Result<synapse_controller::config::ServeCon
 fn serve(args: ServeArgs) -> Result<u8> {
     let cfg = serve_config(&args)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(synapse_controller::serve::serve(cfg))
-        .map_err(|e| anyhow::anyhow!(e))?;
+    rt.block_on(synapse_controller::serve::serve(cfg))?;
     Ok(0)
 }
 

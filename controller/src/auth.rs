@@ -3,7 +3,7 @@
 //! `admin` may use every route. `/healthz` and
 //! `/metrics` are open. With `--no-auth` (loopback only) every request runs as `anonymous`.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
@@ -30,14 +30,7 @@ pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next:
         Err(e) => {
             let path = req.uri().path();
             if path.starts_with("/ad/") || path.starts_with("/myriad/") {
-                let mut resp = crate::routes::ad::error_envelope(&e, "");
-                if e.status() == axum::http::StatusCode::UNAUTHORIZED {
-                    resp.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        axum::http::HeaderValue::from_static("Bearer"),
-                    );
-                }
-                resp
+                state.ad_errors.respond(e, "")
             } else {
                 e.into_response()
             }

@@ -1,7 +1,7 @@
 //! Request bodies and query strings: JSON or YAML (the seed documents' bodies use unquoted keys: they are YAML
 //! flow maps), size-limited, with parse errors that give the position.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::body::Body;
 use serde_json::{Map, Value};
 use synapse_engine::DynamicParams;

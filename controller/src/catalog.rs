@@ -2,12 +2,30 @@
 //! `GetUser` is `plans/GetUser.yaml`), loaded and validated at start. A plan with errors stays listed but
 //! refuses to run, with its diagnostics.
 
-use crate::error::ApiError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use synapse_engine::help::{plan_help, ParamHelp};
 use synapse_engine::{load, validate, Diagnostics, HandlerRegistry, Plan, Severity};
+
+/// Why the catalog could not load or answer for a plan.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The plans directory cannot be read (at start).
+    #[error("plans directory {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No plan file has this name.
+    #[error("no plan named '{name}'")]
+    NoSuchPlan { name: String },
+    /// The plan file exists but does not load or validate; it refuses to run.
+    #[error("plan '{plan}' has errors and cannot run: {diagnostics}")]
+    PlanInvalid { plan: String, diagnostics: String },
+}
 
 /// One plan file.
 #[derive(Debug)]
@@ -32,9 +50,11 @@ pub struct Catalog {
 impl Catalog {
     /// Loads every `*.yaml` directly in `dir` (not recursively: subfolders such as `examples/` are not
     /// served).
-    pub fn load(dir: &Path, registry: &HandlerRegistry) -> Result<Catalog, String> {
-        let rd = std::fs::read_dir(dir)
-            .map_err(|e| format!("plans directory {}: {e}", dir.display()))?;
+    pub fn load(dir: &Path, registry: &HandlerRegistry) -> Result<Catalog, CatalogError> {
+        let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Unreadable {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let mut entries = BTreeMap::new();
         for item in rd.flatten() {
             let path = item.path();
@@ -76,23 +96,25 @@ impl Catalog {
         Ok(Catalog { entries })
     }
 
-    /// The entry for a plan name (404 if there is none).
-    pub fn entry(&self, name: &str) -> Result<Arc<Entry>, ApiError> {
+    /// The entry for a plan name.
+    pub fn entry(&self, name: &str) -> Result<Arc<Entry>, CatalogError> {
         self.entries
             .get(&name.to_ascii_lowercase())
             .cloned()
-            .ok_or_else(|| ApiError::NotFound(format!("no plan named '{name}'")))
+            .ok_or_else(|| CatalogError::NoSuchPlan {
+                name: name.to_string(),
+            })
     }
 
-    /// A runnable plan (404 unknown, 500 invalid).
-    pub fn plan(&self, name: &str) -> Result<(Arc<Entry>, Arc<Plan>), ApiError> {
+    /// A runnable plan: unknown names and plans with errors are refused.
+    pub fn plan(&self, name: &str) -> Result<(Arc<Entry>, Arc<Plan>), CatalogError> {
         let e = self.entry(name)?;
         match &e.plan {
             Some(p) => Ok((e.clone(), p.clone())),
-            None => Err(ApiError::PlanInvalid(format!(
-                "plan '{}' has errors and cannot run: {}",
-                e.key, e.diagnostics
-            ))),
+            None => Err(CatalogError::PlanInvalid {
+                plan: e.key.clone(),
+                diagnostics: e.diagnostics.to_string(),
+            }),
         }
     }
 

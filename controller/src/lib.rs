@@ -3,14 +3,14 @@
 //!
 //! - `config`: synapse.yaml + SYNAPSE_* + flags; `catalog`: plans by file name; `runner`: instances
 //!   (start, await, cancel, events); `store`: redb persistence of instances and API keys; `auth`: API keys;
-//!   `body`/`render`: request parsing and response formats; `error`: the one error -> HTTP mapping;
+//!   `body`/`render`: request parsing and response formats; `http::error`: the one error -> HTTP mapping;
 //!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`.
 
 pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod config;
-pub mod error;
+pub mod http;
 pub mod query;
 pub mod render;
 pub mod routes;
@@ -21,7 +21,9 @@ pub mod writer;
 
 use crate::catalog::Catalog;
 use crate::config::ServeConfig;
+use crate::http::error::ErrorShape;
 use crate::runner::Runner;
+use crate::serve::ServeError;
 use crate::store::Store;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -44,6 +46,9 @@ pub struct AppState {
     /// Names and aliases of the configured AD domains (to read `/ad/{object}/{domain}/{identity}`).
     pub domain_names: Vec<String>,
     pub metrics: Option<PrometheusHandle>,
+    /// How request errors look on the AD API: the ActiveDirectoryHandler's envelope (from its descriptor,
+    /// found by name in the registry), or the plain error body when that handler is not registered.
+    pub ad_errors: ErrorShape,
 }
 
 impl AppState {
@@ -53,8 +58,12 @@ impl AppState {
         registry: HandlerRegistry,
         store: Arc<dyn Store>,
         metrics: Option<PrometheusHandle>,
-    ) -> Result<AppState, String> {
+    ) -> Result<AppState, ServeError> {
         let catalog = Catalog::load(&cfg.plans, &registry)?;
+        let ad_errors = registry
+            .descriptor(routes::ad::ENVELOPE_HANDLER)
+            .map(ErrorShape::Handler)
+            .unwrap_or_default();
         let executor = Executor::in_process(Arc::new(registry));
         let runner = Arc::new(Runner::new(executor, store.clone()));
         let mut domain_names = Vec::new();
@@ -72,6 +81,7 @@ impl AppState {
             ad_routes: cfg.ad_routes.clone(),
             domain_names,
             metrics,
+            ad_errors,
         })
     }
 

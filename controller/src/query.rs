@@ -1,7 +1,7 @@
 //! The query string as a map, with repeated names refused (case-insensitively): `?name=a&Name=b` is a 400,
 //! not a silent "last one wins".
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::collections::BTreeMap;

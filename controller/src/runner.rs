@@ -1,13 +1,13 @@
 //! Plan instances: start (the instance is stored as Running), run on the executor in a task, publish progress
 //! events, store the result, and let callers await completion (no polling), cancel, or stream events.
 
-use crate::error::ApiError;
 use crate::store::{InstanceRecord, Store};
 use crate::writer::Writer;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use synapse_engine::resolve::ResolveError;
 use synapse_engine::{
     resolve, DynamicParams, Executor, Plan, PlanResult, ProgressEvent, ProgressSink, RunError,
     RunOptions, StatusType,
@@ -51,6 +51,18 @@ pub enum SyncOutcome {
     StillRunning(Uuid),
 }
 
+/// Why a plan did not start (nothing ran, nothing was stored).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The plan says `IsActive: false`.
+    #[error("plan '{plan}' is not active (IsActive: false)")]
+    Inactive { plan: String },
+    /// Missing or invalid inputs, every problem listed.
+    #[error("{0}")]
+    Inputs(#[from] ResolveError),
+}
+
 /// Who starts a plan and how.
 pub struct StartRequest {
     pub plan_key: String,
@@ -88,15 +100,14 @@ impl Runner {
         &self.executor
     }
 
-    /// Checks the inputs (400 with every problem), stores the instance as Running, and starts it.
-    pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<Started, ApiError> {
+    /// Checks the inputs (every problem at once), stores the instance as Running, and starts it.
+    pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<Started, StartError> {
         if !req.plan.is_active {
-            return Err(ApiError::Conflict(format!(
-                "plan '{}' is not active (IsActive: false)",
-                req.plan_key
-            )));
+            return Err(StartError::Inactive {
+                plan: req.plan_key.clone(),
+            });
         }
-        resolve::check_inputs(&req.plan, &req.inputs).map_err(ApiError::Inputs)?;
+        resolve::check_inputs(&req.plan, &req.inputs)?;
         let id = Uuid::now_v7();
         let record = InstanceRecord {
             id,
@@ -178,7 +189,7 @@ impl Runner {
         self: &Arc<Self>,
         req: StartRequest,
         timeout: Duration,
-    ) -> Result<SyncOutcome, ApiError> {
+    ) -> Result<SyncOutcome, StartError> {
         let started = self.start(req)?;
         Ok(wait(started.id, started.done, timeout).await)
     }

@@ -2,9 +2,10 @@
 //! handlers, listen, and shut down gracefully on SIGTERM/Ctrl-C (running plans are cancelled and their results
 //! stored before exit).
 
-use crate::config::ServeConfig;
+use crate::catalog::CatalogError;
+use crate::config::{ConfigError, ServeConfig};
 use crate::store::RedbStore;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::AppState;
 use axum::ServiceExt;
 use std::sync::Arc;
@@ -13,17 +14,35 @@ use synapse_engine::Clock;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+/// Why the controller could not start (or stopped with an error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Server(#[source] std::io::Error),
+}
+
 /// The store file under the data directory.
 pub fn store_path(cfg: &ServeConfig) -> std::path::PathBuf {
     cfg.data.join("synapse.redb")
 }
 
 /// Opens the store and applies start-up housekeeping.
-pub fn open_store(cfg: &ServeConfig, clock: &dyn Clock) -> Result<Arc<RedbStore>, String> {
-    let store = RedbStore::open(&store_path(cfg)).map_err(|e| e.to_string())?;
-    let n = store
-        .mark_interrupted(clock.now())
-        .map_err(|e| e.to_string())?;
+pub fn open_store(cfg: &ServeConfig, clock: &dyn Clock) -> Result<Arc<RedbStore>, StoreError> {
+    let store = RedbStore::open(&store_path(cfg))?;
+    let n = store.mark_interrupted(clock.now())?;
     if n > 0 {
         tracing::warn!(count = n, "instances that were running when the controller stopped are now marked Failed (interrupted)");
     }
@@ -44,8 +63,8 @@ fn prune(store: &dyn Store, retention_days: u32, clock: &dyn Clock) {
 }
 
 /// Runs the controller until a shutdown signal.
-pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
-    cfg.check_auth().map_err(|e| e.to_string())?;
+pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
+    cfg.check_auth()?;
     if cfg.no_auth {
         tracing::warn!(listen = %cfg.listen, "authentication is OFF (--no-auth): every caller is admin; loopback only");
     }
@@ -62,10 +81,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let invalid = state.catalog.entries().filter(|e| e.plan.is_none()).count();
     tracing::info!(plans = state.catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::router(state.clone()));
+    let listen_error = |source| ServeError::Listen {
+        addr: cfg.listen,
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
     tracing::info!(%addr, "synapse controller listening");
     eprintln!(
         "synapse: listening on http://{addr} (plans: {}, store: {})",
@@ -92,7 +115,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|e| format!("server error: {e}"))?;
+    .map_err(ServeError::Server)?;
     pruner.abort();
     tracing::info!(
         running = state.runner.running(),

@@ -16,11 +16,15 @@
 //! choose the rendering.
 
 use crate::body;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::query::UniqueQuery;
 use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
 use crate::runner::{Keep, StartRequest, SyncOutcome};
+
+/// The handler whose result envelope the AD API answers with, also for request errors (found by name in
+/// the registry: the controller does not depend on the handler's types).
+pub const ENVELOPE_HANDLER: &str = "ActiveDirectoryHandler";
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -31,7 +35,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use synapse_engine::resolve::{normalize_exit_data, Problem};
+use synapse_engine::resolve::normalize_exit_data;
 use synapse_engine::DynamicParams;
 use synapse_handlers::ad::envelope::AdStatus;
 
@@ -188,42 +192,6 @@ fn http_status(envelope: &Value) -> StatusCode {
     }
 }
 
-/// A request-level error as an envelope (so AD API clients always get the envelope).
-pub(crate) fn error_envelope(err: &ApiError, identity: &str) -> Response {
-    let (status, message) = match err {
-        ApiError::Inputs(e) => {
-            let missing = e
-                .problems
-                .iter()
-                .any(|p| matches!(p, Problem::Missing { .. }));
-            (
-                if missing {
-                    AdStatus::MissingInput
-                } else {
-                    AdStatus::InvalidInput
-                },
-                e.to_string(),
-            )
-        }
-        ApiError::NotFound(_) => (AdStatus::DoesNotExist, err.to_string()),
-        ApiError::Unauthorized(_) | ApiError::Forbidden(_) => {
-            (AdStatus::NotAllowed, err.to_string())
-        }
-        _ if err.status().is_client_error() => (AdStatus::InvalidInput, err.to_string()),
-        _ => (AdStatus::Unknown, err.to_string()),
-    };
-    let mut body = json!({"Results": [{
-        "Statuses": [{"Status": status.code(), "Message": message, "Action": 0}],
-        "Type": 0, "Identity": identity,
-        "User": null, "Group": null, "Computer": null, "OrganizationalUnit": null, "SearchResults": null
-    }]});
-    let problems = err.problems();
-    if !problems.is_empty() {
-        body["Problems"] = serde_json::to_value(problems).unwrap_or_default();
-    }
-    (err.status(), axum::Json(body)).into_response()
-}
-
 /// What every AD route carries along.
 struct Call<'a> {
     state: &'a AppState,
@@ -243,7 +211,7 @@ async fn call(
 ) -> Response {
     match call_inner(c.state, plan, params, c.q, c.user.clone()).await {
         Ok(envelope) => render(http_status(&envelope), &envelope, format, pretty),
-        Err(e) => error_envelope(&e, identity),
+        Err(e) => c.state.ad_errors.respond(e, identity),
     }
 }
 
@@ -342,7 +310,7 @@ async fn object_call(
         Ok((plan, params, format, pretty)) => {
             call(c, &plan, params, format, pretty, &identity).await
         }
-        Err(e) => error_envelope(&e, &identity),
+        Err(e) => c.state.ad_errors.respond(e, &identity),
     }
 }
 
@@ -409,11 +377,11 @@ async fn membership_route(
 ) -> Response {
     let t = match object_type(object) {
         Ok(t) => t,
-        Err(e) => return error_envelope(&e, &identity),
+        Err(e) => return c.state.ad_errors.respond(e, &identity),
     };
     if t == "OrgUnit" {
-        return error_envelope(
-            &ApiError::BadRequest("organizational units cannot be group members".into()),
+        return c.state.ad_errors.respond(
+            ApiError::BadRequest("organizational units cannot be group members".into()),
             &identity,
         );
     }
@@ -476,7 +444,7 @@ async fn membership_twin(
 async fn move_route(c: &Call<'_>, object: &str, identity: String, moveto: String) -> Response {
     let t = match object_type(object) {
         Ok(t) => t,
-        Err(e) => return error_envelope(&e, &identity),
+        Err(e) => return c.state.ad_errors.respond(e, &identity),
     };
     let route = format!("Move{t}");
     object_call(
@@ -575,7 +543,7 @@ async fn search(
             )
             .await
         }
-        Err(e) => error_envelope(&e, ""),
+        Err(e) => state.ad_errors.respond(e, ""),
     }
 }
 
@@ -610,7 +578,7 @@ async fn custom_search(
     };
     match prep.await {
         Ok((format, pretty, params)) => call(&c, &plan, params, format, pretty, &plan).await,
-        Err(e) => error_envelope(&e, &plan),
+        Err(e) => state.ad_errors.respond(e, &plan),
     }
 }
 

@@ -17,7 +17,7 @@
 
 use crate::body;
 use crate::catalog::Entry;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::query::UniqueQuery;
 use crate::render::{render, Format};
 use crate::runner::{StartRequest, SyncOutcome};

@@ -4,7 +4,7 @@ pub mod ad;
 pub mod execute;
 pub mod ops;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::Request;
 use axum::middleware::{self, Next};

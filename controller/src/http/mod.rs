@@ -1,0 +1,7 @@
+//! The HTTP layer's shared pieces. `error`: [`error::ApiError`] and the one mapping from every error of the
+//! controller (catalog, runner, store, auth, request parsing) to an HTTP status and body.
+//!
+//! Everything below this layer (catalog, runner, store, config) returns its own domain error and knows
+//! nothing of status codes.
+
+pub mod error;
