@@ -13,12 +13,12 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synapse_controller::config::{ServeConfig, DEFAULT_BODY_LIMIT};
+use synapse_controller::http::error::outcome_status;
 use synapse_controller::store::{hash_token, RedbStore, Store, TokenRecord};
 use synapse_controller::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -200,6 +200,11 @@ fn write_plans(dir: &Path, plans: &[(&str, &str)]) {
 }
 
 fn app_with(no_auth: bool) -> App {
+    app_with_ad_routes(no_auth, &[], &[])
+}
+
+/// With AD API route -> plan overrides (`AdRoutes`) and more plans.
+fn app_with_ad_routes(no_auth: bool, ad_routes: &[(&str, &str)], extra: &[(&str, &str)]) -> App {
     let dir = TempDir::new("app");
     let plans = dir.path().join("plans");
     write_plans(
@@ -211,6 +216,7 @@ fn app_with(no_auth: bool) -> App {
             ("Inputs.yaml", INPUTS_PLAN),
         ],
     );
+    write_plans(&plans, extra);
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let store = Arc::new(RedbStore::open(&data.join("synapse.redb")).unwrap());
@@ -222,7 +228,10 @@ fn app_with(no_auth: bool) -> App {
         body_limit: DEFAULT_BODY_LIMIT,
         retention_days: 0,
         sync_timeout_seconds: 30,
-        ad_routes: BTreeMap::new(),
+        ad_routes: ad_routes
+            .iter()
+            .map(|(r, p)| (r.to_string(), p.to_string()))
+            .collect(),
         domains: Vec::new(),
     };
     let dyn_store: Arc<dyn Store> = store.clone();
@@ -1200,6 +1209,111 @@ async fn api_auth_keys_and_roles() {
     app.get("/metrics")
         .await
         .check(404, "metrics without a recorder (None in process)");
+}
+
+/// The AD routes know plans only through handler descriptors: a custom search must be a search by its first
+/// action's descriptor, a plan whose handler has no result body answers 500 in an envelope, and request errors
+/// are envelopes of the ActiveDirectoryHandler's descriptor.
+#[tokio::test]
+async fn api_ad_routes_work_from_handler_descriptors() {
+    // An AD-route-shaped plan whose handler (Empty) has no result body; `dn` is required.
+    const IDENTITY_PLAN: &str = "\
+Name: Identity
+Actions:
+- Name: get
+  Handler: {Type: Empty}
+  Parameters:
+    Values: {ExitData: {Got: ~~identity~~}}
+    Dynamic:
+    - {Source: dn, Target: Dn}
+";
+    const NEEDS_DN_PLAN: &str = "\
+Name: NeedsDn
+Actions:
+- Name: get
+  Handler: {Type: Empty}
+  Parameters:
+    Values: {ExitData: {Got: ~~identity~~, Dn: ~~dn~~}}
+";
+    let app = app_with_ad_routes(
+        true,
+        &[("GetUser", "Identity"), ("GetGroup", "NeedsDn")],
+        &[
+            ("Identity.yaml", IDENTITY_PLAN),
+            ("NeedsDn.yaml", NEEDS_DN_PLAN),
+        ],
+    );
+    let status_of = |v: &Value| v["Results"][0]["Statuses"][0]["Status"].clone();
+    // Echo's descriptor calls its actions writes: not a search.
+    let v = app
+        .post("/ad/search/Echo", "{}")
+        .await
+        .check(400, "not a search");
+    assert_eq!(status_of(&v), 14, "{v}");
+    assert_eq!(v["Results"][0]["Identity"], "Echo");
+    assert!(v.to_string().contains("is not a search"), "{v}");
+    let v = app
+        .post("/ad/search/NoSuchSearch", "{}")
+        .await
+        .check(404, "unknown search");
+    assert_eq!(status_of(&v), 4, "{v}");
+    // GetUser runs Identity, whose handler (Empty) has no result body of its own.
+    let v = app.get("/ad/user/mfox").await.check(500, "no envelope");
+    assert_eq!(status_of(&v), 0, "{v}");
+    assert!(v.to_string().contains("no result envelope"), "{v}");
+    assert_eq!(v["Results"][0]["Identity"], "mfox");
+    // Missing inputs: Status 2 with the Problems beside the results.
+    let v = app.get("/ad/group/g1").await.check(400, "dn missing");
+    assert_eq!(status_of(&v), 2, "{v}");
+    assert_eq!(v["Problems"][0]["Kind"], "Missing", "{v}");
+    assert_eq!(v["Results"][0]["Identity"], "g1");
+}
+
+/// The controller maps handler outcome classes to HTTP (`outcome_status`); for every AD Status code that gives
+/// exactly the status the controller gave the AD envelope before it worked from descriptors (docs/decisions.md
+/// "HTTP status of AD API responses").
+#[test]
+fn api_outcome_classes_map_to_the_ad_http_statuses() {
+    use synapse_engine::{HandlerDescriptor, StatusType};
+    use synapse_handlers::ad::descriptor::AdDescriptor;
+    use synapse_handlers::ad::envelope::AdStatus;
+    let before = |s: AdStatus| -> u16 {
+        match s {
+            AdStatus::Success => 200,
+            AdStatus::DoesNotExist => 404,
+            AdStatus::AlreadyExists => 409,
+            AdStatus::MissingInput
+            | AdStatus::InvalidInput
+            | AdStatus::InvalidName
+            | AdStatus::InvalidAttribute
+            | AdStatus::InvalidPath
+            | AdStatus::InvalidContainer
+            | AdStatus::PasswordPolicyNotMet
+            | AdStatus::MultipleMatches => 400,
+            AdStatus::NotAllowed => 403,
+            AdStatus::NotSupported => 501,
+            AdStatus::ConnectionError => 503,
+            AdStatus::Unknown => 500,
+        }
+    };
+    let d = AdDescriptor::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for code in 0u8..=14 {
+        let status: AdStatus = serde_json::from_value(json!(code)).unwrap();
+        assert_eq!(status.code(), code);
+        seen.insert(code);
+        // The worst status of the envelope decides, whatever the engine status says.
+        let envelope = json!({"Results": [{"Statuses": [{"Status": 1}, {"Status": code}]}]});
+        for engine_status in [StatusType::Complete, StatusType::Failed] {
+            let class = d.outcome(engine_status, &envelope);
+            assert_eq!(
+                outcome_status(class).as_u16(),
+                before(status),
+                "{status:?} ({class:?})"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 15, "every AdStatus code");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,12 +1,17 @@
 //! The plan catalog: every `*.yaml` file of the plans directory, addressed by file name (case-insensitive:
 //! `GetUser` is `plans/GetUser.yaml`), loaded and validated at start. A plan with errors stays listed but
 //! refuses to run, with its diagnostics.
+//!
+//! What the routes need to know about a plan's first action (its handler's descriptor and whether it reads,
+//! searches or writes) is looked up once here, from the registry, instead of per request.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use synapse_engine::help::{plan_help, ParamHelp};
-use synapse_engine::{load, validate, Diagnostics, HandlerRegistry, Plan, Severity};
+use synapse_engine::{
+    load, validate, ActionKind, Diagnostics, HandlerDescriptor, HandlerRegistry, Plan, Severity,
+};
 
 /// Why the catalog could not load or answer for a plan.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,43 @@ pub enum CatalogError {
     PlanInvalid { plan: String, diagnostics: String },
 }
 
+/// A plan's first action as the controller sees it: its handler's descriptor (found by the action's
+/// `Handler.Type`, or the plan's `DefaultHandlerType`) and what the action does according to it.
+#[derive(Clone)]
+pub struct FirstAction {
+    pub descriptor: Arc<dyn HandlerDescriptor>,
+    /// `descriptor.action_kind` of the action's `Handler.Config.Values`.
+    pub kind: ActionKind,
+}
+
+impl std::fmt::Debug for FirstAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstAction")
+            .field("handler", &self.descriptor.name())
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl FirstAction {
+    /// Of `plan`, when it has a first action whose handler the registry knows.
+    pub fn of(plan: &Plan, registry: &HandlerRegistry) -> Option<FirstAction> {
+        let action = plan.actions.first()?;
+        let handler = action.handler.as_ref();
+        let ty = handler
+            .and_then(|h| h.r#type.as_deref())
+            .or(plan.default_handler_type.as_deref())?;
+        let descriptor = registry.descriptor(ty)?;
+        let empty = serde_json::Value::Object(Default::default());
+        let config = handler
+            .and_then(|h| h.config.as_ref())
+            .and_then(|c| c.values.as_ref())
+            .unwrap_or(&empty);
+        let kind = descriptor.action_kind(config);
+        Some(FirstAction { descriptor, kind })
+    }
+}
+
 /// One plan file.
 #[derive(Debug)]
 pub struct Entry {
@@ -39,6 +81,15 @@ pub struct Entry {
     pub diagnostics: Diagnostics,
     /// The dynamic parameters it takes (empty when it does not load).
     pub params: Vec<ParamHelp>,
+    /// Its first action, when the plan loads and the registry knows that action's handler.
+    pub first: Option<FirstAction>,
+}
+
+impl Entry {
+    /// What the first action does (a write when unknown: the safe answer).
+    pub fn kind(&self) -> ActionKind {
+        self.first.as_ref().map_or(ActionKind::Write, |f| f.kind)
+    }
 }
 
 /// All plans by lower-case key.
@@ -71,10 +122,12 @@ impl Catalog {
                     plan: None,
                     diagnostics: d,
                     params: Vec::new(),
+                    first: None,
                 },
                 Ok(l) => {
                     let d = Diagnostics(validate::validate(&l, registry));
                     let params = plan_help(&l.plan);
+                    let first = FirstAction::of(&l.plan, registry);
                     let plan = (!d.has_errors()).then(|| Arc::new(l.plan));
                     Entry {
                         key: key.clone(),
@@ -82,6 +135,7 @@ impl Catalog {
                         plan,
                         diagnostics: d,
                         params,
+                        first,
                     }
                 }
             };

@@ -1,5 +1,9 @@
 //! The AD API (`/ad`, alias `/myriad`): every route is one plan invocation, answered with the plan's result
-//! envelope as soon as the plan finishes. The HTTP status comes from the worst Status in the envelope.
+//! envelope as soon as the plan finishes. The controller knows the envelope only through handler descriptors:
+//! the first action's descriptor (looked up when the catalog loads) gives the response body
+//! (`result_body`), its outcome class (`outcome`: the worst Status, mapped to HTTP by
+//! `http::error::outcome_status`) and whether the plan reads or searches (`action_kind`); request errors use
+//! the ActiveDirectoryHandler descriptor's `request_error_body` (`AppState::ad_errors`).
 //!
 //! ```text
 //! GET|POST|PUT|DELETE /{object}/{identity}              Get|Create|Modify|Delete{Type}   (object: user, group, ou, computer)
@@ -16,7 +20,7 @@
 //! choose the rendering.
 
 use crate::body;
-use crate::http::error::ApiError;
+use crate::http::error::{outcome_status, ApiError};
 use crate::query::UniqueQuery;
 use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
@@ -28,16 +32,14 @@ pub const ENVELOPE_HANDLER: &str = "ActiveDirectoryHandler";
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use synapse_engine::resolve::normalize_exit_data;
-use synapse_engine::DynamicParams;
-use synapse_handlers::ad::envelope::AdStatus;
+use synapse_engine::{ActionKind, DynamicParams, OutcomeClass};
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -96,30 +98,6 @@ fn dry_run(q: &BTreeMap<String, String>) -> Result<bool, ApiError> {
     }
 }
 
-/// The ActiveDirectoryHandler action of a plan's first action (`Get`, `Search`, ...), if it has one.
-fn ad_action(plan: &synapse_engine::Plan) -> Option<String> {
-    let a = plan.actions.first()?;
-    let handler = a.handler.as_ref();
-    let ty = handler
-        .and_then(|h| h.r#type.as_deref())
-        .or(plan.default_handler_type.as_deref())
-        .unwrap_or("");
-    if !ty.to_ascii_lowercase().contains("activedirectory") {
-        return None;
-    }
-    handler
-        .and_then(|h| h.config.as_ref())
-        .and_then(|c| c.values.as_ref())
-        .and_then(|v| v.get("Action"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-/// Whether a plan is a search: its first action is an ActiveDirectoryHandler `Search`.
-fn is_search_plan(plan: &synapse_engine::Plan) -> bool {
-    ad_action(plan).is_some_and(|a| a.eq_ignore_ascii_case("Search"))
-}
-
 /// The request's rendering and its query flags as dynamic parameters.
 fn split_query(
     q: &BTreeMap<String, String>,
@@ -163,35 +141,6 @@ fn add_body(
     Ok(())
 }
 
-/// Statuses of an envelope, mapped to the worst HTTP status.
-fn http_status(envelope: &Value) -> StatusCode {
-    let worst = envelope["Results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["Statuses"].as_array().into_iter().flatten())
-        .filter_map(|s| serde_json::from_value::<AdStatus>(s["Status"].clone()).ok())
-        .max_by_key(|s| (s.severity(), s.code()))
-        .unwrap_or(AdStatus::Success);
-    match worst {
-        AdStatus::Success => StatusCode::OK,
-        AdStatus::DoesNotExist => StatusCode::NOT_FOUND,
-        AdStatus::AlreadyExists => StatusCode::CONFLICT,
-        AdStatus::MissingInput
-        | AdStatus::InvalidInput
-        | AdStatus::InvalidName
-        | AdStatus::InvalidAttribute
-        | AdStatus::InvalidPath
-        | AdStatus::InvalidContainer
-        | AdStatus::PasswordPolicyNotMet
-        | AdStatus::MultipleMatches => StatusCode::BAD_REQUEST,
-        AdStatus::NotAllowed => StatusCode::FORBIDDEN,
-        AdStatus::NotSupported => StatusCode::NOT_IMPLEMENTED,
-        AdStatus::ConnectionError => StatusCode::SERVICE_UNAVAILABLE,
-        AdStatus::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 /// What every AD route carries along.
 struct Call<'a> {
     state: &'a AppState,
@@ -210,7 +159,7 @@ async fn call(
     identity: &str,
 ) -> Response {
     match call_inner(c.state, plan, params, c.q, c.user.clone()).await {
-        Ok(envelope) => render(http_status(&envelope), &envelope, format, pretty),
+        Ok((envelope, class)) => render(outcome_status(class), &envelope, format, pretty),
         Err(e) => c.state.ad_errors.respond(e, identity),
     }
 }
@@ -221,17 +170,16 @@ async fn call_inner(
     params: DynamicParams,
     q: &BTreeMap<String, String>,
     user: Option<String>,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, OutcomeClass), ApiError> {
     let (entry, p) = state.catalog.plan(plan)?;
     check_known(&entry, &params)?;
     let timeout = timeout_of(state, q)?;
     let dry_run = dry_run(q)?;
     // Reads keep only a summary in the store: their results are large and already in the caller's hands.
-    let keep = match ad_action(&p).as_deref() {
-        Some(a) if a.eq_ignore_ascii_case("Get") || a.eq_ignore_ascii_case("Search") => {
-            Keep::Summary
-        }
-        _ => Keep::Result,
+    let keep = if entry.kind().is_read() {
+        Keep::Summary
+    } else {
+        Keep::Result
     };
     let outcome = state
         .runner
@@ -261,15 +209,18 @@ async fn call_inner(
                     entry.key, result.message
                 )));
             };
-            let data = normalize_exit_data(&action.exit_data);
-            if data.get("Results").is_some() {
-                Ok(data)
-            } else {
-                Err(ApiError::Internal(format!(
+            // The first action's handler answers: its result body, and the outcome class of the result.
+            let answer = entry.first.as_ref().and_then(|first| {
+                let body = first.descriptor.result_body(&action.exit_data)?;
+                let class = first.descriptor.outcome(action.status, &action.exit_data);
+                Some((body, class))
+            });
+            answer.ok_or_else(|| {
+                ApiError::Internal(format!(
                     "plan '{}' returned no result envelope ({}: {})",
                     entry.key, action.status, action.message
-                )))
-            }
+                ))
+            })
         }
     }
 }
@@ -563,12 +514,13 @@ async fn custom_search(
         user: super::caller_name(&parts.extensions),
     };
     let prep = async {
-        // Custom searches run search plans only (upstream ran any plan file).
-        let (_, p) = state.catalog.plan(&plan)?;
-        if !is_search_plan(&p) {
+        // Custom searches run search plans only (upstream ran any plan file): the first action's handler
+        // descriptor must call it a search.
+        let (entry, _) = state.catalog.plan(&plan)?;
+        if entry.kind() != ActionKind::Search {
             return Err(ApiError::BadRequest(format!(
-                "plan '{plan}' is not a search (its first action must be an ActiveDirectoryHandler Search); \
-                 run other plans through /synapse/execute"
+                "plan '{plan}' is not a search (its first action must be a search, such as an \
+                 ActiveDirectoryHandler Search); run other plans through /synapse/execute"
             )));
         }
         let (format, pretty, mut params) = split_query(&q, &headers)?;
