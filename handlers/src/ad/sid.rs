@@ -116,5 +116,12 @@ mod tests {
             let bytes = parse(&text).unwrap();
             prop_assert_eq!(format(&bytes).unwrap(), text);
         }
+
+        #[test]
+        fn any_bytes_format_or_refuse_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+            if let Some(text) = format(&bytes) {
+                prop_assert_eq!(parse(&text), Some(bytes));
+            }
+        }
     }
 }
