@@ -255,17 +255,10 @@ mod token_tests {
         substitute_str, substitute_tree, EscapeRule, TokenError, Verbatim,
     };
 
+    /// Token values as the engine looks them up (case-insensitive dynamic parameters).
     fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<Value> {
-        let owned: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
-        move |name: &str| {
-            owned
-                .iter()
-                .find(|(k, _)| *k == name.to_ascii_lowercase())
-                .map(|(_, v)| Value::String(v.clone()))
-        }
+        let params: synapse_engine::DynamicParams = pairs.iter().copied().collect();
+        move |name: &str| params.get(name).cloned()
     }
 
     #[test]
