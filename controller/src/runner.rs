@@ -2,7 +2,7 @@
 //! events, store the result, and let callers await completion (no polling), cancel, or stream events.
 
 use crate::error::ApiError;
-use crate::store::{InstanceRecord, Store};
+use crate::store::{InstanceRecord, InstanceStore};
 use crate::writer::Writer;
 use chrono::Utc;
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ struct Live {
 /// Starts and tracks plan instances.
 pub struct Runner {
     executor: Executor,
-    store: Arc<dyn Store>,
+    store: Arc<dyn InstanceStore>,
     writer: Writer,
     live: Mutex<HashMap<Uuid, Live>>,
 }
@@ -74,7 +74,7 @@ pub enum Keep {
 }
 
 impl Runner {
-    pub fn new(executor: Executor, store: Arc<dyn Store>) -> Self {
+    pub fn new(executor: Executor, store: Arc<dyn InstanceStore>) -> Self {
         let writer = Writer::start(store.clone());
         Runner {
             executor,

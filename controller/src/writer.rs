@@ -3,7 +3,7 @@
 //! through [`Writer::pending`], so a caller never sees an instance vanish between "finished" and "stored".
 //! A crash can lose the records of the last few milliseconds; the store itself stays consistent.
 
-use crate::store::{InstanceRecord, Store};
+use crate::store::{InstanceRecord, InstanceStore};
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(store: Arc<dyn Store>) -> Writer {
+    pub fn start(store: Arc<dyn InstanceStore>) -> Writer {
         let (tx, rx) = mpsc::channel();
         let pending: Arc<Mutex<HashMap<Uuid, InstanceRecord>>> = Arc::default();
         let p = pending.clone();
@@ -93,7 +93,7 @@ impl Drop for Writer {
 }
 
 fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn InstanceStore>,
     rx: Receiver<Msg>,
     pending: Arc<Mutex<HashMap<Uuid, InstanceRecord>>>,
 ) {
