@@ -3,7 +3,7 @@
 //!
 //! - `config`: synapse.yaml + SYNAPSE_* + flags; `catalog`: plans by file name; `runner`: instances
 //!   (start, await, cancel, events); `store`: one narrow trait per record kind (instances, API keys) on one
-//!   redb file; `auth`: API keys;
+//!   redb file; `writer`: group commit of records of any kind; `auth`: API keys;
 //!   `body`/`render`: request parsing and response formats; `error`: the one error -> HTTP mapping;
 //!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`.
 
@@ -24,6 +24,7 @@ use crate::catalog::Catalog;
 use crate::config::ServeConfig;
 use crate::runner::Runner;
 use crate::store::{InstanceStore, KeyStore, Stores};
+use crate::writer::Writer;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
@@ -49,7 +50,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state: loads the catalog, opens nothing else (the stores and registry are given).
+    /// Builds the state: loads the catalog and starts the store writer; opens nothing else (the stores and
+    /// registry are given).
     pub fn new(
         cfg: &ServeConfig,
         registry: HandlerRegistry,
@@ -58,7 +60,8 @@ impl AppState {
     ) -> Result<AppState, String> {
         let catalog = Catalog::load(&cfg.plans, &registry)?;
         let executor = Executor::in_process(Arc::new(registry));
-        let runner = Arc::new(Runner::new(executor, stores.instances.clone()));
+        let writer = Arc::new(Writer::start(stores.batch.clone()));
+        let runner = Arc::new(Runner::new(executor, stores.instances.clone(), writer));
         let mut domain_names = Vec::new();
         for d in &cfg.domains {
             domain_names.push(d.name.clone());

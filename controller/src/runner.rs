@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::store::{InstanceRecord, InstanceStore};
-use crate::writer::Writer;
+use crate::writer::{InstanceWriter, Writer};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ struct Live {
 pub struct Runner {
     executor: Executor,
     store: Arc<dyn InstanceStore>,
-    writer: Writer,
+    writer: InstanceWriter,
     live: Mutex<HashMap<Uuid, Live>>,
 }
 
@@ -74,8 +74,10 @@ pub enum Keep {
 }
 
 impl Runner {
-    pub fn new(executor: Executor, store: Arc<dyn InstanceStore>) -> Self {
-        let writer = Writer::start(store.clone());
+    /// Instance records go through `writer` (group commit, shared with other record kinds) and are read
+    /// back from `store`. [`Runner::shutdown`] closes the writer.
+    pub fn new(executor: Executor, store: Arc<dyn InstanceStore>, writer: Arc<Writer>) -> Self {
+        let writer = InstanceWriter::new(writer);
         Runner {
             executor,
             store,

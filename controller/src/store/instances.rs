@@ -147,8 +147,9 @@ pub trait InstanceStore: Send + Sync {
     /// Stores it if it was not there.
     fn finish_instance(&self, rec: &InstanceRecord) -> Result<(), StoreError>;
 
-    /// Stores (inserts or replaces) several instances in one transaction: the group commit behind the
-    /// runner's writer, one disk flush for many records. Records are applied in order.
+    /// Stores (inserts or replaces) several instances in one transaction, in order: one disk flush for
+    /// many records. (The runner's writer batches through [`super::BatchStore`] instead, which can mix
+    /// record kinds in one transaction; each instance is written the same way.)
     fn put_instances(&self, recs: &[InstanceRecord]) -> Result<(), StoreError>;
 
     fn get_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, StoreError>;

@@ -3,6 +3,8 @@
 //! - [`InstanceStore`] ([`instances`]): plan instances (who ran which plan, when, with which inputs, and how
 //!   it ended, result tree included).
 //! - [`KeyStore`] ([`keys`]): API tokens (name, roles, SHA-256 of the secret).
+//! - [`BatchStore`] ([`batch`]): writes of any record kind batched into one transaction, the store side of
+//!   the group-commit writer (`crate::writer`).
 //!
 //! [`RedbStore`] implements all of them on one redb file (ACID and crash-safe). The traits are deliberately
 //! narrow (whole records in, whole records out, no query language) so that a shared store can back several
@@ -14,7 +16,9 @@
 //! Schedules and the audit log plug in the same way: a `ScheduleStore` (in `store/schedules.rs`) and an
 //! `AuditStore` (in `store/audit.rs`) trait with their own record types, implemented by [`RedbStore`] in
 //! `store/redb/schedules.rs` and `store/redb/audit.rs` on the same file (their own tables, created by
-//! `RedbStore::open`), and a field each in [`Stores`].
+//! `RedbStore::open`), and a field each in [`Stores`]. A kind that is written on the request path (audit
+//! entries) adds its write to [`WriteTxn`] and queues its records on the same group-commit writer, so they
+//! share the instances' transactions and disk flushes.
 //!
 //! # Synchronous methods, called from async code
 //!
@@ -37,6 +41,7 @@
 //! Records are JSON (PascalCase keys, like the engine's result tree) so the file is inspectable and the
 //! format can evolve: unknown fields are ignored on read, and new optional fields default when absent.
 
+pub mod batch;
 pub mod instances;
 pub mod keys;
 mod redb;
@@ -44,6 +49,7 @@ mod redb;
 pub(crate) mod test_support;
 
 pub use self::redb::RedbStore;
+pub use batch::{BatchStore, WriteTxn};
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, Page, INTERRUPTED_MESSAGE};
 pub use keys::{hash_token, new_token, KeyStore, TokenRecord, TOKEN_PREFIX};
 
@@ -96,14 +102,17 @@ pub enum StoreError {
 pub struct Stores {
     pub instances: Arc<dyn InstanceStore>,
     pub keys: Arc<dyn KeyStore>,
+    /// Where the group-commit writer commits its batches.
+    pub batch: Arc<dyn BatchStore>,
 }
 
 impl Stores {
     /// Every kind in one backend (for [`RedbStore`]: one file).
-    pub fn all_in<S: InstanceStore + KeyStore + 'static>(store: Arc<S>) -> Stores {
+    pub fn all_in<S: InstanceStore + KeyStore + BatchStore + 'static>(store: Arc<S>) -> Stores {
         Stores {
             instances: store.clone(),
-            keys: store,
+            keys: store.clone(),
+            batch: store,
         }
     }
 }

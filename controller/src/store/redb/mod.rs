@@ -1,6 +1,6 @@
 //! Every store trait on one redb file: ACID, crash-safe (every write is one durable transaction), one process
 //! at a time. This file holds what the record kinds share (opening the file, the format version, error
-//! mapping); each kind's tables and trait implementation live in their own file
+//! mapping, batched writes); each kind's tables and trait implementation live in their own file
 //! (`instances.rs`, `keys.rs`; schedules and audit will add theirs).
 //!
 //! Tables (keys are raw bytes, values are JSON records):
@@ -23,8 +23,8 @@
 mod instances;
 mod keys;
 
-use super::StoreError;
-use redb::{Database, DatabaseError, ReadableTable, TableDefinition};
+use super::{BatchStore, InstanceRecord, StoreError, WriteTxn};
+use redb::{Database, DatabaseError, ReadableTable, TableDefinition, WriteTransaction};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
@@ -141,6 +141,33 @@ impl RedbStore {
             key: key.to_string(),
             reason: reason.to_string(),
         }
+    }
+}
+
+/// A batch's open transaction: each record kind writes the way its own trait methods do.
+struct Batch<'a> {
+    store: &'a RedbStore,
+    txn: &'a WriteTransaction,
+}
+
+impl WriteTxn for Batch<'_> {
+    fn put_instance(&mut self, rec: &InstanceRecord) -> Result<(), StoreError> {
+        self.store.write_instance(self.txn, rec, false)
+    }
+}
+
+impl BatchStore for RedbStore {
+    fn write_batch(
+        &self,
+        apply: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        apply(&mut Batch {
+            store: self,
+            txn: &txn,
+        })?;
+        // Dropping an uncommitted transaction (the `?` above) aborts it: all or nothing.
+        txn.commit().db(self)
     }
 }
 
@@ -370,11 +397,59 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_one_transaction_all_or_nothing() {
+        let dir = TempDir::new("batch");
+        let store = RedbStore::open(&dir.file()).unwrap();
+        let a = running("p.yaml", t0(), 1);
+        let b = finished(running("p.yaml", t0(), 2), StatusType::Complete);
+        let mut calls = 0;
+        store
+            .write_batch(&mut |txn| {
+                calls += 1;
+                txn.put_instance(&a)?;
+                txn.put_instance(&b)?;
+                // A later record of the batch replaces an earlier one with the same id.
+                txn.put_instance(&finished(a.clone(), StatusType::Failed))
+            })
+            .unwrap();
+        assert_eq!(calls, 1);
+        assert_eq!(
+            store.get_instance(a.id).unwrap().unwrap().status,
+            StatusType::Failed
+        );
+        assert_eq!(store.get_instance(b.id).unwrap(), Some(b.clone()));
+        assert_eq!(store.mark_interrupted(t0()).unwrap(), 0);
+
+        // One bad record: nothing of the batch is stored.
+        let c = running("p.yaml", t0(), 3);
+        let mut v4 = running("p.yaml", t0(), 4);
+        v4.id = uuid::Uuid::from_u128(0x1234_5678_9abc_4def_8000_0000_0000_0001);
+        let err = store
+            .write_batch(&mut |txn| {
+                txn.put_instance(&c)?;
+                txn.put_instance(&v4)
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+        assert_eq!(store.get_instance(c.id).unwrap(), None);
+        assert_eq!(
+            store
+                .list_instances("p.yaml", Page::default())
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
     fn one_file_backs_every_trait_object() {
         let dir = TempDir::new("stores");
         let stores = Stores::all_in(Arc::new(RedbStore::open(&dir.file()).unwrap()));
         let rec = running("p.yaml", t0(), 1);
-        stores.instances.insert_instance(&rec).unwrap();
+        stores
+            .batch
+            .write_batch(&mut |txn| txn.put_instance(&rec))
+            .unwrap();
         assert_eq!(stores.instances.get_instance(rec.id).unwrap(), Some(rec));
         let token = TokenRecord {
             name: "k".into(),
