@@ -4,7 +4,7 @@
 
 use crate::config::ServeConfig;
 use crate::store::RedbStore;
-use crate::store::Store;
+use crate::store::{InstanceStore, Stores};
 use crate::AppState;
 use axum::ServiceExt;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub fn open_store(cfg: &ServeConfig, clock: &dyn Clock) -> Result<Arc<RedbStore>
     Ok(Arc::new(store))
 }
 
-fn prune(store: &dyn Store, retention_days: u32, clock: &dyn Clock) {
+fn prune(store: &dyn InstanceStore, retention_days: u32, clock: &dyn Clock) {
     if retention_days == 0 {
         return;
     }
@@ -58,7 +58,12 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let state = Arc::new(AppState::new(&cfg, registry, store.clone(), metrics)?);
+    let state = Arc::new(AppState::new(
+        &cfg,
+        registry,
+        Stores::all_in(store.clone()),
+        metrics,
+    )?);
     let invalid = state.catalog.entries().filter(|e| e.plan.is_none()).count();
     tracing::info!(plans = state.catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::router(state.clone()));
