@@ -463,7 +463,7 @@ fn open_store(args: &StoreArgs) -> Result<synapse_controller::store::RedbStore> 
 }
 
 fn token(cmd: TokenCommand) -> Result<u8> {
-    use synapse_controller::store::{hash_token, new_token, Store, TokenRecord};
+    use synapse_controller::store::{hash_token, new_token, KeyStore, TokenRecord};
     match cmd {
         TokenCommand::Create { name, roles, store } => {
             let roles: Vec<String> = roles

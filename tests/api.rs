@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synapse_controller::config::{ServeConfig, DEFAULT_BODY_LIMIT};
 use synapse_controller::http::error::outcome_status;
-use synapse_controller::store::{hash_token, RedbStore, Store, TokenRecord};
+use synapse_controller::store::{hash_token, KeyStore, RedbStore, Stores, TokenRecord};
 use synapse_controller::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
@@ -234,8 +234,8 @@ fn app_with_ad_routes(no_auth: bool, ad_routes: &[(&str, &str)], extra: &[(&str,
             .collect(),
         domains: Vec::new(),
     };
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), dyn_store, None).unwrap();
+    let stores = Stores::all_in(store.clone());
+    let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), stores, None).unwrap();
     App {
         router: synapse_controller::router(Arc::new(state)),
         store,

@@ -886,3 +886,111 @@ async fn timestamps_come_from_the_clock() {
     assert_eq!(r.find("a").unwrap().started_at, t0);
     assert!(events.lock().unwrap().iter().all(|e| e.time == t0));
 }
+
+/// Sends every request through JSON and back (what a remote node would receive) before running it here, and
+/// the outcome through JSON again: proves the wire request is complete, secrets included.
+struct WireLoopback {
+    inner: InProcess,
+    wire: Mutex<Vec<String>>,
+    logged: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Dispatcher for WireLoopback {
+    async fn dispatch(&self, job: ActionJob) -> DispatchOutcome {
+        let text = serde_json::to_string(&job.request).unwrap();
+        self.logged
+            .lock()
+            .unwrap()
+            .push(serde_json::to_string(&job.request.redacted()).unwrap());
+        self.wire.lock().unwrap().push(text.clone());
+        let request: synapse_engine::ActionRequest = serde_json::from_str(&text).unwrap();
+        assert_eq!(request, job.request, "the request survives the wire");
+        let outcome = self
+            .inner
+            .dispatch(ActionJob {
+                request,
+                runtime: job.runtime,
+            })
+            .await;
+        let back = serde_json::to_string(&outcome).unwrap();
+        let outcome2: DispatchOutcome = serde_json::from_str(&back).unwrap();
+        assert_eq!(serde_json::to_string(&outcome2).unwrap(), back);
+        outcome2
+    }
+}
+
+/// Reports whether the secrets it was given are the real ones (never echoes them).
+struct SecretCheck;
+
+#[async_trait]
+impl Handler for SecretCheck {
+    fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
+        named("SecretCheckHandler")
+    }
+    async fn execute(&self, ctx: &ActionContext, _: Value, params: Value) -> ExecuteResult {
+        ExecuteResult::complete(json!({
+            "PasswordIsReal": params["Password"] == json!("Hunter2!x"),
+            "RunAsPasswordIsReal": ctx.run_as.as_ref().and_then(|r| r.password.as_deref()) == Some("s3cret"),
+            "Principal": ctx.request_user,
+            "Attempt": ctx.attempt,
+        }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_runs_the_same_through_the_wire_with_secrets_intact_and_masked_in_logs() {
+    let yaml = r#"
+Name: wire
+RunAs: {Domain: SANDBOX, UserName: svc, Password: s3cret}
+Actions:
+- Name: check
+  Handler: {Type: SecretCheck}
+  Parameters:
+    Values: {Password: '~~password~~'}
+    Dynamic: [{Name: password, Path: Password}]
+"#;
+    let mut reg = registry(0);
+    reg.register(Arc::new(SecretCheck));
+    let reg = Arc::new(reg);
+    let l = load::load_str(yaml, "wire.yaml").unwrap();
+    let opts = || RunOptions {
+        inputs: [("password", "Hunter2!x")].into_iter().collect(),
+        request_user: Some("helpdesk".into()),
+        ..RunOptions::default()
+    };
+    let local = Executor::in_process(reg.clone())
+        .run(&l.plan, opts())
+        .await
+        .unwrap();
+    let loopback = Arc::new(WireLoopback {
+        inner: InProcess::new(reg.clone()),
+        wire: Mutex::new(Vec::new()),
+        logged: Mutex::new(Vec::new()),
+    });
+    let remote = Executor::new(reg, loopback.clone())
+        .run(&l.plan, opts())
+        .await
+        .unwrap();
+    let (a, b) = (local.find("check").unwrap(), remote.find("check").unwrap());
+    assert_eq!(a.status, StatusType::Complete, "{}", a.message);
+    assert_eq!(a.exit_data, b.exit_data);
+    assert_eq!(a.exit_data["PasswordIsReal"], json!(true));
+    assert_eq!(a.exit_data["RunAsPasswordIsReal"], json!(true));
+    assert_eq!(a.exit_data["Principal"], json!("helpdesk"));
+    let wire = loopback.wire.lock().unwrap().join("\n");
+    assert!(
+        wire.contains("Hunter2!x") && wire.contains("s3cret"),
+        "secrets travel: {wire}"
+    );
+    let logged = loopback.logged.lock().unwrap().join("\n");
+    assert!(
+        !logged.contains("Hunter2!x") && !logged.contains("s3cret"),
+        "logs mask: {logged}"
+    );
+    let history = serde_json::to_string(&remote).unwrap();
+    assert!(
+        !history.contains("Hunter2!x") && !history.contains("s3cret"),
+        "history masks: {history}"
+    );
+}

@@ -62,7 +62,7 @@ fn check(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
             })?;
         let hash = crate::store::hash_token(key);
         let rec = state
-            .store
+            .keys
             .token_by_hash(&hash)?
             .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
         Caller {

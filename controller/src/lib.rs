@@ -2,7 +2,8 @@
 //! instance store, auth and request handling. Routes are thin: request -> (plan, parameters) -> engine.
 //!
 //! - `config`: synapse.yaml + SYNAPSE_* + flags; `catalog`: plans by file name; `runner`: instances
-//!   (start, await, cancel, events); `store`: redb persistence of instances and API keys; `auth`: API keys;
+//!   (start, await, cancel, events); `store`: one narrow trait per record kind (instances, API keys) on one
+//!   redb file; `writer`: group commit of records of any kind; `auth`: API keys;
 //!   `body`/`render`: request parsing and response formats; `http::error`: the one error -> HTTP mapping;
 //!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`.
 
@@ -24,7 +25,8 @@ use crate::config::ServeConfig;
 use crate::http::error::ErrorShape;
 use crate::runner::Runner;
 use crate::serve::ServeError;
-use crate::store::Store;
+use crate::store::{InstanceStore, KeyStore, Stores};
+use crate::writer::Writer;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
@@ -36,7 +38,8 @@ use synapse_engine::{Executor, HandlerRegistry};
 pub struct AppState {
     pub catalog: Catalog,
     pub runner: Arc<Runner>,
-    pub store: Arc<dyn Store>,
+    pub instances: Arc<dyn InstanceStore>,
+    pub keys: Arc<dyn KeyStore>,
     pub no_auth: bool,
     pub body_limit: usize,
     /// Default and upper bound for sync calls.
@@ -52,11 +55,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state: loads the catalog, opens nothing else (the store and registry are given).
+    /// Builds the state: loads the catalog and starts the store writer; opens nothing else (the stores and
+    /// registry are given).
     pub fn new(
         cfg: &ServeConfig,
         registry: HandlerRegistry,
-        store: Arc<dyn Store>,
+        stores: Stores,
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, ServeError> {
         let catalog = Catalog::load(&cfg.plans, &registry)?;
@@ -65,7 +69,8 @@ impl AppState {
             .map(ErrorShape::Handler)
             .unwrap_or_default();
         let executor = Executor::in_process(Arc::new(registry));
-        let runner = Arc::new(Runner::new(executor, store.clone()));
+        let writer = Arc::new(Writer::start(stores.batch.clone()));
+        let runner = Arc::new(Runner::new(executor, stores.instances.clone(), writer));
         let mut domain_names = Vec::new();
         for d in &cfg.domains {
             domain_names.push(d.name.clone());
@@ -74,7 +79,8 @@ impl AppState {
         Ok(AppState {
             catalog,
             runner,
-            store,
+            instances: stores.instances,
+            keys: stores.keys,
             no_auth: cfg.no_auth,
             body_limit: cfg.body_limit,
             sync_timeout: Duration::from_secs(cfg.sync_timeout_seconds),

@@ -1,8 +1,8 @@
 //! Plan instances: start (the instance is stored as Running), run on the executor in a task, publish progress
 //! events, store the result, and let callers await completion (no polling), cancel, or stream events.
 
-use crate::store::{InstanceRecord, Store};
-use crate::writer::Writer;
+use crate::store::{InstanceRecord, InstanceStore};
+use crate::writer::{InstanceWriter, Writer};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,8 +27,8 @@ struct Live {
 /// Starts and tracks plan instances.
 pub struct Runner {
     executor: Executor,
-    store: Arc<dyn Store>,
-    writer: Writer,
+    store: Arc<dyn InstanceStore>,
+    writer: InstanceWriter,
     live: Mutex<HashMap<Uuid, Live>>,
 }
 
@@ -86,8 +86,10 @@ pub enum Keep {
 }
 
 impl Runner {
-    pub fn new(executor: Executor, store: Arc<dyn Store>) -> Self {
-        let writer = Writer::start(store.clone());
+    /// Instance records go through `writer` (group commit, shared with other record kinds) and are read
+    /// back from `store`. [`Runner::shutdown`] closes the writer.
+    pub fn new(executor: Executor, store: Arc<dyn InstanceStore>, writer: Arc<Writer>) -> Self {
+        let writer = InstanceWriter::new(writer);
         Runner {
             executor,
             store,

@@ -5,7 +5,7 @@
 use crate::catalog::CatalogError;
 use crate::config::{ConfigError, ServeConfig};
 use crate::store::RedbStore;
-use crate::store::{Store, StoreError};
+use crate::store::{InstanceStore, StoreError, Stores};
 use crate::AppState;
 use axum::ServiceExt;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ pub fn open_store(cfg: &ServeConfig, clock: &dyn Clock) -> Result<Arc<RedbStore>
     Ok(Arc::new(store))
 }
 
-fn prune(store: &dyn Store, retention_days: u32, clock: &dyn Clock) {
+fn prune(store: &dyn InstanceStore, retention_days: u32, clock: &dyn Clock) {
     if retention_days == 0 {
         return;
     }
@@ -77,7 +77,12 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let state = Arc::new(AppState::new(&cfg, registry, store.clone(), metrics)?);
+    let state = Arc::new(AppState::new(
+        &cfg,
+        registry,
+        Stores::all_in(store.clone()),
+        metrics,
+    )?);
     let invalid = state.catalog.entries().filter(|e| e.plan.is_none()).count();
     tracing::info!(plans = state.catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::router(state.clone()));

@@ -212,7 +212,7 @@ async fn list_instances(
     // Instances still queued for the store are committed first, so the list is complete.
     let runner = state.runner.clone();
     let _ = tokio::task::spawn_blocking(move || runner.flush()).await;
-    let list = state.store.list_instances(
+    let list = state.instances.list_instances(
         &e.key,
         Page {
             limit: limit.clamp(1, 1000),

@@ -182,77 +182,90 @@ pub fn properties<'de, D: Deserializer<'de>>(
 /// The value that clears a field or attribute.
 pub const NULL_MARKER: &str = "~null~";
 
-/// `Users[i]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct AdUser {
-    #[serde(default)]
-    pub identity: String,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "properties")]
-    pub properties: BTreeMap<String, Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub move_to: Option<String>,
-    #[serde(default)]
-    pub access_rules: Vec<Value>,
-    #[serde(default)]
-    pub roles: Vec<Value>,
-    #[serde(default, deserialize_with = "string_list")]
-    pub member_of: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub user_principal_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub sam_account_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub display_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string", skip_serializing)]
-    pub password: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub enabled: Option<bool>,
-    /// ISO 8601 date or date-time; `~null~` = never expires.
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub account_expiration_date: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub smartcard_logon_required: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub delegation_permitted: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub password_not_required: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub password_never_expires: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub user_cannot_change_password: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub allow_reversible_password_encryption: Option<bool>,
-    /// 21 bytes, base64 (logonHours).
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub permitted_logon_times: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub home_directory: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub home_drive: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub script_path: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub given_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub middle_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub surname: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub email_address: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub voice_telephone_number: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub employee_id: Option<String>,
-    /// Identity of the manager (resolved to a DN).
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub manager: Option<String>,
+/// Declares an object type of `Parameters` with the fields every object shares (Identity, Name, Properties,
+/// MoveTo, AccessRules, Roles) followed by its own. serde's `flatten` cannot be combined with
+/// `deny_unknown_fields` (unknown fields must stay errors), hence a macro rather than a shared struct.
+macro_rules! ad_object {
+    ($(#[$sm:meta])* $name:ident { $($(#[$fm:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$sm])*
+        #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        pub struct $name {
+            #[serde(default)]
+            pub identity: String,
+            #[serde(default, deserialize_with = "lenient_opt_string")]
+            pub name: Option<String>,
+            #[serde(default, deserialize_with = "properties")]
+            pub properties: BTreeMap<String, Option<Vec<String>>>,
+            #[serde(default, deserialize_with = "lenient_opt_string")]
+            pub move_to: Option<String>,
+            #[serde(default)]
+            pub access_rules: Vec<Value>,
+            #[serde(default)]
+            pub roles: Vec<Value>,
+            $($(#[$fm])* pub $field: $ty,)*
+        }
+    };
 }
 
+ad_object! {
+    /// `Users[i]`.
+    AdUser {
+        #[serde(default, deserialize_with = "string_list")]
+        pub member_of: Vec<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub user_principal_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub sam_account_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub display_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub description: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string", skip_serializing)]
+        pub password: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub enabled: Option<bool>,
+        /// ISO 8601 date or date-time; `~null~` = never expires.
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub account_expiration_date: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub smartcard_logon_required: Option<bool>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub delegation_permitted: Option<bool>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub password_not_required: Option<bool>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub password_never_expires: Option<bool>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub user_cannot_change_password: Option<bool>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub allow_reversible_password_encryption: Option<bool>,
+        /// 21 bytes, base64 (logonHours).
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub permitted_logon_times: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub home_directory: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub home_drive: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub script_path: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub given_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub middle_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub surname: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub email_address: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub voice_telephone_number: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub employee_id: Option<String>,
+        /// Identity of the manager (resolved to a DN).
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub manager: Option<String>,
+    }
+}
 /// Group scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupScope {
@@ -264,39 +277,26 @@ pub enum GroupScope {
     Universal,
 }
 
-/// `Groups[i]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct AdGroup {
-    #[serde(default)]
-    pub identity: String,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "properties")]
-    pub properties: BTreeMap<String, Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub move_to: Option<String>,
-    #[serde(default)]
-    pub access_rules: Vec<Value>,
-    #[serde(default)]
-    pub roles: Vec<Value>,
-    #[serde(default, deserialize_with = "string_list")]
-    pub member_of: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub sam_account_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "opt_scope")]
-    pub scope: Option<GroupScope>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub is_security_group: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub managed_by: Option<String>,
-    /// Declared upstream but never used; accepted and ignored (use AddToGroup).
-    #[serde(default)]
-    pub members: Vec<Value>,
+ad_object! {
+    /// `Groups[i]`.
+    AdGroup {
+        #[serde(default, deserialize_with = "string_list")]
+        pub member_of: Vec<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub sam_account_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub description: Option<String>,
+        #[serde(default, deserialize_with = "opt_scope")]
+        pub scope: Option<GroupScope>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub is_security_group: Option<bool>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub managed_by: Option<String>,
+        /// Declared upstream but never used; accepted and ignored (use AddToGroup).
+        #[serde(default)]
+        pub members: Vec<Value>,
+    }
 }
-
 fn opt_scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GroupScope>, D::Error> {
     match Value::deserialize(d)? {
         Value::Null => Ok(None),
@@ -315,58 +315,32 @@ fn opt_scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GroupScope>, D::E
     }
 }
 
-/// `OrganizationalUnits[i]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct AdOrganizationalUnit {
-    #[serde(default)]
-    pub identity: String,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "properties")]
-    pub properties: BTreeMap<String, Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub move_to: Option<String>,
-    #[serde(default)]
-    pub access_rules: Vec<Value>,
-    #[serde(default)]
-    pub roles: Vec<Value>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub managed_by: Option<String>,
+ad_object! {
+    /// `OrganizationalUnits[i]`.
+    AdOrganizationalUnit {
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub description: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub managed_by: Option<String>,
+    }
 }
-
-/// `Computers[i]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct AdComputer {
-    #[serde(default)]
-    pub identity: String,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "properties")]
-    pub properties: BTreeMap<String, Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub move_to: Option<String>,
-    #[serde(default)]
-    pub access_rules: Vec<Value>,
-    #[serde(default)]
-    pub roles: Vec<Value>,
-    #[serde(default, deserialize_with = "string_list")]
-    pub member_of: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub managed_by: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub sam_account_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_string")]
-    pub dns_host_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient_opt_bool")]
-    pub enabled: Option<bool>,
+ad_object! {
+    /// `Computers[i]`.
+    AdComputer {
+        #[serde(default, deserialize_with = "string_list")]
+        pub member_of: Vec<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub description: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub managed_by: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub sam_account_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_string")]
+        pub dns_host_name: Option<String>,
+        #[serde(default, deserialize_with = "lenient_opt_bool")]
+        pub enabled: Option<bool>,
+    }
 }
-
 /// One `Find`/`ReplaceWith` pair of a search request: `Find` is literal text; `ReplaceWith` is escaped as an
 /// LDAP filter value before it goes in.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

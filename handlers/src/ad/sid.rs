@@ -1,5 +1,8 @@
 //! Security identifiers: the binary form AD stores (`objectSid`) and the `S-1-5-21-...` string form, plus the
 //! well-known SIDs that are principals without a directory object.
+//!
+//! Codecs of untrusted bytes: no indexing or slicing that could panic (denied below).
+#![deny(clippy::indexing_slicing)]
 
 /// Parses `S-R-I-S1-S2...` into the binary form, or None when the text is not a SID.
 pub fn parse(text: &str) -> Option<Vec<u8>> {
@@ -31,18 +34,18 @@ pub fn parse(text: &str) -> Option<Vec<u8>> {
 
 /// Formats a binary SID as `S-1-5-21-...`, or None when the bytes are not a SID.
 pub fn format(bytes: &[u8]) -> Option<String> {
-    if bytes.len() < 8 {
-        return None;
-    }
-    let count = usize::from(bytes[1]);
-    if bytes.len() != 8 + 4 * count || count == 0 || count > 15 {
+    let (&revision, rest) = bytes.split_first()?;
+    let (&count, rest) = rest.split_first()?;
+    let count = usize::from(count);
+    let (authority, subs) = rest.split_first_chunk::<6>()?;
+    if subs.len() != 4 * count || count == 0 || count > 15 {
         return None;
     }
     let mut auth = [0u8; 8];
-    auth[2..].copy_from_slice(&bytes[2..8]);
-    let mut out = format!("S-{}-{}", bytes[0], u64::from_be_bytes(auth));
-    for chunk in bytes[8..].chunks_exact(4) {
-        let v = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    auth.get_mut(2..)?.copy_from_slice(authority);
+    let mut out = format!("S-{revision}-{}", u64::from_be_bytes(auth));
+    for chunk in subs.chunks_exact(4) {
+        let v = u32::from_le_bytes(chunk.try_into().ok()?);
         out.push_str(&format!("-{v}"));
     }
     Some(out)
@@ -112,6 +115,13 @@ mod tests {
             let text = format!("S-{rev}-{auth}{}", subs.iter().map(|s| format!("-{s}")).collect::<String>());
             let bytes = parse(&text).unwrap();
             prop_assert_eq!(format(&bytes).unwrap(), text);
+        }
+
+        #[test]
+        fn any_bytes_format_or_refuse_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+            if let Some(text) = format(&bytes) {
+                prop_assert_eq!(parse(&text), Some(bytes));
+            }
         }
     }
 }

@@ -4,6 +4,10 @@
 //! (AD, and the AD-integrated DNS backend) use them for their own filters and declare them as the
 //! [`Escaper`]s of their `~~token~~` paths.
 
+//!
+//! Parsers of untrusted text: no indexing or slicing that could panic (denied below).
+#![deny(clippy::indexing_slicing)]
+
 use synapse_engine::token::Escaper;
 
 /// `~~token~~` inside an LDAP search filter: RFC 4515 assertion-value escaping.
@@ -119,20 +123,19 @@ pub fn validate_dn(dn: &str) -> Result<(), DnError> {
     if dn.trim().is_empty() {
         return Err(fail("it is empty"));
     }
-    let bytes: Vec<char> = dn.chars().collect();
+    let chars: Vec<char> = dn.chars().collect();
+    let at = |i: usize| chars.get(i).copied();
     let mut i = 0;
     loop {
         // attribute type
-        while i < bytes.len() && bytes[i] == ' ' {
+        while at(i) == Some(' ') {
             i += 1;
         }
         let start = i;
-        while i < bytes.len()
-            && (bytes[i].is_ascii_alphanumeric() || bytes[i] == '-' || bytes[i] == '.')
-        {
+        while at(i).is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
             i += 1;
         }
-        let attr: String = bytes[start..i].iter().collect();
+        let attr: String = chars.get(start..i).unwrap_or_default().iter().collect();
         let keyword = attr.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         let oid = !attr.is_empty()
@@ -142,30 +145,30 @@ pub fn validate_dn(dn: &str) -> Result<(), DnError> {
         if !(keyword || oid) {
             return Err(fail("expected an attribute type such as cn, ou or dc"));
         }
-        while i < bytes.len() && bytes[i] == ' ' {
+        while at(i) == Some(' ') {
             i += 1;
         }
-        if i >= bytes.len() || bytes[i] != '=' {
+        if at(i) != Some('=') {
             return Err(fail("expected '=' after the attribute type"));
         }
         i += 1;
         // attribute value
-        if i < bytes.len() && bytes[i] == '#' {
+        if at(i) == Some('#') {
             i += 1;
             let hs = i;
-            while i < bytes.len() && bytes[i].is_ascii_hexdigit() {
+            while at(i).is_some_and(|c| c.is_ascii_hexdigit()) {
                 i += 1;
             }
             if i == hs || (i - hs) % 2 != 0 {
                 return Err(fail("a '#' value must be an even number of hex digits"));
             }
         } else {
-            while i < bytes.len() && bytes[i] != ',' && bytes[i] != '+' {
-                match bytes[i] {
+            while let Some(c) = at(i).filter(|c| *c != ',' && *c != '+') {
+                match c {
                     '\\' => {
-                        let next = bytes.get(i + 1).copied();
+                        let next = at(i + 1);
                         let hex_pair = next.is_some_and(|c| c.is_ascii_hexdigit())
-                            && bytes.get(i + 2).is_some_and(|d| d.is_ascii_hexdigit());
+                            && at(i + 2).is_some_and(|d| d.is_ascii_hexdigit());
                         match next {
                             Some(c) if " \"#+,;<=>\\".contains(c) => i += 2,
                             _ if hex_pair => i += 3,
@@ -181,12 +184,12 @@ pub fn validate_dn(dn: &str) -> Result<(), DnError> {
                 }
             }
         }
-        if i >= bytes.len() {
+        if at(i).is_none() {
             return Ok(());
         }
         // separator: ',' or '+'
         i += 1;
-        if i >= bytes.len() {
+        if at(i).is_none() {
             return Err(fail("it ends with a separator"));
         }
     }
@@ -241,6 +244,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // test code
 mod token_tests {
     //! The escapers through the engine's token substitution, with an independent RFC 4515 reader.
     use super::*;
@@ -251,17 +255,10 @@ mod token_tests {
         substitute_str, substitute_tree, EscapeRule, TokenError, Verbatim,
     };
 
+    /// Token values as the engine looks them up (case-insensitive dynamic parameters).
     fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<Value> {
-        let owned: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
-        move |name: &str| {
-            owned
-                .iter()
-                .find(|(k, _)| *k == name.to_ascii_lowercase())
-                .map(|(_, v)| Value::String(v.clone()))
-        }
+        let params: synapse_engine::DynamicParams = pairs.iter().copied().collect();
+        move |name: &str| params.get(name).cloned()
     }
 
     #[test]

@@ -1,0 +1,29 @@
+//! Batched writes of any record kind in one transaction: the store side of the group-commit writer
+//! (`crate::writer`).
+//!
+//! The writer queues records of any kind (anything implementing `writer::Record`) and hands a whole batch
+//! to [`BatchStore::write_batch`], which opens ONE write transaction, lets every record write itself through
+//! [`WriteTxn`], and commits once: one disk flush however many records and kinds the batch holds.
+//!
+//! A record kind that wants group commit adds its write to [`WriteTxn`] (for example
+//! `append_audit(&AuditRecord)` when the audit log comes) and each backend implements it inside its
+//! transaction, exactly as the kind's own store trait would write it.
+
+use super::{InstanceRecord, StoreError};
+
+/// An open write transaction, as the records of a batch see it. Every write here has the same effect as the
+/// matching method of the kind's store trait, minus the commit.
+pub trait WriteTxn {
+    /// Inserts or replaces an instance, index entries included (as [`super::InstanceStore::finish_instance`]).
+    fn put_instance(&mut self, rec: &InstanceRecord) -> Result<(), StoreError>;
+}
+
+/// A store that can apply a batch of writes in one transaction.
+pub trait BatchStore: Send + Sync {
+    /// Opens one write transaction, calls `apply` with it, and commits it if `apply` succeeds. All or
+    /// nothing: if `apply` (or the commit) fails, none of the batch's writes is stored.
+    fn write_batch(
+        &self,
+        apply: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
