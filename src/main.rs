@@ -466,25 +466,17 @@ fn token(cmd: TokenCommand) -> Result<u8> {
     use synapse_controller::store::{hash_token, new_token, KeyStore, TokenRecord};
     match cmd {
         TokenCommand::Create { name, roles, store } => {
-            let roles: Vec<String> = roles
-                .split(',')
-                .map(|r| r.trim().to_ascii_lowercase())
-                .filter(|r| !r.is_empty())
-                .collect();
-            if let Some(bad) = roles
-                .iter()
-                .find(|r| !synapse_controller::auth::ROLES.contains(&r.as_str()))
-            {
-                bail!(
-                    "unknown role '{bad}' (roles: {})",
-                    synapse_controller::auth::ROLES.join(", ")
-                );
+            use synapse_controller::auth::Role;
+            let mut parsed = Vec::new();
+            for r in roles.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                match Role::parse(r) {
+                    Some(role) => parsed.push(role.name().to_string()),
+                    None => bail!("unknown role '{r}' (roles: {})", Role::names()),
+                }
             }
+            let roles = parsed;
             if roles.is_empty() {
-                bail!(
-                    "--roles needs at least one of {}",
-                    synapse_controller::auth::ROLES.join(", ")
-                );
+                bail!("--roles needs at least one of {}", Role::names());
             }
             if name.trim().is_empty() || name.len() > 128 {
                 bail!("--name must be 1 to 128 characters");

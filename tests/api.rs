@@ -1069,7 +1069,11 @@ fn put_key(app: &App, name: &str, roles: &str, secret: &str) {
     app.store
         .put_token(&TokenRecord {
             name: name.to_string(),
-            roles: roles.split(',').map(str::to_string).collect(),
+            roles: roles
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect(),
             created_at: chrono::Utc::now(),
             hash: hash_token(secret),
         })
@@ -1168,24 +1172,55 @@ async fn api_auth_keys_and_roles() {
     );
     let id = r.json()["InstanceId"].as_str().unwrap().to_string();
 
-    // read may GET the instance but not cancel anything.
+    // read may GET the instance but not cancel anything. The record names the principal that started it.
     let h = [("authorization", reader.as_str())];
-    app.call(
-        Method::GET,
-        &format!("/synapse/execute/Echo/{id}"),
-        &h,
-        Body::empty(),
-    )
-    .await
-    .check(200, "read GET instance");
-    app.call(
-        Method::DELETE,
-        &format!("/synapse/execute/Echo/{id}"),
-        &h,
-        Body::empty(),
-    )
-    .await
-    .check(403, "read DELETE");
+    let v = app
+        .call(
+            Method::GET,
+            &format!("/synapse/execute/Echo/{id}"),
+            &h,
+            Body::empty(),
+        )
+        .await
+        .check(200, "read GET instance");
+    assert_eq!(v["Requester"], "runner", "{v:#}");
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/synapse/execute/Echo/{id}"),
+            &h,
+            Body::empty(),
+        )
+        .await;
+    r.check(403, "read DELETE");
+    assert!(
+        error_message(&r).contains("needs the CancelInstances permission"),
+        "{}",
+        r.text()
+    );
+    // Routes that only read are open to read keys whatever their method: POST .../part selects parts of a
+    // result, POST /ad/search searches (here it gets past the permission check to the missing Search plan).
+    let v = app
+        .call(
+            Method::POST,
+            &format!("/synapse/execute/Echo/{id}/part"),
+            &h,
+            r#"{"ElementPaths": ["Status"]}"#,
+        )
+        .await
+        .check(200, "read POST part");
+    assert_eq!(v, "Complete");
+    let v = app
+        .call(Method::POST, "/ad/search", &h, r#"{"Filter": "(cn=x)"}"#)
+        .await
+        .check(404, "read POST /ad/search reaches the route");
+    assert!(v.to_string().contains("no plan named 'Search'"), "{v}");
+    let v = app
+        .call(Method::POST, "/ad/user/cn=x,dc=y", &h, "{}")
+        .await
+        .check(403, "read may not change the directory");
+    assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 8, "{v}");
+    assert!(v.to_string().contains("RunAdWrites"), "{v}");
 
     // admin: everything; `bearer` in lower case works too.
     let h = [("authorization", "bearer syn_boss_secret")];
@@ -1209,6 +1244,76 @@ async fn api_auth_keys_and_roles() {
     app.get("/metrics")
         .await
         .check(404, "metrics without a recorder (None in process)");
+}
+
+/// Every protected route declares a permission where it is registered: a key without roles is refused (403) on
+/// every route and method the OpenAPI document lists (and on the `/myriad` twins of the `/ad` routes), before
+/// the route runs. A key whose stored role this version does not know is refused everywhere too.
+#[tokio::test]
+async fn api_every_route_declares_a_permission() {
+    let app = app_with(false);
+    put_key(&app, "nobody", "", "syn_nobody_secret");
+    app.store
+        .put_token(&TokenRecord {
+            name: "legacy".into(),
+            roles: vec!["superuser".into()],
+            created_at: chrono::Utc::now(),
+            hash: hash_token("syn_legacy_secret"),
+        })
+        .unwrap();
+    let doc = app.get("/openapi.json").await.check(200, "openapi");
+    let paths = doc["paths"].as_object().unwrap();
+    let concrete = |template: &str| -> String {
+        template
+            .split('/')
+            .map(|seg| match seg {
+                "{plan}" => "Echo",
+                "{id}" => "0190c1b2-0000-7000-8000-000000000001",
+                s if s.starts_with('{') => "x",
+                s => s,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut checked = 0;
+    for (template, item) in paths {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            let Some(op) = item.get(method) else { continue };
+            if op["security"] == json!([]) {
+                continue; // open: /healthz, /metrics, /openapi.json
+            }
+            let mut uris = vec![concrete(template)];
+            if let Some(rest) = template.strip_prefix("/ad/") {
+                uris.push(concrete(&format!("/myriad/{rest}")));
+            }
+            for uri in uris {
+                let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+                for (secret, expect) in [
+                    ("syn_nobody_secret", "that needs the"),
+                    ("syn_legacy_secret", "unknown role 'superuser'"),
+                ] {
+                    let auth = format!("Bearer {secret}");
+                    let r = app
+                        .call(m.clone(), &uri, &[("authorization", &auth)], "{}")
+                        .await;
+                    let what = format!("{m} {uri} with {secret}");
+                    let v = r.check(403, &what);
+                    let message = if uri.starts_with("/synapse/") {
+                        error_message(&r)
+                    } else {
+                        assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 8, "{what}: {v}");
+                        v["Results"][0]["Statuses"][0]["Message"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    };
+                    assert!(message.contains(expect), "{what}: {message}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} routes checked");
 }
 
 /// The AD routes know plans only through handler descriptors: a custom search must be a search by its first

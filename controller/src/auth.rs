@@ -1,92 +1,297 @@
-//! API keys: `Authorization: Bearer syn_...`. Only a key's SHA-256 is stored (`synapse token create`).
-//! Roles: `read` may use GET/HEAD routes except the ones that start plans (`.../start...`); `execute` and
-//! `admin` may use every route. `/healthz` and
-//! `/metrics` are open. With `--no-auth` (loopback only) every request runs as `anonymous`.
+//! Who may do what, without HTTP: [`Role`]s (what a key is given), [`Permission`]s (what a route requires),
+//! the [`Principal`] a request runs as, and API key authentication (`Authorization: Bearer syn_...`; only a
+//! key's SHA-256 is stored, see `synapse token create`).
+//!
+//! Routes declare the permission they need where they are registered (`http::access::require`); the HTTP
+//! layer authenticates each request into a [`Principal`] and refuses what its roles do not permit. With
+//! `--no-auth` (loopback only) every request runs as the anonymous admin.
 
-use crate::http::error::ApiError;
-use crate::AppState;
-use axum::extract::{Request, State};
-use axum::http::{header, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
+use crate::store::{hash_token, KeyStore, StoreError, TokenRecord};
+use std::fmt;
 
-/// Who is calling (put in request extensions by the middleware).
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub name: String,
-    pub roles: Vec<String>,
+/// What a key is given. Stored as `read`, `execute`, `admin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Looks at plans and instances, and runs AD reads and searches.
+    Read,
+    /// Everything `Read` may, plus starting and cancelling plans and AD changes.
+    Execute,
+    /// Everything.
+    Admin,
 }
 
-pub const ROLES: &[&str] = &["read", "execute", "admin"];
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Read, Role::Execute, Role::Admin];
 
-/// The auth middleware for every protected route. AD API routes get their refusals as an envelope.
-pub async fn require(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    match check(&state, &req) {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
+    /// The stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Execute => "execute",
+            Role::Admin => "admin",
         }
-        Err(e) => {
-            let path = req.uri().path();
-            if path.starts_with("/ad/") || path.starts_with("/myriad/") {
-                state.ad_errors.respond(e, "")
-            } else {
-                e.into_response()
+    }
+
+    /// A stored name (case-insensitive, surrounding blanks ignored).
+    pub fn parse(name: &str) -> Option<Role> {
+        let name = name.trim();
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(name))
+    }
+
+    /// `read, execute, admin`.
+    pub fn names() -> String {
+        Role::ALL.map(Role::name).join(", ")
+    }
+
+    /// What the role permits.
+    pub fn permissions(self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Role::Read => &[ReadPlans, ReadInstances, RunAdReads],
+            Role::Execute => &[
+                ReadPlans,
+                ReadInstances,
+                RunAdReads,
+                StartPlans,
+                CancelInstances,
+                RunAdWrites,
+            ],
+            Role::Admin => &Permission::ALL,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a route requires. Every protected route declares exactly one per method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    /// List plans, read a plan's definition and parameters (`/synapse/execute`, `.../item`, `.../help`,
+    /// `/ad/search/{plan}/help`).
+    ReadPlans,
+    /// Read instances: lists, records, result parts, progress events.
+    ReadInstances,
+    /// Start plans through `/synapse/execute/{plan}/start...` (GET or POST).
+    StartPlans,
+    /// Cancel a running instance.
+    CancelInstances,
+    /// AD API reads: `GET /ad/...`, `POST /ad/search`, `POST /ad/search/{plan}` (search plans only).
+    RunAdReads,
+    /// AD API changes: `POST`/`PUT`/`DELETE /ad/...`.
+    RunAdWrites,
+    /// Administration (reserved for the routes that manage keys and schedules).
+    Admin,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 7] = [
+        Permission::ReadPlans,
+        Permission::ReadInstances,
+        Permission::StartPlans,
+        Permission::CancelInstances,
+        Permission::RunAdReads,
+        Permission::RunAdWrites,
+        Permission::Admin,
+    ];
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// How a principal was established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A bearer API key; the principal's name is the key's name.
+    ApiKey,
+    /// `--no-auth`: nobody in particular.
+    Anonymous,
+}
+
+/// Who a request runs as: the plan's `PlanStartInfo_RequestUser` and the instance's `Requester`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub kind: PrincipalKind,
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    /// With `--no-auth`: `anonymous`, admin.
+    pub fn anonymous() -> Principal {
+        Principal {
+            name: "anonymous".into(),
+            kind: PrincipalKind::Anonymous,
+            roles: vec![Role::Admin],
+        }
+    }
+
+    /// The principal of a stored key. A role name this version does not know refuses the key (rather than
+    /// guessing what it was meant to allow).
+    pub fn of_key(rec: TokenRecord) -> Result<Principal, AuthError> {
+        let mut roles = Vec::with_capacity(rec.roles.len());
+        for r in &rec.roles {
+            match Role::parse(r) {
+                Some(role) => roles.push(role),
+                None => {
+                    return Err(AuthError::UnknownRole {
+                        key: rec.name,
+                        role: r.clone(),
+                    })
+                }
             }
         }
+        Ok(Principal {
+            name: rec.name,
+            kind: PrincipalKind::ApiKey,
+            roles,
+        })
+    }
+
+    pub fn may(&self, permission: Permission) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.permissions().contains(&permission))
+    }
+
+    /// `Ok` when the roles permit `permission`; otherwise the refusal, naming `action` (e.g. `POST /ad/search`).
+    pub fn require(&self, permission: Permission, action: &str) -> Result<(), AuthError> {
+        if self.may(permission) {
+            return Ok(());
+        }
+        Err(AuthError::Forbidden {
+            principal: self.name.clone(),
+            roles: self
+                .roles
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(","),
+            action: action.to_string(),
+            permission,
+        })
     }
 }
 
-fn check(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
-    let caller = if state.no_auth {
-        Caller {
-            name: "anonymous".into(),
-            roles: vec!["admin".into()],
-        }
-    } else {
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("an API key is required: Authorization: Bearer <key>".into())
-            })?;
-        let key = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header must be 'Bearer <key>'".into())
-            })?;
-        let hash = crate::store::hash_token(key);
-        let rec = state
-            .keys
-            .token_by_hash(&hash)?
-            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
-        Caller {
-            name: rec.name,
-            roles: rec.roles,
-        }
-    };
-    // Starting a plan is a write even through GET (upstream's `GET /synapse/execute/{plan}/start?...`).
-    let path = req.uri().path();
-    let starts_plan =
-        path.starts_with("/synapse/execute/") && path.split('/').any(|seg| seg == "start");
-    let reading = matches!(*req.method(), Method::GET | Method::HEAD) && !starts_plan;
-    let allowed = caller
-        .roles
-        .iter()
-        .any(|r| r == "admin" || r == "execute" || (reading && r == "read"));
-    if !allowed {
-        return Err(ApiError::Forbidden(format!(
-            "the key '{}' (roles: {}) may not {} {}",
-            caller.name,
-            caller.roles.join(","),
-            req.method(),
-            path
-        )));
+/// Why a request was not authenticated or not permitted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    #[error("an API key is required: Authorization: Bearer <key>")]
+    MissingKey,
+    #[error("the Authorization header must be 'Bearer <key>'")]
+    MalformedHeader,
+    #[error("unknown API key")]
+    UnknownKey,
+    /// The stored key has a role this version does not know.
+    #[error(
+        "the key '{key}' has the unknown role '{role}' (roles are {}); recreate it with `synapse token create`",
+        Role::names()
+    )]
+    UnknownRole { key: String, role: String },
+    #[error("the key '{principal}' (roles: {roles}) may not {action}: that needs the {permission} permission")]
+    Forbidden {
+        principal: String,
+        roles: String,
+        action: String,
+        permission: Permission,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// Whether the caller is not authenticated (as opposed to authenticated but not permitted).
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(
+            self,
+            AuthError::MissingKey | AuthError::MalformedHeader | AuthError::UnknownKey
+        )
     }
-    Ok(caller)
+}
+
+/// The principal of an `Authorization` header value (`None`: no header, or not text).
+pub fn authenticate(header: Option<&str>, keys: &dyn KeyStore) -> Result<Principal, AuthError> {
+    let header = header.ok_or(AuthError::MissingKey)?;
+    let key = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or(AuthError::MalformedHeader)?;
+    let rec = keys
+        .token_by_hash(&hash_token(key))?
+        .ok_or(AuthError::UnknownKey)?;
+    Principal::of_key(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(roles: &[&str]) -> TokenRecord {
+        TokenRecord {
+            name: "k".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            hash: hash_token("syn_k"),
+        }
+    }
+
+    #[test]
+    fn roles_grant_what_they_always_did() {
+        let read = Principal::of_key(key(&["read"])).unwrap();
+        for p in [
+            Permission::ReadPlans,
+            Permission::ReadInstances,
+            Permission::RunAdReads,
+        ] {
+            assert!(read.may(p), "{p}");
+        }
+        for p in [
+            Permission::StartPlans,
+            Permission::CancelInstances,
+            Permission::RunAdWrites,
+            Permission::Admin,
+        ] {
+            assert!(!read.may(p), "{p}");
+        }
+        let exec = Principal::of_key(key(&["execute"])).unwrap();
+        assert!(Permission::ALL
+            .iter()
+            .all(|p| exec.may(*p) == (*p != Permission::Admin)));
+        let admin = Principal::of_key(key(&["Admin"])).unwrap();
+        assert!(Permission::ALL.iter().all(|p| admin.may(*p)));
+        assert!(Permission::ALL
+            .iter()
+            .all(|p| Principal::anonymous().may(*p)));
+        let none = Principal::of_key(key(&[])).unwrap();
+        assert!(Permission::ALL.iter().all(|p| !none.may(*p)));
+    }
+
+    #[test]
+    fn unknown_roles_refuse_the_key_and_refusals_name_the_permission() {
+        let e = Principal::of_key(key(&["read", "superuser"])).unwrap_err();
+        assert!(matches!(e, AuthError::UnknownRole { .. }));
+        assert!(e.to_string().contains("'superuser'"), "{e}");
+        let read = Principal::of_key(key(&["read"])).unwrap();
+        let e = read
+            .require(Permission::StartPlans, "GET /synapse/execute/x/start")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "the key 'k' (roles: read) may not GET /synapse/execute/x/start: that needs the StartPlans permission"
+        );
+        assert_eq!(Role::parse(" EXECUTE "), Some(Role::Execute));
+        assert_eq!(Role::names(), "read, execute, admin");
+    }
 }

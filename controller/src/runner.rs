@@ -1,6 +1,7 @@
 //! Plan instances: start (the instance is stored as Running), run on the executor in a task, publish progress
 //! events, store the result, and let callers await completion (no polling), cancel, or stream events.
 
+use crate::auth::Principal;
 use crate::store::{InstanceRecord, InstanceStore};
 use crate::writer::{InstanceWriter, Writer};
 use chrono::{DateTime, Utc};
@@ -69,7 +70,9 @@ pub struct StartRequest {
     pub plan: Arc<Plan>,
     pub inputs: DynamicParams,
     pub dry_run: bool,
-    pub user: Option<String>,
+    /// Who starts it: recorded as the instance's `Requester`, passed to the plan as
+    /// `PlanStartInfo_RequestUser` and to handlers as the requesting principal.
+    pub principal: Principal,
     /// What the store keeps of the finished instance.
     pub keep: Keep,
 }
@@ -114,7 +117,7 @@ impl Runner {
         let record = InstanceRecord {
             id,
             plan: req.plan_key.clone(),
-            requester: req.user.clone(),
+            requester: Some(req.principal.name.clone()),
             started_at: self.executor.clock().now(),
             finished_at: None,
             status: StatusType::Running,
@@ -149,7 +152,7 @@ impl Runner {
             dry_run: req.dry_run,
             cancel,
             progress,
-            request_user: req.user,
+            request_user: Some(req.principal.name),
             instance_id: Some(id),
         };
         let this = self.clone();

@@ -1,7 +1,7 @@
 //! The one place where errors become HTTP responses.
 //!
 //! - [`ApiError`] is the HTTP layer's error: the domain errors of the layers below ([`CatalogError`],
-//!   [`StartError`], [`StoreError`]) plus what only a request can get wrong (a bad query value, an oversized
+//!   [`StartError`], [`StoreError`], [`AuthError`]) plus what only a request can get wrong (a bad query value, an oversized
 //!   body, no such route).
 //! - [`ApiError::status`] gives every error its HTTP status; [`outcome_status`] gives every handler
 //!   [`OutcomeClass`] its HTTP status. No other module chooses an error status.
@@ -10,6 +10,7 @@
 //!   parse that shape (the AD API's envelope, from the ActiveDirectoryHandler's descriptor).
 //! - A 401 always carries `WWW-Authenticate: Bearer`.
 
+use crate::auth::AuthError;
 use crate::catalog::CatalogError;
 use crate::runner::StartError;
 use crate::store::StoreError;
@@ -32,6 +33,9 @@ pub enum ApiError {
     Start(#[from] StartError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Not authenticated (401) or not permitted (403).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// No such route, instance or AD object type.
     #[error("{0}")]
     NotFound(String),
@@ -40,10 +44,6 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
     /// The request conflicts with an instance's state (cancelling one that is not running).
     #[error("{0}")]
     Conflict(String),
@@ -64,12 +64,14 @@ impl ApiError {
             ApiError::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Start(StartError::Inactive { .. }) => StatusCode::CONFLICT,
             ApiError::Start(StartError::Inputs(_)) => StatusCode::BAD_REQUEST,
-            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(_) | ApiError::Auth(AuthError::Store(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Auth(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -102,7 +104,8 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::Catalog(CatalogError::NoSuchPlan { .. }) => {
                 OutcomeClass::NotFound
             }
-            ApiError::Unauthorized(_) | ApiError::Forbidden(_) => OutcomeClass::Forbidden,
+            ApiError::Auth(AuthError::Store(_)) => OutcomeClass::Failed,
+            ApiError::Auth(_) => OutcomeClass::Forbidden,
             _ if self.status().is_client_error() => OutcomeClass::InvalidInput,
             _ => OutcomeClass::Failed,
         }
@@ -246,9 +249,14 @@ mod tests {
                 OutcomeClass::InvalidInput,
             ),
             (ApiError::Timeout("t".into()), 504, OutcomeClass::Failed),
+            (AuthError::MissingKey.into(), 401, OutcomeClass::Forbidden),
             (
-                ApiError::Unauthorized("u".into()),
-                401,
+                AuthError::UnknownRole {
+                    key: "k".into(),
+                    role: "root".into(),
+                }
+                .into(),
+                403,
                 OutcomeClass::Forbidden,
             ),
         ];
@@ -272,14 +280,18 @@ mod tests {
 
     #[test]
     fn both_shapes_keep_the_status_problems_and_challenge() {
-        let r = ApiError::Unauthorized("no key".into()).into_response();
+        let r = ApiError::from(AuthError::UnknownKey).into_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
         let shape = ErrorShape::Handler(Arc::new(Enveloped));
-        let r = shape.respond(ApiError::Unauthorized("no key".into()), "");
+        let r = shape.respond(AuthError::MalformedHeader.into(), "");
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
-        let r = ErrorShape::Plain.respond(ApiError::Forbidden("no".into()), "x");
+        let forbidden = AuthError::UnknownRole {
+            key: "k".into(),
+            role: "root".into(),
+        };
+        let r = ErrorShape::Plain.respond(forbidden.into(), "x");
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
     }

@@ -19,7 +19,9 @@
 //! returnaccessrules, upsert, domain) become dynamic parameters; `outputtype` (json|yaml|xml) and `prettyprint`
 //! choose the rendering.
 
+use crate::auth::{Permission, Principal};
 use crate::body;
+use crate::http::access::require;
 use crate::http::error::{outcome_status, ApiError};
 use crate::query::UniqueQuery;
 use crate::render::{render, Format};
@@ -41,28 +43,42 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use synapse_engine::{ActionKind, DynamicParams, OutcomeClass};
 
+/// Every route with the permission it needs (`http::access::require`): GETs and searches read, everything else
+/// changes the directory.
 pub fn routes() -> Router<Arc<AppState>> {
+    use Permission::*;
     Router::new()
-        .route("/search", post(search))
-        .route("/search/{plan}", post(custom_search))
-        .route("/search/{plan}/help", get(custom_search_help))
+        .route("/search", require(RunAdReads, post(search)))
+        .route("/search/{plan}", require(RunAdReads, post(custom_search)))
+        .route(
+            "/search/{plan}/help",
+            require(ReadPlans, get(custom_search_help)),
+        )
         .route(
             "/{object}/{identity}",
-            get(one).post(one).put(one).delete(one),
+            require(RunAdReads, get(one))
+                .merge(require(RunAdWrites, post(one).put(one).delete(one))),
         )
-        .route("/{object}/{a}/{b}", get(two).post(two).put(two).delete(two))
+        .route(
+            "/{object}/{a}/{b}",
+            require(RunAdReads, get(two))
+                .merge(require(RunAdWrites, post(two).put(two).delete(two))),
+        )
         .route(
             "/{object}/{identity}/group/{group}",
-            post(membership).delete(membership),
+            require(RunAdWrites, post(membership).delete(membership)),
         )
         .route(
             "/{object}/{domain}/{identity}/group/{group}",
-            post(membership_twin).delete(membership_twin),
+            require(RunAdWrites, post(membership_twin).delete(membership_twin)),
         )
-        .route("/{object}/{identity}/ou/{moveto}", put(move_to))
+        .route(
+            "/{object}/{identity}/ou/{moveto}",
+            require(RunAdWrites, put(move_to)),
+        )
         .route(
             "/{object}/{domain}/{identity}/ou/{moveto}",
-            put(move_to_twin),
+            require(RunAdWrites, put(move_to_twin)),
         )
 }
 
@@ -146,7 +162,7 @@ struct Call<'a> {
     state: &'a AppState,
     q: &'a BTreeMap<String, String>,
     headers: &'a HeaderMap,
-    user: Option<String>,
+    principal: Principal,
 }
 
 /// Runs `plan` with `params` and answers with its first action's envelope.
@@ -158,7 +174,7 @@ async fn call(
     pretty: bool,
     identity: &str,
 ) -> Response {
-    match call_inner(c.state, plan, params, c.q, c.user.clone()).await {
+    match call_inner(c.state, plan, params, c.q, c.principal.clone()).await {
         Ok((envelope, class)) => render(outcome_status(class), &envelope, format, pretty),
         Err(e) => c.state.ad_errors.respond(e, identity),
     }
@@ -169,7 +185,7 @@ async fn call_inner(
     plan: &str,
     params: DynamicParams,
     q: &BTreeMap<String, String>,
-    user: Option<String>,
+    principal: Principal,
 ) -> Result<(Value, OutcomeClass), ApiError> {
     let (entry, p) = state.catalog.plan(plan)?;
     check_known(&entry, &params)?;
@@ -189,7 +205,7 @@ async fn call_inner(
                 plan: p,
                 inputs: params,
                 dry_run,
-                user,
+                principal,
                 keep,
             },
             timeout,
@@ -270,6 +286,7 @@ async fn one(
     Path((object, identity)): Path<(String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    principal: Principal,
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
@@ -277,7 +294,7 @@ async fn one(
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(&parts.extensions),
+        principal,
     };
     object_call(&c, &parts.method, &object, identity, &[], body, None).await
 }
@@ -294,6 +311,7 @@ async fn two(
     Path((object, a, b)): Path<(String, String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    principal: Principal,
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
@@ -301,7 +319,7 @@ async fn two(
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(&parts.extensions),
+        principal,
     };
     if matches!(parts.method, Method::POST | Method::DELETE) && !is_domain(&state, &a) {
         // The seed's form: /ad/{object}/{identity}/{groupIdentity}.
@@ -358,13 +376,14 @@ async fn membership(
     Path((object, identity, group)): Path<(String, String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    principal: Principal,
     req: Request,
 ) -> Response {
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(req.extensions()),
+        principal,
     };
     membership_route(&c, req.method(), &object, identity, group).await
 }
@@ -374,13 +393,14 @@ async fn membership_twin(
     Path((object, domain, identity, group)): Path<(String, String, String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    principal: Principal,
     req: Request,
 ) -> Response {
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(req.extensions()),
+        principal,
     };
     membership_route(
         &c,
@@ -415,13 +435,13 @@ async fn move_to(
     Path((object, identity, moveto)): Path<(String, String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
-    req: Request,
+    principal: Principal,
 ) -> Response {
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(req.extensions()),
+        principal,
     };
     move_route(&c, &object, identity, moveto).await
 }
@@ -431,13 +451,13 @@ async fn move_to_twin(
     Path((object, domain, identity, moveto)): Path<(String, String, String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
-    req: Request,
+    principal: Principal,
 ) -> Response {
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(req.extensions()),
+        principal,
     };
     move_route(&c, &object, format!("{domain}\\{identity}"), moveto).await
 }
@@ -447,14 +467,15 @@ async fn search(
     State(state): State<Arc<AppState>>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    principal: Principal,
     req: Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
+    let body = req.into_body();
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(&parts.extensions),
+        principal,
     };
     let prep = async {
         let (format, pretty, mut params) = split_query(&q, &headers)?;
@@ -504,14 +525,15 @@ async fn custom_search(
     Path(plan): Path<String>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    principal: Principal,
     req: Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
+    let body = req.into_body();
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
-        user: super::caller_name(&parts.extensions),
+        principal,
     };
     let prep = async {
         // Custom searches run search plans only (upstream ran any plan file): the first action's handler

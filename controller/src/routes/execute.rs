@@ -15,8 +15,10 @@
 //! Dynamic parameters: the query string on GET, the body on POST (`{"DynamicParameters": {...}}` or a plain
 //! map; JSON or YAML). `dryRun=true` on either.
 
+use crate::auth::{Permission, Principal};
 use crate::body;
 use crate::catalog::Entry;
+use crate::http::access::require;
 use crate::http::error::ApiError;
 use crate::query::UniqueQuery;
 use crate::render::{render, Format};
@@ -28,7 +30,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::Router;
 use futures::stream::Stream;
 use serde_json::{json, Value};
@@ -40,18 +42,38 @@ use synapse_engine::path::{select, ColonPath};
 use synapse_engine::DynamicParams;
 use uuid::Uuid;
 
+/// Every route with the permission it needs (`http::access::require`).
 pub fn routes() -> Router<Arc<AppState>> {
+    use Permission::*;
     Router::new()
-        .route("/", get(list_plans))
-        .route("/{plan}", get(list_instances))
-        .route("/{plan}/item", get(plan_item))
-        .route("/{plan}/help", get(plan_help))
-        .route("/{plan}/start", get(start_async).post(start_async))
-        .route("/{plan}/start/async", get(start_async).post(start_async))
-        .route("/{plan}/start/sync", get(start_sync).post(start_sync))
-        .route("/{plan}/{id}", get(get_instance).delete(cancel_instance))
-        .route("/{plan}/{id}/part", get(get_part).post(get_part))
-        .route("/{plan}/{id}/events", get(events))
+        .route("/", require(ReadPlans, get(list_plans)))
+        .route("/{plan}", require(ReadInstances, get(list_instances)))
+        .route("/{plan}/item", require(ReadPlans, get(plan_item)))
+        .route("/{plan}/help", require(ReadPlans, get(plan_help)))
+        // Starting is a write also through GET (upstream's `GET /synapse/execute/{plan}/start?...`).
+        .route(
+            "/{plan}/start",
+            require(StartPlans, get(start_async).post(start_async)),
+        )
+        .route(
+            "/{plan}/start/async",
+            require(StartPlans, get(start_async).post(start_async)),
+        )
+        .route(
+            "/{plan}/start/sync",
+            require(StartPlans, get(start_sync).post(start_sync)),
+        )
+        .route(
+            "/{plan}/{id}",
+            require(ReadInstances, get(get_instance))
+                .merge(require(CancelInstances, delete(cancel_instance))),
+        )
+        // POST only carries the paths to select: a read.
+        .route(
+            "/{plan}/{id}/part",
+            require(ReadInstances, get(get_part).post(get_part)),
+        )
+        .route("/{plan}/{id}/events", require(ReadInstances, get(events)))
 }
 
 /// Query keys that steer the API and are never dynamic parameters.
@@ -226,6 +248,7 @@ async fn start_async(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
     UniqueQuery(q): UniqueQuery,
+    principal: Principal,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
@@ -237,7 +260,7 @@ async fn start_async(
         plan: p,
         inputs,
         dry_run: bool_flag(&q, "dryRun")?,
-        user: super::caller_name(&parts.extensions),
+        principal,
         keep: Default::default(),
     })?;
     // An acknowledged id must survive a crash: wait until the Running record is committed (group commit,
@@ -290,6 +313,7 @@ async fn start_sync(
     Path(plan): Path<String>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    principal: Principal,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
@@ -313,7 +337,7 @@ async fn start_sync(
                 plan: p,
                 inputs,
                 dry_run: bool_flag(&q, "dryRun")?,
-                user: super::caller_name(&parts.extensions),
+                principal,
                 keep: Default::default(),
             },
             timeout,

@@ -1,10 +1,12 @@
-//! Route assembly and the cross-cutting layers: request ids, auth, metrics, trailing-slash tolerance.
+//! Route assembly and the cross-cutting layers: request ids, authentication per route group (each route
+//! declares its permission with `http::access::require` where it is registered), metrics.
 
 pub mod ad;
 pub mod execute;
 pub mod ops;
 
-use crate::http::error::ApiError;
+use crate::http::access::authenticated;
+use crate::http::error::{ApiError, ErrorShape};
 use crate::AppState;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -15,14 +17,13 @@ use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub fn router(state: Arc<AppState>) -> Router {
+    // AD API clients get refusals as envelopes too.
+    let execute = authenticated(execute::routes(), &state, ErrorShape::Plain);
+    let ad = authenticated(ad::routes(), &state, state.ad_errors.clone());
     let protected = Router::new()
-        .nest("/synapse/execute", execute::routes())
-        .nest("/ad", ad::routes())
-        .nest("/myriad", ad::routes())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::require,
-        ));
+        .nest("/synapse/execute", execute)
+        .nest("/ad", ad.clone())
+        .nest("/myriad", ad);
     let header = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .merge(ops::routes())
@@ -67,9 +68,4 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     metrics::histogram!("synapse_http_request_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     resp
-}
-
-/// The request's caller name (for PlanStartInfo_RequestUser).
-pub fn caller_name(req_ext: &axum::http::Extensions) -> Option<String> {
-    req_ext.get::<crate::auth::Caller>().map(|c| c.name.clone())
 }
