@@ -185,6 +185,18 @@ Actions:
     - {Source: count, Target: Count, DataType: Int32}
 ";
 
+/// A plan shaped like an AD route's (it takes `identity`) whose handler (Empty) has no result body.
+const IDENTITY_PLAN: &str = "\
+Name: Identity
+Actions:
+- Name: get
+  Handler: {Type: Empty}
+  Parameters:
+    Values: {ExitData: {Got: ~~identity~~}}
+    Dynamic:
+    - {Source: dn, Target: Dn}
+";
+
 /// The router over the test plans, with its own store and temp directory.
 struct App {
     router: axum::Router,
@@ -993,6 +1005,78 @@ async fn api_body_over_one_mebibyte_is_413() {
         .call(Method::POST, "/synapse/execute/Echo/start/sync", &[], body)
         .await;
     r.check(413, "streamed 1.06 MiB");
+    // On the AD routes the same message comes in an envelope (Status 14 InvalidInput).
+    let v = app
+        .post("/ad/user/cn=x,dc=sandbox,dc=local", &over)
+        .await
+        .check(413, "AD create, 1 MiB + 1");
+    assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+    assert!(v.to_string().contains("larger than 1048576 bytes"), "{v}");
+    let v = app
+        .post("/ad/search", &over)
+        .await
+        .check(413, "AD search, 1 MiB + 1");
+    assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+}
+
+/// One reading of boolean query flags on every route, and `timeoutSeconds` read like a plan's `Timeout`.
+#[tokio::test]
+async fn api_query_flags_read_the_same_everywhere() {
+    let app = app_with_ad_routes(
+        true,
+        &[("GetUser", "Identity")],
+        &[("Identity.yaml", IDENTITY_PLAN)],
+    );
+    for uri in [
+        "/synapse/execute/Echo/start/sync?name=x&prettyprint=maybe",
+        "/synapse/execute/Echo/start?name=x&dryRun=maybe",
+    ] {
+        let r = app.get(uri).await;
+        r.check(400, uri);
+        assert!(
+            error_message(&r).contains("'maybe' is not true or false"),
+            "{uri}"
+        );
+    }
+    for uri in [
+        "/ad/user/mfox?prettyprint=maybe",
+        "/ad/user/mfox?DRYRUN=maybe",
+    ] {
+        let v = app.get(uri).await.check(400, uri);
+        assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+        assert!(
+            v.to_string().contains("'maybe' is not true or false"),
+            "{uri}: {v}"
+        );
+    }
+    // Pretty output with `?prettyprint` (no value) and `1`, compact with `0`.
+    let r = app
+        .get("/synapse/execute/Empty/start/sync?prettyprint")
+        .await;
+    assert!(
+        r.check(200, "pretty").is_object() && r.text().contains("\n  "),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .get("/synapse/execute/Empty/start/sync?PrettyPrint=0")
+        .await;
+    r.check(200, "compact");
+    assert!(!r.text().contains('\n'), "{}", r.text());
+    // Seconds, fractions, or a unit; zero and nonsense are refused.
+    let r = app
+        .get("/synapse/execute/Sleep/start/sync?timeoutSeconds=150ms")
+        .await;
+    assert_eq!(r.check(202, "150ms")["Status"], "Running");
+    for (t, says) in [
+        ("0", "must be positive"),
+        ("soon", "invalid duration 'soon'"),
+    ] {
+        let uri = format!("/synapse/execute/Empty/start/sync?timeoutSeconds={t}");
+        let r = app.get(&uri).await;
+        r.check(400, &uri);
+        assert!(error_message(&r).contains(says), "{uri}: {}", r.text());
+    }
 }
 
 #[tokio::test]
@@ -1321,17 +1405,7 @@ async fn api_every_route_declares_a_permission() {
 /// are envelopes of the ActiveDirectoryHandler's descriptor.
 #[tokio::test]
 async fn api_ad_routes_work_from_handler_descriptors() {
-    // An AD-route-shaped plan whose handler (Empty) has no result body; `dn` is required.
-    const IDENTITY_PLAN: &str = "\
-Name: Identity
-Actions:
-- Name: get
-  Handler: {Type: Empty}
-  Parameters:
-    Values: {ExitData: {Got: ~~identity~~}}
-    Dynamic:
-    - {Source: dn, Target: Dn}
-";
+    // NeedsDn is AD-route-shaped too, and requires `dn`.
     const NEEDS_DN_PLAN: &str = "\
 Name: NeedsDn
 Actions:

@@ -1,26 +1,24 @@
 //! Request bodies and query strings: JSON or YAML (the seed documents' bodies use unquoted keys: they are YAML
-//! flow maps), size-limited, with parse errors that give the position.
+//! flow maps), size-limited (axum's `DefaultBodyLimit`), with parse errors that give the position.
 
 use crate::http::error::ApiError;
-use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{FromRequest, Request};
 use serde_json::{Map, Value};
 use synapse_engine::DynamicParams;
 
-/// Reads the whole body, refusing more than `limit` bytes (413).
-pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    match axum::body::to_bytes(body, limit).await {
-        Ok(b) => Ok(b.to_vec()),
-        Err(e) => {
-            // axum reports the limit as a length-limit error somewhere in the source chain.
-            let text = format!("{e:?}");
-            if text.contains("LengthLimit") || text.contains("length limit") {
-                Err(ApiError::PayloadTooLarge(limit))
-            } else {
-                Err(ApiError::BadRequest(format!(
-                    "could not read the request body: {e}"
-                )))
-            }
+/// Reads the whole body. The size limit is axum's `DefaultBodyLimit` (set on the router from `BodyLimit`);
+/// `limit` only names it in the 413.
+pub async fn read(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    match Bytes::from_request(req, &()).await {
+        Ok(b) => Ok(b),
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            Err(ApiError::PayloadTooLarge(limit))
         }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
     }
 }
 

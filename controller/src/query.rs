@@ -1,5 +1,6 @@
 //! The query string as a map, with repeated names refused (case-insensitively): `?name=a&Name=b` is a 400,
-//! not a silent "last one wins".
+//! not a silent "last one wins". Flags are looked up case-insensitively ([`flag`]); boolean flags (`dryRun`,
+//! `prettyprint`) have one reading on every route ([`parse_bool`]).
 
 use crate::http::error::ApiError;
 use axum::extract::FromRequestParts;
@@ -32,5 +33,58 @@ impl<S: Send + Sync> FromRequestParts<S> for UniqueQuery {
             map.insert(k, v);
         }
         Ok(UniqueQuery(map))
+    }
+}
+
+/// A query flag by name, in any letter case (a [`UniqueQuery`] holds each name at most once).
+pub fn flag<'a>(q: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    q.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The one reading of a boolean query flag: `true`, `1` or nothing (`?dryRun`) are true, `false` and `0` are
+/// false, in any letter case; anything else is a 400 naming the flag.
+pub fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
+    let v = value;
+    if v.is_empty() || v == "1" || v.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if v == "0" || v.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "{name}: '{}' is not true or false",
+            v.to_ascii_lowercase()
+        )))
+    }
+}
+
+/// A boolean flag ([`parse_bool`]); false when absent.
+pub fn bool_flag(q: &BTreeMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    flag(q, name).map_or(Ok(false), |v| parse_bool(name, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_reading_of_booleans() {
+        for (v, want) in [
+            ("", true),
+            ("1", true),
+            ("TRUE", true),
+            ("true", true),
+            ("0", false),
+            ("False", false),
+        ] {
+            assert_eq!(parse_bool("dryRun", v).unwrap(), want, "{v:?}");
+        }
+        let e = parse_bool("dryRun", "Maybe").unwrap_err().to_string();
+        assert_eq!(e, "dryRun: 'maybe' is not true or false");
+        let q: BTreeMap<String, String> = [("DRYRUN".to_string(), "1".to_string())].into();
+        assert!(bool_flag(&q, "dryRun").unwrap());
+        assert!(!bool_flag(&q, "prettyprint").unwrap());
+        assert_eq!(flag(&q, "dryrun"), Some("1"));
     }
 }

@@ -23,7 +23,7 @@ use crate::auth::{Permission, Principal};
 use crate::body;
 use crate::http::access::require;
 use crate::http::error::{outcome_status, ApiError};
-use crate::query::UniqueQuery;
+use crate::query::{bool_flag, flag, UniqueQuery};
 use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
 use crate::runner::{Keep, StartRequest, SyncOutcome};
@@ -32,7 +32,6 @@ use crate::runner::{Keep, StartRequest, SyncOutcome};
 /// the registry: the controller does not depend on the handler's types).
 pub const ENVELOPE_HANDLER: &str = "ActiveDirectoryHandler";
 use crate::AppState;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
@@ -98,37 +97,13 @@ fn object_type(object: &str) -> Result<&'static str, ApiError> {
 /// Query keys that choose the rendering instead of being plan parameters.
 const RENDER_FLAGS: &[&str] = &["outputtype", "prettyprint", "timeoutseconds", "dryrun"];
 
-/// `?dryRun=true`: the handler reports what it would do and changes nothing.
-fn dry_run(q: &BTreeMap<String, String>) -> Result<bool, ApiError> {
-    match q
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("dryrun"))
-        .map(|(_, v)| v.to_ascii_lowercase())
-    {
-        None => Ok(false),
-        Some(v) if v == "true" || v == "1" || v.is_empty() => Ok(true),
-        Some(v) if v == "false" || v == "0" => Ok(false),
-        Some(v) => Err(ApiError::BadRequest(format!(
-            "dryRun: '{v}' is not true or false"
-        ))),
-    }
-}
-
 /// The request's rendering and its query flags as dynamic parameters.
 fn split_query(
     q: &BTreeMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<(Format, bool, DynamicParams), ApiError> {
-    let get = |name: &str| {
-        q.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    let format = Format::choose(get("outputtype"), headers).map_err(ApiError::BadRequest)?;
-    let pretty = matches!(
-        get("prettyprint").map(str::to_ascii_lowercase).as_deref(),
-        Some("true") | Some("1") | Some("")
-    );
+    let format = Format::choose(flag(q, "outputtype"), headers).map_err(ApiError::BadRequest)?;
+    let pretty = bool_flag(q, "prettyprint")?;
     let mut params = DynamicParams::new();
     for (k, v) in q {
         if RENDER_FLAGS.contains(&k.to_ascii_lowercase().as_str()) {
@@ -190,7 +165,8 @@ async fn call_inner(
     let (entry, p) = state.catalog.plan(plan)?;
     check_known(&entry, &params)?;
     let timeout = timeout_of(state, q)?;
-    let dry_run = dry_run(q)?;
+    // `?dryRun=true`: the handler reports what it would do and changes nothing.
+    let dry_run = bool_flag(q, "dryRun")?;
     // Reads keep only a summary in the store: their results are large and already in the caller's hands.
     let keep = if entry.kind().is_read() {
         Keep::Summary
@@ -241,14 +217,15 @@ async fn call_inner(
     }
 }
 
-/// Shared by every object route. `route` names the plan route when the verb does not imply it.
+/// Shared by every object route. `route` names the plan route when the verb does not imply it; `req` carries
+/// the body of a Create or Modify (the other routes ignore bodies).
 async fn object_call(
     c: &Call<'_>,
     method: &Method,
     object: &str,
     identity: String,
     extra: &[(&str, String)],
-    body: Body,
+    req: Option<Request>,
     route: Option<&str>,
 ) -> Response {
     let prep = async {
@@ -263,8 +240,9 @@ async fn object_call(
             (None, m) => return Err(ApiError::NotFound(format!("{m} is not an AD API verb"))),
         };
         let plan = c.state.ad_plan(&verb);
-        if matches!(*method, Method::POST | Method::PUT) && route.is_none() {
-            let bytes = body::read_limited(body, c.state.body_limit).await?;
+        let takes_body = matches!(*method, Method::POST | Method::PUT) && route.is_none();
+        if let Some(req) = req.filter(|_| takes_body) {
+            let bytes = body::read(req, c.state.body_limit).await?;
             add_body(&mut params, body::parse_map(&bytes)?)?;
         }
         params.insert("identity", identity.clone());
@@ -286,17 +264,17 @@ async fn one(
     Path((object, identity)): Path<(String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    method: Method,
     principal: Principal,
     req: Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
         principal,
     };
-    object_call(&c, &parts.method, &object, identity, &[], body, None).await
+    object_call(&c, &method, &object, identity, &[], Some(req), None).await
 }
 
 fn is_domain(state: &AppState, segment: &str) -> bool {
@@ -311,27 +289,27 @@ async fn two(
     Path((object, a, b)): Path<(String, String, String)>,
     UniqueQuery(q): UniqueQuery,
     headers: HeaderMap,
+    method: Method,
     principal: Principal,
     req: Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
     let c = Call {
         state: &state,
         q: &q,
         headers: &headers,
         principal,
     };
-    if matches!(parts.method, Method::POST | Method::DELETE) && !is_domain(&state, &a) {
+    if matches!(method, Method::POST | Method::DELETE) && !is_domain(&state, &a) {
         // The seed's form: /ad/{object}/{identity}/{groupIdentity}.
-        return membership_route(&c, &parts.method, &object, a, b).await;
+        return membership_route(&c, &method, &object, a, b).await;
     }
     object_call(
         &c,
-        &parts.method,
+        &method,
         &object,
         format!("{a}\\{b}"),
         &[],
-        body,
+        Some(req),
         None,
     )
     .await
@@ -365,7 +343,7 @@ async fn membership_route(
         object,
         identity,
         &[("group", group)],
-        Body::empty(),
+        None,
         Some(&route),
     )
     .await
@@ -424,7 +402,7 @@ async fn move_route(c: &Call<'_>, object: &str, identity: String, moveto: String
         object,
         identity,
         &[("moveto", moveto)],
-        Body::empty(),
+        None,
         Some(&route),
     )
     .await
@@ -470,7 +448,6 @@ async fn search(
     principal: Principal,
     req: Request,
 ) -> Response {
-    let body = req.into_body();
     let c = Call {
         state: &state,
         q: &q,
@@ -479,7 +456,7 @@ async fn search(
     };
     let prep = async {
         let (format, pretty, mut params) = split_query(&q, &headers)?;
-        let bytes = body::read_limited(body, state.body_limit).await?;
+        let bytes = body::read(req, state.body_limit).await?;
         for (k, v) in body::parse_map(&bytes)? {
             let name = match k.to_ascii_lowercase().as_str() {
                 "filter" => "filter",
@@ -528,7 +505,6 @@ async fn custom_search(
     principal: Principal,
     req: Request,
 ) -> Response {
-    let body = req.into_body();
     let c = Call {
         state: &state,
         q: &q,
@@ -546,7 +522,7 @@ async fn custom_search(
             )));
         }
         let (format, pretty, mut params) = split_query(&q, &headers)?;
-        let bytes = body::read_limited(body, state.body_limit).await?;
+        let bytes = body::read(req, state.body_limit).await?;
         add_body(&mut params, body::parse_map(&bytes)?)?;
         Ok::<_, ApiError>((format, pretty, params))
     };

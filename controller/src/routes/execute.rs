@@ -20,12 +20,11 @@ use crate::body;
 use crate::catalog::Entry;
 use crate::http::access::require;
 use crate::http::error::ApiError;
-use crate::query::UniqueQuery;
+use crate::query::{bool_flag, flag, UniqueQuery};
 use crate::render::{render, Format};
 use crate::runner::{StartRequest, SyncOutcome};
 use crate::store::Page;
 use crate::AppState;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -38,6 +37,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use synapse_engine::model::DurationSpec;
 use synapse_engine::path::{select, ColonPath};
 use synapse_engine::DynamicParams;
 use uuid::Uuid;
@@ -95,32 +95,6 @@ fn reserved(k: &str) -> bool {
     RESERVED.contains(&k.to_ascii_lowercase().as_str())
 }
 
-fn flag(q: &BTreeMap<String, String>, name: &str) -> Result<Option<String>, ApiError> {
-    let hits: Vec<&String> = q
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-        .collect();
-    match hits.as_slice() {
-        [] => Ok(None),
-        [v] => Ok(Some((*v).clone())),
-        _ => Err(ApiError::BadRequest(format!(
-            "query parameter '{name}' is given more than once"
-        ))),
-    }
-}
-
-fn bool_flag(q: &BTreeMap<String, String>, name: &str) -> Result<bool, ApiError> {
-    match flag(q, name)?.map(|v| v.to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) if v == "true" || v == "1" || v.is_empty() => Ok(true),
-        Some(v) if v == "false" || v == "0" => Ok(false),
-        Some(v) => Err(ApiError::BadRequest(format!(
-            "{name}: '{v}' is not true or false"
-        ))),
-    }
-}
-
 /// Rejects parameters the plan does not take (upstream silently passed every query key along).
 pub fn check_known(entry: &Entry, inputs: &DynamicParams) -> Result<(), ApiError> {
     let unknown: Vec<&str> = inputs
@@ -151,12 +125,11 @@ pub fn check_known(entry: &Entry, inputs: &DynamicParams) -> Result<(), ApiError
 /// Dynamic parameters of a start call: query (GET) or body (POST).
 async fn inputs_of(
     state: &AppState,
-    method: &Method,
     q: &BTreeMap<String, String>,
-    body: Body,
+    req: Request,
 ) -> Result<DynamicParams, ApiError> {
     let mut inputs = DynamicParams::new();
-    if *method == Method::GET || *method == Method::HEAD {
+    if *req.method() == Method::GET || *req.method() == Method::HEAD {
         for (k, v) in q.iter().filter(|(k, _)| !reserved(k)) {
             body::check_name(k)?;
             inputs.insert(k.clone(), v.clone());
@@ -167,7 +140,7 @@ async fn inputs_of(
                 "query parameter '{k}' is not used on POST: send dynamic parameters in the body"
             )));
         }
-        let bytes = body::read_limited(body, state.body_limit).await?;
+        let bytes = body::read(req, state.body_limit).await?;
         inputs = body::dynamic_parameters(&bytes)?;
     }
     Ok(inputs)
@@ -177,9 +150,9 @@ async fn list_plans(
     State(state): State<Arc<AppState>>,
     UniqueQuery(q): UniqueQuery,
 ) -> Result<Response, ApiError> {
-    let filter = match flag(&q, "filter")? {
+    let filter = match flag(&q, "filter") {
         Some(f) if !f.is_empty() => Some(
-            regex::RegexBuilder::new(&f)
+            regex::RegexBuilder::new(f)
                 .case_insensitive(true)
                 .size_limit(1 << 20)
                 .build()
@@ -218,15 +191,15 @@ async fn list_instances(
     UniqueQuery(q): UniqueQuery,
 ) -> Result<Response, ApiError> {
     let e = state.catalog.entry(&plan)?;
-    let limit = match flag(&q, "limit")? {
+    let limit = match flag(&q, "limit") {
         Some(l) => l
             .parse::<usize>()
             .map_err(|_| ApiError::BadRequest(format!("limit: '{l}' is not a number")))?,
         None => 100,
     };
     let before =
-        match flag(&q, "before")? {
-            Some(b) => Some(Uuid::parse_str(&b).map_err(|_| {
+        match flag(&q, "before") {
+            Some(b) => Some(Uuid::parse_str(b).map_err(|_| {
                 ApiError::BadRequest(format!("before: '{b}' is not an instance id"))
             })?),
             None => None,
@@ -251,9 +224,8 @@ async fn start_async(
     principal: Principal,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
     let (entry, p) = state.catalog.plan(&plan)?;
-    let inputs = inputs_of(&state, &parts.method, &q, body).await?;
+    let inputs = inputs_of(&state, &q, req).await?;
     check_known(&entry, &inputs)?;
     let started = state.runner.start(StartRequest {
         plan_key: entry.key.clone(),
@@ -274,20 +246,21 @@ async fn start_async(
         .into_response())
 }
 
-/// The sync timeout of a request: `timeoutSeconds`, bounded by the server's setting.
+/// The sync timeout of a request: `timeoutSeconds`, bounded by the server's setting. The value is read like a
+/// plan's `Timeout` (engine `DurationSpec`): seconds, fractions allowed, or with a unit (`500ms`, `2m`).
 pub fn timeout_of(state: &AppState, q: &BTreeMap<String, String>) -> Result<Duration, ApiError> {
-    match flag(q, "timeoutSeconds")? {
+    match flag(q, "timeoutSeconds") {
         None => Ok(state.sync_timeout),
         Some(t) => {
-            let secs: f64 = t.parse().map_err(|_| {
-                ApiError::BadRequest(format!("timeoutSeconds: '{t}' is not a number"))
-            })?;
-            if !(secs > 0.0 && secs.is_finite()) {
+            let d = DurationSpec::parse(t)
+                .map_err(|e| ApiError::BadRequest(format!("timeoutSeconds: {e}")))?
+                .0;
+            if d.is_zero() {
                 return Err(ApiError::BadRequest(
                     "timeoutSeconds must be positive".into(),
                 ));
             }
-            Ok(Duration::from_secs_f64(secs).min(state.sync_timeout))
+            Ok(d.min(state.sync_timeout))
         }
     }
 }
@@ -316,16 +289,14 @@ async fn start_sync(
     principal: Principal,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
     let (entry, p) = state.catalog.plan(&plan)?;
-    let inputs = inputs_of(&state, &parts.method, &q, body).await?;
+    let inputs = inputs_of(&state, &q, req).await?;
     check_known(&entry, &inputs)?;
     let timeout = timeout_of(&state, &q)?;
-    let format = Format::choose(flag(&q, "outputtype")?.as_deref(), &headers)
-        .map_err(ApiError::BadRequest)?;
+    let format = Format::choose(flag(&q, "outputtype"), &headers).map_err(ApiError::BadRequest)?;
     // Every flag is checked before the plan runs.
     let pretty = bool_flag(&q, "prettyprint")?;
-    let path = flag(&q, "path")?.filter(|p| !p.is_empty());
+    let path = flag(&q, "path").filter(|p| !p.is_empty());
     if let Some(p) = &path {
         part(&Value::Null, p)?;
     }
@@ -415,9 +386,12 @@ async fn get_part(
 ) -> Result<Response, ApiError> {
     let value = instance_value(&state, &plan, &id).await?;
     let result = value.get("Result").cloned().unwrap_or(Value::Null);
-    let mut paths: Vec<String> = flag(&q, "elementPath")?.into_iter().collect();
+    let mut paths: Vec<String> = flag(&q, "elementPath")
+        .map(str::to_string)
+        .into_iter()
+        .collect();
     if *req.method() == Method::POST {
-        let bytes = body::read_limited(req.into_body(), state.body_limit).await?;
+        let bytes = body::read(req, state.body_limit).await?;
         let m = body::parse_map(&bytes)?;
         if let Some(Value::Array(list)) = m.get("ElementPaths") {
             paths.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)));

@@ -8,7 +8,7 @@ pub mod ops;
 use crate::http::access::authenticated;
 use crate::http::error::{ApiError, ErrorShape};
 use crate::AppState;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -30,6 +30,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Bodies beyond `BodyLimit` fail to read (413 from body::read).
+        .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
