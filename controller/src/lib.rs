@@ -11,6 +11,7 @@ pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod openapi;
 pub mod query;
 pub mod render;
 pub mod routes;
