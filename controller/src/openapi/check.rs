@@ -173,13 +173,27 @@ fn check(doc: &Value, s: &Value, v: &Value, at: &str, strict: bool, out: &mut Ve
     let s = resolve(doc, s);
     for key in ["oneOf", "anyOf"] {
         if let Some(alts) = s.get(key).and_then(Value::as_array) {
-            let fits = alts.iter().any(|a| {
-                let mut errs = Vec::new();
-                check(doc, a, v, at, strict, &mut errs);
-                errs.is_empty()
-            });
-            if !fits {
-                out.push(format!("{at}: {v} matches none of the {key} alternatives"));
+            let tried: Vec<Vec<String>> = alts
+                .iter()
+                .map(|a| {
+                    let mut errs = Vec::new();
+                    check(doc, a, v, at, strict, &mut errs);
+                    errs
+                })
+                .collect();
+            if tried.iter().all(|errs| !errs.is_empty()) {
+                out.push(format!("{at}: matches none of the {key} alternatives"));
+                // The reasons of the closest alternative of the value's own type (not `null`'s, say).
+                let closest = alts
+                    .iter()
+                    .zip(&tried)
+                    .filter(|(a, _)| match resolve(doc, a).get("type") {
+                        Some(Value::String(t)) => type_matches(t, v),
+                        _ => true,
+                    })
+                    .map(|(_, errs)| errs)
+                    .min_by_key(|errs| errs.len());
+                out.extend(closest.into_iter().flatten().cloned());
             }
         }
     }
