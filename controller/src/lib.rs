@@ -4,7 +4,8 @@
 //! - `config`: synapse.yaml + SYNAPSE_* + flags; `catalog`: plans by file name; `runner`: instances
 //!   (start, await, cancel, events); `store`: redb persistence of instances and API keys; `auth`: API keys;
 //!   `body`/`render`: request parsing and response formats; `error`: the one error -> HTTP mapping;
-//!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`.
+//!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`;
+//!   `openapi`: the OpenAPI document, generated from the routes (utoipa).
 
 pub mod auth;
 pub mod body;
