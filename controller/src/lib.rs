@@ -5,13 +5,15 @@
 //!   (start, await, cancel, events); `store`: one narrow trait per record kind (instances, API keys) on one
 //!   redb file; `writer`: group commit of records of any kind; `auth`: API keys;
 //!   `body`/`render`: request parsing and response formats; `error`: the one error -> HTTP mapping;
-//!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`.
+//!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`;
+//!   `openapi`: the OpenAPI document, generated from the routes (utoipa).
 
 pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod openapi;
 pub mod query;
 pub mod render;
 pub mod routes;

@@ -13,19 +13,58 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The documented routes, open and protected. Every route is registered through `OpenApiRouter::routes` with
+/// `routes!`, which takes the path and methods from the handler's `#[utoipa::path]`: the router serves what
+/// the document lists, and nothing else (tests/api.rs probes it).
+fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) {
+    let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
+    let protected = OpenApiRouter::new()
+        .nest("/synapse/execute", execute::routes())
+        .nest("/ad", ad::routes());
+    (open, protected)
+}
+
+/// The OpenAPI document of [`router`] (without the parts `openapi::finish` adds).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (mut open, protected) = documented();
+    // The open routes take no key: an empty requirement list overrides the document's bearerAuth.
+    for item in open.get_openapi_mut().paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for op in ops.into_iter().flatten() {
+            op.security = Some(Vec::new());
+        }
+    }
+    open.merge(protected).into_openapi()
+}
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let protected = Router::new()
-        .nest("/synapse/execute", execute::routes())
-        .nest("/ad", ad::routes())
-        .nest("/myriad", ad::routes())
+    let (open, protected) = documented();
+    let (protected, _) = protected.split_for_parts();
+    // `/myriad` serves the `/ad` routes again (upstream's later name). It is nested as a plain axum router:
+    // through OpenApiRouter every AD operation would be listed twice, with clashing operation ids. The
+    // document's description says that `/myriad/...` answers like `/ad/...`.
+    let protected = protected
+        .nest("/myriad", Router::from(ad::routes()))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require,
         ));
     let header = axum::http::HeaderName::from_static("x-request-id");
+    // The fallbacks answer unknown paths (404) and methods (405); they are not routes.
     Router::new()
-        .merge(ops::routes())
+        .merge(Router::from(open))
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -73,3 +112,6 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 pub fn caller_name(req_ext: &axum::http::Extensions) -> Option<String> {
     req_ext.get::<crate::auth::Caller>().map(|c| c.name.clone())
 }
+
+#[cfg(test)]
+mod tests;
