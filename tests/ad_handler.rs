@@ -7,8 +7,8 @@ use std::sync::Arc;
 use synapse_engine::{
     load, ActionContext, DynamicParams, Executor, Handler, RunOptions, StatusType,
 };
-use synapse_handlers::ad::conn::{LdapPool, Scope, SearchEntry};
 use synapse_handlers::ad::ActiveDirectoryHandler;
+use synapse_handlers::ldap::{LdapPool, Scope, SearchEntry};
 
 use crate::support::dc::{dc, random_suffix};
 
@@ -711,8 +711,8 @@ async fn transitive_group_membership_is_returned_when_asked() {
 #[tokio::test]
 async fn an_unreachable_directory_is_a_connection_error() {
     let mut settings = dc().settings();
-    settings.urls = vec!["ldaps://127.0.0.1:1".into()];
-    settings.connect_timeout = std::time::Duration::from_secs(2);
+    settings.ldap.urls = vec!["ldaps://127.0.0.1:1".into()];
+    settings.ldap.connect_timeout = std::time::Duration::from_secs(2);
     let handler = ActiveDirectoryHandler::new(vec![settings]);
     let r = handler
         .execute(

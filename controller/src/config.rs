@@ -196,16 +196,16 @@ impl ServeConfig {
                 .domains
                 .iter()
                 .map(|d| PrintableDomain {
-                    name: d.name.clone(),
+                    name: d.name().to_string(),
                     aliases: d.aliases.clone(),
-                    urls: d.urls.clone(),
-                    bind_dn: d.bind_dn.clone(),
+                    urls: d.ldap.urls.clone(),
+                    bind_dn: d.ldap.bind_dn.clone(),
                     password: synapse_engine::MASK.to_string(),
-                    ca_cert: d.ca_cert.as_ref().map(|p| p.display().to_string()),
-                    tls_insecure: d.tls_insecure,
-                    starttls: d.starttls,
-                    base_dn: d.base_dn.clone(),
-                    pool_size: d.pool_size,
+                    ca_cert: d.ldap.ca_cert.as_ref().map(|p| p.display().to_string()),
+                    tls_insecure: d.ldap.tls_insecure,
+                    starttls: d.ldap.starttls,
+                    base_dn: d.ldap.base_dn.clone(),
+                    pool_size: d.ldap.pool_size,
                 })
                 .collect(),
         }

@@ -59,7 +59,7 @@ impl AppState {
         let runner = Arc::new(Runner::new(executor, store.clone()));
         let mut domain_names = Vec::new();
         for d in &cfg.domains {
-            domain_names.push(d.name.clone());
+            domain_names.push(d.name().to_string());
             domain_names.extend(d.aliases.iter().cloned());
         }
         Ok(AppState {

@@ -2,6 +2,7 @@
 //! Knows nothing of HTTP.
 
 pub mod ad;
+pub mod config;
 pub mod core;
 pub mod error;
 pub mod ldap;

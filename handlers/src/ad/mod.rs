@@ -1,15 +1,16 @@
 //! ActiveDirectoryHandler: users, groups, OUs, computers, membership and search over LDAP, answering with the
 //! result envelope of seed 002.
 //!
-//! - `settings`, `conn`: per-domain settings and the pooled LDAPS connections.
+//! - `settings`: per-domain settings (names + the generic `LdapSettings`); `domain`: a domain's pool (the
+//!   generic `crate::ldap::LdapPool` with the domain's names).
 //! - `model`: Config and Parameters as plans write them; `fields`: typed fields -> attribute changes.
 //! - `identity`: identity forms -> escaped filters -> one entry; `ops`: the per-object operations;
 //!   `search`: SearchRequests; `objects`, `values`, `sid`: output shapes and value codecs.
 //! - `envelope`: the result envelope; `errors`: LDAP outcome -> envelope status.
 //! - `descriptor`: the handler's metadata (escaping per path, reads vs writes, outcome classes).
 
-pub mod conn;
 pub mod descriptor;
+pub mod domain;
 pub mod envelope;
 pub mod errors;
 pub mod fields;
@@ -22,12 +23,12 @@ pub mod settings;
 pub mod sid;
 pub mod values;
 
-use crate::ad::conn::LdapPool;
+use crate::ad::domain::DomainPool;
 use crate::ad::envelope::{AdAction, AdEnvelope, AdObjectType, AdResult, AdStatus};
 use crate::ad::fields::Changes;
 use crate::ad::model::{ActionName, AdConfig, AdParameters, OutputType};
 use crate::ad::ops::{Ctx, Target};
-use crate::ad::settings::DomainSettings;
+use crate::ad::settings::{ActiveDirectoryConfig, DomainSettings};
 use async_trait::async_trait;
 use futures::future::join_all;
 use serde_json::Value;
@@ -39,7 +40,7 @@ use tokio::sync::Mutex;
 /// One configured domain and its (lazily opened) pool.
 struct Domain {
     settings: DomainSettings,
-    pool: Mutex<Option<LdapPool>>,
+    pool: Mutex<Option<DomainPool>>,
 }
 
 /// The handler. Cheap to share; pools are opened on first use and kept.
@@ -63,16 +64,20 @@ impl ActiveDirectoryHandler {
         }
     }
 
+    /// A handler built from its section of `Handlers` in `synapse.yaml`; every domain's settings are
+    /// checked. With no domain, every action reports a ConnectionError saying so.
+    pub fn from_config(cfg: &ActiveDirectoryConfig) -> Result<Self, crate::Error> {
+        cfg.validate()?;
+        Ok(Self::new(cfg.domains.clone()))
+    }
+
     /// A handler configured from `SYNAPSE_AD_*` variables; with no `SYNAPSE_AD_URL`, a handler with no domain
     /// (every action then reports a ConnectionError saying so). Invalid settings are returned as an error.
     pub fn from_env() -> Result<Self, crate::Error> {
-        if std::env::var("SYNAPSE_AD_URL").map_or(true, |v| v.trim().is_empty()) {
-            return Ok(Self::new(Vec::new()));
-        }
-        Ok(Self::new(vec![DomainSettings::from_env()?]))
+        Self::from_config(&ActiveDirectoryConfig::from_env()?.unwrap_or_default())
     }
 
-    async fn pool(&self, cfg: &AdConfig) -> Result<LdapPool, String> {
+    async fn pool(&self, cfg: &AdConfig) -> Result<DomainPool, String> {
         let domain = match &cfg.domain {
             Some(name) if !name.trim().is_empty() => self
                 .domains
@@ -88,9 +93,9 @@ impl ActiveDirectoryHandler {
         if let Some(p) = slot.as_ref() {
             return Ok(p.clone());
         }
-        let pool = LdapPool::connect(domain.settings.clone())
+        let pool = DomainPool::connect(domain.settings.clone())
             .await
-            .map_err(|e| format!("Cannot Connect To Domain [{}]: {e}", domain.settings.name))?;
+            .map_err(|e| format!("Cannot Connect To Domain [{}]: {e}", domain.settings.name()))?;
         *slot = Some(pool.clone());
         Ok(pool)
     }

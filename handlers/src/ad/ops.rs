@@ -1,10 +1,10 @@
 //! The per-object operations (Get, Create, Modify, Delete, Move, AddToGroup, RemoveFromGroup), shared by the
 //! four object types. Each produces one envelope result; each step adds a status.
 
-use crate::ad::conn::{encode_password, LdapPool};
+use crate::ad::domain::DomainPool;
 use crate::ad::envelope::{AdAction, AdObjectType, AdResult, AdStatus};
 use crate::ad::errors::{map_error, Failure};
-use crate::ad::fields::{group_type_value, initial_attrs, Change, Changes};
+use crate::ad::fields::{encode_password, group_type_value, initial_attrs, Change, Changes};
 use crate::ad::identity::{self, dn_exists, resolve, split_rdn, READ_ATTRS};
 use crate::ad::model::{AdConfig, GroupScope};
 use crate::ad::objects::{self, group_type, uac, Shape};
@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 /// What every operation needs.
 pub struct Ctx<'a> {
-    pub pool: &'a LdapPool,
+    pub pool: &'a DomainPool,
     pub cfg: &'a AdConfig,
     pub dry_run: bool,
 }

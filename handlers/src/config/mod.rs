@@ -1,0 +1,3 @@
+//! Handler configuration: building blocks shared by every handler's settings (`values`).
+
+pub mod values;
