@@ -5,6 +5,7 @@ pub mod ad;
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod format;
 pub mod ldap;
 
 pub use error::Error;

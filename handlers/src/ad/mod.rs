@@ -330,7 +330,11 @@ fn render(env: AdEnvelope, cfg: &AdConfig) -> Value {
         OutputType::Yaml => serde_yaml::to_string(&value)
             .map(Value::String)
             .unwrap_or(value),
-        OutputType::Xml => Value::String(xml::to_xml("AdResults", &value, cfg.pretty_print)),
+        OutputType::Xml => Value::String(crate::format::xml::to_xml(
+            "AdResults",
+            &value,
+            cfg.pretty_print,
+        )),
     }
 }
 
@@ -436,74 +440,5 @@ fn invalid(params: &AdParameters, action: AdAction, message: String) -> ExecuteR
         exit_data: serde_json::to_value(&env).unwrap_or(Value::Null),
         message,
         exit_code: i32::from(AdStatus::InvalidInput.code()),
-    }
-}
-
-pub mod xml {
-    //! A small JSON -> XML writer for `OutputType: Xml`.
-    use serde_json::Value;
-
-    fn escape(s: &str) -> String {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    }
-
-    fn tag(name: &str) -> String {
-        let t: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if t.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        {
-            t
-        } else {
-            format!("_{t}")
-        }
-    }
-
-    fn write(out: &mut String, name: &str, v: &Value, depth: usize, pretty: bool) {
-        let pad = if pretty {
-            "  ".repeat(depth)
-        } else {
-            String::new()
-        };
-        let nl = if pretty { "\n" } else { "" };
-        let t = tag(name);
-        match v {
-            Value::Null => out.push_str(&format!("{pad}<{t} />{nl}")),
-            Value::Array(items) => {
-                for i in items {
-                    write(out, name, i, depth, pretty);
-                }
-            }
-            Value::Object(m) => {
-                out.push_str(&format!("{pad}<{t}>{nl}"));
-                for (k, v) in m {
-                    write(out, k, v, depth + 1, pretty);
-                }
-                out.push_str(&format!("{pad}</{t}>{nl}"));
-            }
-            Value::String(s) => out.push_str(&format!("{pad}<{t}>{}</{t}>{nl}", escape(s))),
-            other => out.push_str(&format!("{pad}<{t}>{other}</{t}>{nl}")),
-        }
-    }
-
-    pub fn to_xml(root: &str, v: &Value, pretty: bool) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
-        if pretty {
-            out.push('\n');
-        }
-        write(&mut out, root, v, 0, pretty);
-        out
     }
 }
