@@ -57,11 +57,7 @@ impl AppState {
         let catalog = Catalog::load(&cfg.plans, &registry)?;
         let executor = Executor::in_process(Arc::new(registry));
         let runner = Arc::new(Runner::new(executor, store.clone()));
-        let mut domain_names = Vec::new();
-        for d in &cfg.domains {
-            domain_names.push(d.name().to_string());
-            domain_names.extend(d.aliases.iter().cloned());
-        }
+        let domain_names = cfg.domain_names();
         Ok(AppState {
             catalog,
             runner,

@@ -64,17 +64,19 @@ impl ActiveDirectoryHandler {
         }
     }
 
-    /// A handler built from its section of `Handlers` in `synapse.yaml`; every domain's settings are
-    /// checked. With no domain, every action reports a ConnectionError saying so.
-    pub fn from_config(cfg: &ActiveDirectoryConfig) -> Result<Self, crate::Error> {
-        cfg.validate()?;
-        Ok(Self::new(cfg.domains.clone()))
+    /// A handler built from its section of `Handlers` in `synapse.yaml` (`crate::registry` checks the section
+    /// first; a domain's settings are checked again when its pool opens). With no domain, every action
+    /// reports a ConnectionError saying so.
+    pub fn from_config(cfg: &ActiveDirectoryConfig) -> Self {
+        Self::new(cfg.domains.clone())
     }
 
     /// A handler configured from `SYNAPSE_AD_*` variables; with no `SYNAPSE_AD_URL`, a handler with no domain
     /// (every action then reports a ConnectionError saying so). Invalid settings are returned as an error.
     pub fn from_env() -> Result<Self, crate::Error> {
-        Self::from_config(&ActiveDirectoryConfig::from_env()?.unwrap_or_default())
+        Ok(Self::from_config(
+            &ActiveDirectoryConfig::from_env()?.unwrap_or_default(),
+        ))
     }
 
     async fn pool(&self, cfg: &AdConfig) -> Result<DomainPool, String> {

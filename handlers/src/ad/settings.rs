@@ -215,15 +215,15 @@ impl DomainSettings {
 
     /// The settings as `synapse config print` shows them (YAML keys, the password masked).
     pub fn printable(&self) -> Map<String, Value> {
-        let mut ldap = self.ldap.printable();
+        // The LDAP keys, with Aliases after Name.
         let mut m = Map::new();
-        m.insert(
-            "Name".into(),
-            ldap.remove("Name")
-                .unwrap_or_else(|| self.ldap.name.clone().into()),
-        );
-        m.insert("Aliases".into(), self.aliases.clone().into());
-        m.extend(ldap);
+        for (k, v) in self.ldap.printable() {
+            let after_name = k == "Name";
+            m.insert(k, v);
+            if after_name {
+                m.insert("Aliases".into(), self.aliases.clone().into());
+            }
+        }
         m
     }
 
