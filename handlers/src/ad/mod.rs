@@ -4,7 +4,7 @@
 //! - `settings`: per-domain settings (names + the generic `LdapSettings`); `domain`: a domain's pool (the
 //!   generic `crate::ldap::LdapPool` with the domain's names).
 //! - `model`: Config and Parameters as plans write them; `fields`: typed fields -> attribute changes.
-//! - `identity`: identity forms -> escaped filters -> one entry; `ops`: the per-object operations;
+//! - `identity`: identity forms -> escaped filters -> one entry; `ops/`: the per-object operations;
 //!   `search`: SearchRequests; `objects`, `values`, `sid`: output shapes and value codecs.
 //! - `envelope`: the result envelope; `errors`: LDAP outcome -> envelope status.
 //! - `descriptor`: the handler's metadata (escaping per path, reads vs writes, outcome classes).
