@@ -223,7 +223,7 @@ fn app_with(no_auth: bool) -> App {
         retention_days: 0,
         sync_timeout_seconds: 30,
         ad_routes: BTreeMap::new(),
-        domains: Vec::new(),
+        handlers: Default::default(),
     };
     let stores = Stores::all_in(store.clone());
     let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), stores, None).unwrap();

@@ -64,11 +64,7 @@ impl AppState {
         let executor = Executor::in_process(Arc::new(registry));
         let writer = Arc::new(Writer::start(stores.batch.clone()));
         let runner = Arc::new(Runner::new(executor, stores.instances.clone(), writer));
-        let mut domain_names = Vec::new();
-        for d in &cfg.domains {
-            domain_names.push(d.name.clone());
-            domain_names.extend(d.aliases.iter().cloned());
-        }
+        let domain_names = cfg.domain_names();
         Ok(AppState {
             catalog,
             runner,

@@ -51,10 +51,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
     let clock = synapse_engine::clock::system();
     let store = open_store(&cfg, clock.as_ref())?;
-    let mut registry = synapse_handlers::builtin_registry();
-    registry.register(Arc::new(synapse_handlers::ad::ActiveDirectoryHandler::new(
-        cfg.domains.clone(),
-    )));
+    let registry = synapse_handlers::registry(&cfg.handlers).map_err(|e| e.to_string())?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
