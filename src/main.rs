@@ -278,7 +278,9 @@ fn run_plan(
         return Ok(EXIT_INVALID);
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let registry = synapse_handlers::registry_from_env()
+    // The same builder as `synapse serve`, each handler's section from its variables (SYNAPSE_AD_*).
+    let registry = synapse_handlers::HandlersConfig::from_env()
+        .and_then(|handlers| synapse_handlers::registry(&handlers))
         .context("Active Directory settings (SYNAPSE_AD_*)")?;
     let executor = Executor::in_process(Arc::new(registry));
     let progress = if verbose {

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use synapse_engine::{
     load, ActionContext, DynamicParams, Executor, Handler, RunOptions, StatusType,
 };
-use synapse_handlers::ad::conn::{LdapPool, Scope, SearchEntry};
+use synapse_handlers::ad::settings::ActiveDirectoryConfig;
 use synapse_handlers::ad::ActiveDirectoryHandler;
+use synapse_handlers::ldap::{LdapPool, Scope, SearchEntry};
 
 use crate::support::dc::{dc, random_suffix};
 
@@ -25,6 +26,17 @@ async fn setup(prefix: &str) -> Ad {
         pool: dc.pool().await,
         ou: dc.unique_ou(prefix).await,
     }
+}
+
+/// Every built-in handler, the ActiveDirectoryHandler configured for the fixture DC (the path
+/// `synapse serve` takes: a `Handlers` section through `synapse_handlers::registry`).
+fn dc_registry() -> synapse_engine::HandlerRegistry {
+    synapse_handlers::registry(&synapse_handlers::HandlersConfig {
+        active_directory: Some(ActiveDirectoryConfig {
+            domains: vec![dc().settings()],
+        }),
+    })
+    .unwrap()
 }
 
 impl Ad {
@@ -611,8 +623,7 @@ async fn search_with_find_replace_and_the_get_all_groups_plan() {
     )))
     .unwrap_or_else(|d| panic!("{d}"))
     .plan;
-    let mut registry = synapse_handlers::builtin_registry();
-    registry.register(Arc::new(ActiveDirectoryHandler::new(vec![dc().settings()])));
+    let registry = dc_registry();
     let exec = Executor::in_process(Arc::new(registry));
     let inputs: DynamicParams = [("distinguishedname", user.as_str())].into_iter().collect();
     let r = exec
@@ -711,8 +722,8 @@ async fn transitive_group_membership_is_returned_when_asked() {
 #[tokio::test]
 async fn an_unreachable_directory_is_a_connection_error() {
     let mut settings = dc().settings();
-    settings.urls = vec!["ldaps://127.0.0.1:1".into()];
-    settings.connect_timeout = std::time::Duration::from_secs(2);
+    settings.ldap.urls = vec!["ldaps://127.0.0.1:1".into()];
+    settings.ldap.connect_timeout = std::time::Duration::from_secs(2);
     let handler = ActiveDirectoryHandler::new(vec![settings]);
     let r = handler
         .execute(
@@ -731,8 +742,7 @@ async fn run_plan(name: &str, inputs: &[(&str, &str)]) -> (StatusType, Value) {
     let plan = load::load_file(std::path::Path::new(&path))
         .unwrap_or_else(|d| panic!("{d}"))
         .plan;
-    let mut registry = synapse_handlers::builtin_registry();
-    registry.register(Arc::new(ActiveDirectoryHandler::new(vec![dc().settings()])));
+    let registry = dc_registry();
     let exec = Executor::in_process(Arc::new(registry));
     let inputs: DynamicParams = inputs
         .iter()

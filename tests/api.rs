@@ -244,7 +244,7 @@ fn app_with_ad_routes(no_auth: bool, ad_routes: &[(&str, &str)], extra: &[(&str,
             .iter()
             .map(|(r, p)| (r.to_string(), p.to_string()))
             .collect(),
-        domains: Vec::new(),
+        handlers: Default::default(),
     };
     let stores = Stores::all_in(store.clone());
     let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), stores, None).unwrap();
@@ -1149,6 +1149,299 @@ async fn api_every_response_has_a_request_id() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The OpenAPI document against the router
+// ---------------------------------------------------------------------------------------------------------------
+
+/// What the router does with a request, as far as routing goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Routing {
+    /// A route took it (whatever the handler or the auth layer answered).
+    Served,
+    /// The path is a route, the method is not (405).
+    WrongMethod,
+    /// No route (the 404 fallback).
+    NoRoute,
+}
+
+/// The documented paths as segments, with their methods (upper case). `/myriad` serves the `/ad` paths again
+/// (described in the document's text, not listed), so they are added here.
+fn documented_routes(doc: &Value) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let methods: Vec<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| synapse_controller::openapi::check::METHODS.contains(&m.as_str()))
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
+        if segments[0] == "ad" {
+            let mut alias = segments.clone();
+            alias[0] = "myriad".into();
+            out.push((alias, methods.clone()));
+        }
+        out.push((segments, methods));
+    }
+    out
+}
+
+fn is_param(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
+}
+
+/// What the documented routes say about `path`: the route axum would pick (a static segment wins over a
+/// parameter, from the left), then whether it has the method (GET routes also answer HEAD).
+fn expected_routing(
+    routes: &[(Vec<String>, Vec<String>)],
+    path: &[String],
+    method: &str,
+) -> Routing {
+    let best = routes
+        .iter()
+        .filter(|(t, _)| {
+            t.len() == path.len() && t.iter().zip(path).all(|(t, p)| is_param(t) || t == p)
+        })
+        .max_by_key(|(t, _)| t.iter().map(|s| !is_param(s)).collect::<Vec<bool>>());
+    match best {
+        None => Routing::NoRoute,
+        Some((_, methods)) => {
+            let has = methods.iter().any(|m| m == method)
+                || (method == "HEAD" && methods.iter().any(|m| m == "GET"));
+            if has {
+                Routing::Served
+            } else {
+                Routing::WrongMethod
+            }
+        }
+    }
+}
+
+/// The router serves exactly the routes its OpenAPI document lists (and `/myriad` the `/ad` ones): every
+/// documented path and method is served, every other method on it is a 405, and paths next to the documented
+/// ones (each parameter replaced by every literal segment of the document, one segment more, one less) are
+/// routed the way the document says. Without a key, a served protected route answers 401 before any handler
+/// runs; the 404 fallback says "no route for".
+#[tokio::test]
+async fn api_openapi_documents_exactly_the_served_routes() {
+    let app = app_with(false);
+    let doc = app.get("/openapi.json").await.check(200, "openapi.json");
+    let routes = documented_routes(&doc);
+    assert!(routes.len() > 25, "{} routes", routes.len());
+    let mut literals: Vec<String> = routes
+        .iter()
+        .flat_map(|(t, _)| t.iter().filter(|s| !is_param(s)).cloned())
+        .collect();
+    literals.push("x".into());
+    literals.sort();
+    literals.dedup();
+    let mut paths: Vec<Vec<String>> = vec![Vec::new()];
+    for (template, _) in &routes {
+        let plain: Vec<String> = template
+            .iter()
+            .map(|s| if is_param(s) { "x".into() } else { s.clone() })
+            .collect();
+        for (i, s) in template.iter().enumerate() {
+            if is_param(s) {
+                for l in &literals {
+                    let mut p = plain.clone();
+                    p[i] = l.clone();
+                    paths.push(p);
+                }
+            }
+        }
+        for l in &literals {
+            let mut longer = plain.clone();
+            longer.push(l.clone());
+            paths.push(longer);
+        }
+        paths.push(plain[..plain.len() - 1].to_vec());
+        paths.push(plain);
+    }
+    for l in &literals {
+        paths.push(vec![l.clone()]);
+    }
+    paths.sort();
+    paths.dedup();
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
+    ];
+    let mut wrong = Vec::new();
+    let mut served = 0;
+    for path in &paths {
+        let uri = format!("/{}", path.join("/"));
+        for method in methods {
+            let want = expected_routing(&routes, path, method);
+            let r = app
+                .call(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &uri,
+                    &[],
+                    Body::empty(),
+                )
+                .await;
+            // HEAD answers carry no body: there the fallback's JSON content type tells it from /metrics'
+            // plain-text 404.
+            let fallback = r.text().contains("no route for")
+                || (method == "HEAD" && r.header("content-type") == Some("application/json"));
+            let got = match r.status {
+                405 => Routing::WrongMethod,
+                404 if fallback => Routing::NoRoute,
+                _ => Routing::Served,
+            };
+            if got == Routing::Served {
+                served += 1;
+            }
+            if got != want {
+                wrong.push(format!(
+                    "{method} {uri}: the document says {want:?}, the router {got:?} ({} {})",
+                    r.status,
+                    r.text()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(served > 100, "{served} served requests");
+}
+
+/// Responses of the in-process router have the shapes the document gives for their operation and status.
+#[tokio::test]
+async fn api_responses_match_the_document() {
+    let app = app();
+    let doc = app.get("/openapi.json").await.check(200, "openapi.json");
+    let check = |r: &Resp, method: &str, template: &str| {
+        let v: Value = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|e| panic!("{method} {template}: not JSON ({e}): {}", r.text()));
+        let mut resp = &doc["paths"][template][method]["responses"][r.status.to_string()];
+        if let Some(name) = resp["$ref"].as_str() {
+            resp = doc.pointer(name.trim_start_matches('#')).unwrap();
+        }
+        let schema = &resp["content"]["application/json"]["schema"];
+        assert!(
+            schema.is_object(),
+            "{method} {template}: no JSON schema documented for {}: {}",
+            r.status,
+            r.text()
+        );
+        let errors = synapse_controller::openapi::check::check_value(&doc, schema, &v);
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {}: {v}\n{}",
+            r.status,
+            errors.join("\n")
+        );
+    };
+    let r = app.get("/healthz").await;
+    check(&r, "get", "/healthz");
+    check(
+        &app.get("/synapse/execute").await,
+        "get",
+        "/synapse/execute",
+    );
+    check(
+        &app.get("/synapse/execute?filter=(").await,
+        "get",
+        "/synapse/execute",
+    );
+    for plan in ["Echo", "Inputs"] {
+        for (what, template) in [
+            ("help", "/synapse/execute/{plan}/help"),
+            ("item", "/synapse/execute/{plan}/item"),
+        ] {
+            let r = app.get(&format!("/synapse/execute/{plan}/{what}")).await;
+            r.check(200, what);
+            check(&r, "get", template);
+        }
+    }
+    check(
+        &app.get("/synapse/execute/Nope/help").await,
+        "get",
+        "/synapse/execute/{plan}/help",
+    );
+    let id = app.start("Echo", r#"{"name": "Bob"}"#).await;
+    app.wait_done("Echo", &id).await;
+    let r = app.post("/synapse/execute/Echo/start/async", "{}").await;
+    check(&r, "post", "/synapse/execute/{plan}/start/async");
+    for r in [
+        app.get(&format!("/synapse/execute/Echo/{id}")).await,
+        app.get("/synapse/execute/Echo/not-an-id").await,
+    ] {
+        check(&r, "get", "/synapse/execute/{plan}/{id}");
+    }
+    let r = app.get("/synapse/execute/Echo?limit=5").await;
+    r.check(200, "list");
+    check(&r, "get", "/synapse/execute/{plan}");
+    let r = app.delete(&format!("/synapse/execute/Echo/{id}")).await;
+    r.check(409, "cancel a finished instance");
+    check(&r, "delete", "/synapse/execute/{plan}/{id}");
+    let r = app
+        .post(
+            &format!("/synapse/execute/Echo/{id}/part"),
+            r#"{"ElementPaths": ["Status", "Actions[0]:Status"]}"#,
+        )
+        .await;
+    r.check(200, "part");
+    check(&r, "post", "/synapse/execute/{plan}/{id}/part");
+    for (body, status) in [(r#"{"name": "Bob"}"#, 200), (r#"{"nope": 1}"#, 400)] {
+        let r = app.post("/synapse/execute/Echo/start/sync", body).await;
+        r.check(status, body);
+        check(&r, "post", "/synapse/execute/{plan}/start/sync");
+    }
+    let r = app
+        .post("/synapse/execute/Inputs/start/sync", r#"{"count": "x"}"#)
+        .await;
+    r.check(400, "missing and invalid inputs");
+    check(&r, "post", "/synapse/execute/{plan}/start/sync");
+    let r = app
+        .post("/synapse/execute/Sleep/start/sync?timeoutSeconds=0.05", "")
+        .await;
+    let still = r.check(202, "still running");
+    check(&r, "post", "/synapse/execute/{plan}/start/sync");
+    let sleeping = still["PlanInstanceId"].as_str().unwrap().to_string();
+    let r = app
+        .delete(&format!("/synapse/execute/Sleep/{sleeping}"))
+        .await;
+    r.check(202, "cancel");
+    check(&r, "delete", "/synapse/execute/{plan}/{id}");
+    // AD routes answer request errors as envelopes even without a domain controller.
+    for (method, uri, template, status) in [
+        ("get", "/ad/printer/x", "/ad/{object}/{identity}", 404),
+        ("post", "/ad/user/x", "/ad/{object}/{identity}", 400),
+        ("delete", "/ad/user/x", "/ad/{object}/{identity}", 404),
+        (
+            "post",
+            "/ad/ou/x/group/y",
+            "/ad/{object}/{identity}/group/{group}",
+            400,
+        ),
+        ("post", "/ad/search/Nope", "/ad/search/{plan}", 404),
+        ("post", "/ad/search", "/ad/search", 400),
+        ("get", "/ad/search/Nope/help", "/ad/search/{plan}/help", 404),
+    ] {
+        let r = app
+            .call(
+                Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap(),
+                uri,
+                &[],
+                "{not: [valid",
+            )
+            .await;
+        r.check(status, uri);
+        check(&r, method, template);
+    }
+    let with_keys = app_with(false);
+    for (uri, template) in [
+        ("/synapse/execute", "/synapse/execute"),
+        ("/ad/user/mfox", "/ad/{object}/{identity}"),
+    ] {
+        let r = with_keys.get(uri).await;
+        r.check(401, uri);
+        check(&r, "get", template);
+    }
+}
+
 fn put_key(app: &App, name: &str, roles: &str, secret: &str) {
     app.store
         .put_token(&TokenRecord {
@@ -1392,6 +1685,13 @@ async fn api_every_route_declares_a_permission() {
                             .to_string()
                     };
                     assert!(message.contains(expect), "{what}: {message}");
+                    // The document names the permission the route declares, and the refusal names it too.
+                    if secret == "syn_nobody_secret" {
+                        let permission = op["x-permission"]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("{what}: no x-permission in {op}"));
+                        assert!(message.contains(permission), "{what}: {message}");
+                    }
                 }
                 checked += 1;
             }
@@ -1805,10 +2105,28 @@ fn ad_statuses(env: &Value) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// Asserts that an AD envelope has the shape the OpenAPI document gives (`AdEnvelope`: the controller
+/// describes the handler's envelope without importing it, so real envelopes from the DC keep it honest).
+#[track_caller]
+fn ad_conforms(env: &Value, what: &str) {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(synapse_controller::openapi::document);
+    let schema = json!({"$ref": "#/components/schemas/AdEnvelope"});
+    let errors = synapse_controller::openapi::check::check_value(doc, &schema, env);
+    assert!(
+        errors.is_empty(),
+        "{what}: the envelope does not fit AdEnvelope of the OpenAPI document:\n{}\n{env:#}",
+        errors.join("\n")
+    );
+}
+
 /// Asserts the HTTP status and that every envelope status is `code`; returns the envelope.
 #[track_caller]
 fn ad_check(r: &Resp, http_status: u16, code: u64, what: &str) -> Value {
     let env = r.check(http_status, what);
+    if env.is_object() {
+        ad_conforms(&env, what);
+    }
     let st = ad_statuses(&env);
     assert!(
         !st.is_empty() && st.iter().all(|(c, _)| *c == code),

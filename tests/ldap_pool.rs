@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use synapse_handlers::ad::conn::{encode_password, LdapPool, Mod, Scope, SearchEntry};
-use synapse_handlers::ad::settings::Secret;
+use synapse_handlers::ad::domain::DomainPool;
+use synapse_handlers::ad::errors::bind_subcode;
+use synapse_handlers::ad::fields::encode_password;
 use synapse_handlers::error::Error;
 use synapse_handlers::ldap::escape::{ldap_dn_value, ldap_filter_value};
+use synapse_handlers::ldap::{LdapPool, Mod, Scope, SearchEntry, Secret};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
@@ -55,7 +57,7 @@ async fn add_contact(pool: &LdapPool, parent: &str, cn: &str) {
 #[tokio::test]
 async fn connect_discovers_base_dn_from_root_dse() {
     let dc = dc();
-    let mut settings = dc.settings();
+    let mut settings = dc.ldap_settings();
     settings.base_dn = None;
     let pool = LdapPool::connect(settings).await.unwrap();
     assert!(
@@ -64,9 +66,15 @@ async fn connect_discovers_base_dn_from_root_dse() {
         pool.base_dn(),
         dc.base_dn
     );
-    // The discovered base DN is in the settings, so its DNS form matches.
-    assert!(pool.settings().matches_domain("Sandbox.Local"));
-    assert!(pool.settings().matches_domain("sandbox"));
+    // The discovered base DN is in the settings, so a domain on this pool matches its DNS form (here the
+    // only way to match: the domain's name and aliases are something else).
+    assert!(pool.settings().base_dn.is_some());
+    let mut other = dc.settings();
+    other.ldap.name = "other.invalid".into();
+    other.aliases.clear();
+    let domain = DomainPool::new(other, pool.clone());
+    assert!(domain.settings().matches_domain("Sandbox.Local"));
+    assert!(!domain.settings().matches_domain("sandbox"));
     let dse = pool.root_dse().await.unwrap();
     assert!(first(&dse, "dnsHostName").is_some(), "{dse:?}");
     assert!(first(&dse, "defaultNamingContext").is_some(), "{dse:?}");
@@ -77,7 +85,7 @@ async fn connect_discovers_base_dn_from_root_dse() {
 #[tokio::test]
 async fn starttls_on_389_works() {
     let dc = dc();
-    let mut settings = dc.settings();
+    let mut settings = dc.ldap_settings();
     settings.urls = vec![format!("ldap://{}:389", dc.ip)];
     settings.starttls = true;
     let pool = LdapPool::connect(settings).await.unwrap();
@@ -101,7 +109,7 @@ async fn certificate_verification_is_on_unless_tls_insecure() {
     let Some(ca) = dc.ca_cert.clone() else {
         return;
     };
-    let mut settings = dc.settings();
+    let mut settings = dc.ldap_settings();
     settings.tls_insecure = false;
     settings.ca_cert = Some(ca);
     let err = LdapPool::connect(settings).await.err().unwrap();
@@ -111,13 +119,13 @@ async fn certificate_verification_is_on_unless_tls_insecure() {
 
 #[tokio::test]
 async fn wrong_password_is_a_bind_error() {
-    let mut settings = dc().settings();
+    let mut settings = dc().ldap_settings();
     settings.password = Secret::new("not-the-password");
     let err = LdapPool::connect(settings).await.err().unwrap();
     match &err {
         Error::Bind { code, message } => {
             assert_eq!(*code, 49, "{message}");
-            assert_eq!(err.ad_bind_subcode(), Some(0x52e), "{message}");
+            assert_eq!(bind_subcode(&err), Some(0x52e), "{message}");
         }
         other => panic!("expected Error::Bind, got {other:?}"),
     }
@@ -179,7 +187,7 @@ async fn user_lifecycle_add_read_modify_rename_move_delete() {
     assert!(first(user, "unicodePwd").is_none());
 
     // The password works: the user can bind.
-    let mut as_user = dc.settings();
+    let mut as_user = dc.ldap_settings();
     as_user.bind_dn = upn.clone();
     as_user.password = Secret::new(password.clone());
     as_user.pool_size = 1;
@@ -378,7 +386,7 @@ async fn injection_in_a_filter_value_finds_nothing_extra() {
 #[tokio::test]
 async fn discarded_connection_is_replaced() {
     let dc = dc();
-    let mut settings = dc.settings();
+    let mut settings = dc.ldap_settings();
     settings.pool_size = 1;
     let pool = LdapPool::connect(settings).await.unwrap();
     {
@@ -401,7 +409,7 @@ async fn discarded_connection_is_replaced() {
 async fn connection_dropped_by_the_server_side_is_replaced() {
     let dc = dc();
     let proxy = Proxy::start(&format!("{}:636", dc.ip)).await;
-    let mut settings = dc.settings();
+    let mut settings = dc.ldap_settings();
     settings.urls = vec![format!("ldaps://{}", proxy.addr)];
     settings.pool_size = 2;
     let pool = LdapPool::connect(settings).await.unwrap();
@@ -430,7 +438,7 @@ async fn connection_dropped_by_the_server_side_is_replaced() {
 async fn hung_server_gives_a_timeout_and_the_connection_is_replaced() {
     let dc = dc();
     let proxy = Proxy::start(&format!("{}:636", dc.ip)).await;
-    let mut settings = dc.settings();
+    let mut settings = dc.ldap_settings();
     settings.urls = vec![format!("ldaps://{}", proxy.addr)];
     settings.op_timeout = Duration::from_secs(1);
     let pool = LdapPool::connect(settings).await.unwrap();
@@ -463,7 +471,7 @@ async fn unreachable_url_is_a_connection_error_within_the_connect_timeout() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut settings = dc().settings();
+    let mut settings = dc().ldap_settings();
     settings.urls = vec![format!("ldaps://127.0.0.1:{port}")];
     settings.connect_timeout = Duration::from_secs(2);
     let started = Instant::now();
@@ -512,7 +520,7 @@ async fn pool_timings() {
     }
     let mut discover = Vec::new();
     for _ in 0..10 {
-        let mut s = dc.settings();
+        let mut s = dc.ldap_settings();
         s.base_dn = None;
         let t = Instant::now();
         LdapPool::connect(s).await.unwrap();

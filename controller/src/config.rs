@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use synapse_handlers::ad::settings::DomainSettings;
+use synapse_handlers::ad::settings::{ActiveDirectoryConfig, DomainSettings};
+use synapse_handlers::HandlersConfig;
 
 /// Default listen address (loopback: exposing the API is a decision, not a default).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:20000";
@@ -28,7 +29,11 @@ pub struct FileConfig {
     pub sync_timeout_seconds: Option<u64>,
     /// AD API route -> plan overrides, e.g. `GetUser: MyGetUser`.
     pub ad_routes: Option<BTreeMap<String, String>>,
-    /// Active Directory domains (the first is the default). Without it, `SYNAPSE_AD_*` variables are used.
+    /// One section per handler type, e.g. `ActiveDirectory: {Domains: [...]}`. An absent section comes from
+    /// its handler's variables (`SYNAPSE_AD_*`).
+    pub handlers: Option<HandlersConfig>,
+    /// Deprecated spelling of `Handlers: {ActiveDirectory: {Domains: [...]}}` (accepted with a warning; an
+    /// error together with `Handlers.ActiveDirectory`).
     pub domains: Option<Vec<DomainSettings>>,
 }
 
@@ -43,7 +48,8 @@ pub struct ServeConfig {
     pub retention_days: u32,
     pub sync_timeout_seconds: u64,
     pub ad_routes: BTreeMap<String, String>,
-    pub domains: Vec<DomainSettings>,
+    /// The handlers' sections (file, else deprecated keys, else `SYNAPSE_AD_*`).
+    pub handlers: HandlersConfig,
 }
 
 /// A configuration problem, naming the key or variable.
@@ -138,14 +144,22 @@ impl ServeConfig {
         if sync_timeout_seconds == 0 || sync_timeout_seconds > 86_400 {
             return Err(err("SyncTimeoutSeconds", "must be between 1 and 86400"));
         }
-        let domains = match file.domains {
-            Some(d) => d,
-            None if env("SYNAPSE_AD_URL").is_some() => {
-                vec![DomainSettings::from_lookup(|k| env(k))
-                    .map_err(|e| err("SYNAPSE_AD_*", e.to_string()))?]
+        let mut handlers = file.handlers.unwrap_or_default();
+        if let Some(domains) = file.domains {
+            if handlers.active_directory.is_some() {
+                return Err(err(
+                    "Domains",
+                    "is the deprecated spelling of Handlers.ActiveDirectory.Domains; give only Handlers.ActiveDirectory",
+                ));
             }
-            None => Vec::new(),
-        };
+            tracing::warn!(
+                "synapse.yaml: the top-level Domains key is deprecated; move it to Handlers: {{ActiveDirectory: {{Domains: [...]}}}}"
+            );
+            handlers.active_directory = Some(ActiveDirectoryConfig { domains });
+        }
+        let handlers = handlers
+            .with_env(&env)
+            .map_err(|e| err("SYNAPSE_AD_*", e.to_string()))?;
         Ok(ServeConfig {
             listen,
             plans: o
@@ -165,8 +179,18 @@ impl ServeConfig {
             retention_days,
             sync_timeout_seconds,
             ad_routes: file.ad_routes.unwrap_or_default(),
-            domains,
+            handlers,
         })
+    }
+
+    /// Names and aliases of the configured AD domains, in order (the /ad routes tell
+    /// `/{object}/{domain}/{identity}` from membership routes with them).
+    pub fn domain_names(&self) -> Vec<String> {
+        self.handlers
+            .active_directory
+            .as_ref()
+            .map(ActiveDirectoryConfig::domain_names)
+            .unwrap_or_default()
     }
 
     /// Refuses `--no-auth` on anything but a loopback address.
@@ -192,22 +216,7 @@ impl ServeConfig {
             retention_days: self.retention_days,
             sync_timeout_seconds: self.sync_timeout_seconds,
             ad_routes: self.ad_routes.clone(),
-            domains: self
-                .domains
-                .iter()
-                .map(|d| PrintableDomain {
-                    name: d.name.clone(),
-                    aliases: d.aliases.clone(),
-                    urls: d.urls.clone(),
-                    bind_dn: d.bind_dn.clone(),
-                    password: synapse_engine::MASK.to_string(),
-                    ca_cert: d.ca_cert.as_ref().map(|p| p.display().to_string()),
-                    tls_insecure: d.tls_insecure,
-                    starttls: d.starttls,
-                    base_dn: d.base_dn.clone(),
-                    pool_size: d.pool_size,
-                })
-                .collect(),
+            handlers: self.handlers.printable(),
         }
     }
 }
@@ -231,22 +240,8 @@ pub struct Printable {
     pub retention_days: u32,
     pub sync_timeout_seconds: u64,
     pub ad_routes: BTreeMap<String, String>,
-    pub domains: Vec<PrintableDomain>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PrintableDomain {
-    pub name: String,
-    pub aliases: Vec<String>,
-    pub urls: Vec<String>,
-    pub bind_dn: String,
-    pub password: String,
-    pub ca_cert: Option<String>,
-    pub tls_insecure: bool,
-    pub starttls: bool,
-    pub base_dn: Option<String>,
-    pub pool_size: usize,
+    /// The handlers' sections, secrets masked.
+    pub handlers: serde_json::Value,
 }
 
 #[cfg(test)]
@@ -276,5 +271,67 @@ mod tests {
         let bad = |k: &str| (k == "SYNAPSE_BODY_LIMIT").then(|| "lots".to_string());
         let e = ServeConfig::load(&Overrides::default(), &bad).unwrap_err();
         assert!(e.to_string().contains("SYNAPSE_BODY_LIMIT"), "{e}");
+    }
+
+    fn load_yaml(name: &str, yaml: &str) -> Result<ServeConfig, ConfigError> {
+        let dir =
+            std::env::temp_dir().join(format!("synapse-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("synapse.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        let r = ServeConfig::load(&o, &|_| None);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    /// One domain entry, indented by `pad` spaces.
+    fn domain(pad: usize) -> String {
+        let p = " ".repeat(pad);
+        format!(
+            "{p}- Name: sandbox.local\n{p}  Aliases: [SANDBOX]\n{p}  Urls: ldaps://127.0.0.5\n\
+             {p}  BindDn: cn=a,dc=sandbox,dc=local\n{p}  Password: Passw0rd\n"
+        )
+    }
+
+    #[test]
+    fn handlers_section_and_deprecated_domains() {
+        let c = load_yaml(
+            "handlers",
+            &format!("Handlers:\n  ActiveDirectory:\n    Domains:\n{}", domain(4)),
+        )
+        .unwrap();
+        assert_eq!(c.domain_names(), vec!["sandbox.local", "SANDBOX"]);
+        let printed = serde_yaml::to_string(&c.printable()).unwrap();
+        assert!(printed.contains("Handlers:"), "{printed}");
+        assert!(printed.contains("ActiveDirectory:"), "{printed}");
+        assert!(!printed.contains("Passw0rd"), "{printed}");
+
+        // The old top-level key still works, as the same section.
+        let old = load_yaml("domains", &format!("Domains:\n{}", domain(0))).unwrap();
+        assert_eq!(old.domain_names(), c.domain_names());
+        assert_eq!(serde_yaml::to_string(&old.printable()).unwrap(), printed);
+
+        // Both: refused.
+        let e = load_yaml(
+            "both",
+            &format!(
+                "Handlers:\n  ActiveDirectory: {{}}\nDomains:\n{}",
+                domain(0)
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "Domains");
+
+        // Unknown handler section: refused.
+        let e = load_yaml("unknown", "Handlers:\n  ActiveDirectry: {}\n").unwrap_err();
+        assert!(e.message.contains("ActiveDirectry"), "{e}");
+
+        // No section, no variables: no domain.
+        let none = load_yaml("none", "Handlers: {}\n").unwrap();
+        assert!(none.domain_names().is_empty());
     }
 }

@@ -4,14 +4,17 @@
 //! - `config`: synapse.yaml + SYNAPSE_* + flags; `catalog`: plans by file name; `runner`: instances
 //!   (start, await, cancel, events); `store`: one narrow trait per record kind (instances, API keys) on one
 //!   redb file; `writer`: group commit of records of any kind; `auth`: API keys;
-//!   `body`/`render`: request parsing and response formats; `http::error`: the one error -> HTTP mapping;
-//!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`.
+//!   `body`/`render`: request parsing and response formats; `http`: the one error -> HTTP mapping
+//!   (`http::error`) and route permissions (`http::access`);
+//!   `routes`: `/synapse/execute`, `/ad` (alias `/myriad`), `/healthz`, `/metrics`, `/openapi.json`;
+//!   `openapi`: the OpenAPI document, generated from the routes (utoipa).
 
 pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod http;
+pub mod openapi;
 pub mod query;
 pub mod render;
 pub mod routes;
@@ -71,11 +74,7 @@ impl AppState {
         let executor = Executor::in_process(Arc::new(registry));
         let writer = Arc::new(Writer::start(stores.batch.clone()));
         let runner = Arc::new(Runner::new(executor, stores.instances.clone(), writer));
-        let mut domain_names = Vec::new();
-        for d in &cfg.domains {
-            domain_names.push(d.name.clone());
-            domain_names.extend(d.aliases.iter().cloned());
-        }
+        let domain_names = cfg.domain_names();
         Ok(AppState {
             catalog,
             runner,

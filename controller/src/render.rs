@@ -57,7 +57,7 @@ pub fn render(status: StatusCode, value: &Value, format: Format, pretty: bool) -
             "application/yaml",
         ),
         Format::Xml => (
-            synapse_handlers::ad::xml::to_xml("Response", value, pretty),
+            synapse_handlers::format::xml::to_xml("Response", value, pretty),
             "application/xml",
         ),
     };

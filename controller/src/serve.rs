@@ -24,6 +24,9 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The `Handlers` section could not build the handlers.
+    #[error(transparent)]
+    Handlers(#[from] synapse_handlers::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -70,10 +73,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     }
     let clock = synapse_engine::clock::system();
     let store = open_store(&cfg, clock.as_ref())?;
-    let mut registry = synapse_handlers::builtin_registry();
-    registry.register(Arc::new(synapse_handlers::ad::ActiveDirectoryHandler::new(
-        cfg.domains.clone(),
-    )));
+    let registry = synapse_handlers::registry(&cfg.handlers)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();

@@ -24,17 +24,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use serde_json::{json, Value};
 use synapse_engine::{ActionContext, ExecuteResult, Handler, StatusType};
-use synapse_handlers::ad::conn::ldap3::adapters::PagedResults;
-use synapse_handlers::ad::conn::ldap3::{self, LdapConnAsync, LdapConnSettings, StdStream};
-use synapse_handlers::ad::conn::{Ldap, LdapPool, Scope, SearchEntry, PAGE_SIZE};
+use synapse_handlers::ad::domain::DomainPool;
 use synapse_handlers::ad::envelope::AdObjectType;
 use synapse_handlers::ad::fields::Changes;
 use synapse_handlers::ad::identity::{class_filter, READ_ATTRS};
 use synapse_handlers::ad::model::AdConfig;
 use synapse_handlers::ad::objects::{self, Shape};
 use synapse_handlers::ad::ops::{self, Ctx, Target};
-use synapse_handlers::ad::settings::{dns_name_from_dn, DomainSettings, Secret};
+use synapse_handlers::ad::settings::{dns_name_from_dn, DomainSettings};
 use synapse_handlers::ad::{values, ActiveDirectoryHandler};
+use synapse_handlers::ldap::ldap3::adapters::PagedResults;
+use synapse_handlers::ldap::ldap3::{self, LdapConnAsync, LdapConnSettings, StdStream};
+use synapse_handlers::ldap::{Ldap, Scope, SearchEntry, Secret, PAGE_SIZE};
 
 /// Timed Get operations per variant (after `GET_WARMUP` untimed rounds).
 const GET_N: usize = 2000;
@@ -160,8 +161,8 @@ impl Dc {
             .next()
             .unwrap_or("SANDBOX")
             .to_string()];
-        s.tls_insecure = true;
-        s.base_dn = Some(self.base_dn.clone());
+        s.ldap.tls_insecure = true;
+        s.ldap.base_dn = Some(self.base_dn.clone());
         s
     }
 
@@ -442,7 +443,7 @@ impl GetV {
 
 struct GetBench {
     raw: Ldap,
-    pool: LdapPool,
+    pool: DomainPool,
     handler: ActiveDirectoryHandler,
     ctx: ActionContext,
     cfg: AdConfig,
@@ -691,7 +692,7 @@ async fn measure(dc: &Dc, n: Counts) -> Setup {
     );
 
     let mut raw = dc.raw().await;
-    let pool = LdapPool::connect(dc.settings()).await.expect("pool");
+    let pool = DomainPool::connect(dc.settings()).await.expect("pool");
     let handler = ActiveDirectoryHandler::new(vec![dc.settings()]);
     let ctx = ActionContext::standalone("bench");
     let root = format!("ou=bench-{run},{}", dc.base_dn);

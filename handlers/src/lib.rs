@@ -1,28 +1,113 @@
-//! synapse-handlers: the built-in handlers. `core` holds the test workhorses (Empty, Echo).
-//! Knows nothing of HTTP.
+//! synapse-handlers: the built-in handlers. `core` holds the test workhorses (Empty, Echo), `ad` the
+//! ActiveDirectoryHandler; `ldap` is the LDAP layer LDAP handlers share, `config` the `Handlers` section of
+//! `synapse.yaml`, `format` the text output formats. Knows nothing of HTTP.
+//!
+//! Every built-in handler is listed once, in [`BUILTINS`]: its descriptor and how it is built from its section
+//! of [`HandlersConfig`]. [`registry`] and [`descriptors`] are the only ways the binary and the controller
+//! get handlers.
 
 pub mod ad;
+pub mod config;
 pub mod core;
 pub mod error;
+pub mod format;
 pub mod ldap;
 
+pub use config::HandlersConfig;
 pub use error::Error;
 
 use std::sync::Arc;
-use synapse_engine::HandlerRegistry;
+use synapse_engine::{Handler, HandlerDescriptor, HandlerRegistry};
 
-/// A registry with every built-in handler.
+/// One built-in handler: its descriptor (available without building the handler, for controllers whose
+/// handlers run on remote nodes) and how it is built from its section of the configuration.
+struct Builtin {
+    descriptor: fn() -> Arc<dyn HandlerDescriptor>,
+    build: fn(&HandlersConfig) -> Arc<dyn Handler>,
+}
+
+/// Every built-in handler. A new handler plugs in here (and gets a section in [`HandlersConfig`] when it
+/// has settings).
+const BUILTINS: [Builtin; 3] = [
+    Builtin {
+        descriptor: || core::EmptyHandler.descriptor(),
+        build: |_| Arc::new(core::EmptyHandler),
+    },
+    Builtin {
+        descriptor: || core::EchoHandler.descriptor(),
+        build: |_| Arc::new(core::EchoHandler),
+    },
+    Builtin {
+        descriptor: || Arc::new(ad::descriptor::AdDescriptor::default()),
+        build: |cfg| {
+            Arc::new(ad::ActiveDirectoryHandler::from_config(
+                &cfg.active_directory.clone().unwrap_or_default(),
+            ))
+        },
+    },
+];
+
+/// A registry with every built-in handler, registered once, each built from its section of `cfg` (an absent
+/// section: the handler's defaults, e.g. the ActiveDirectoryHandler without a domain). Errors: a section
+/// that does not pass its checks ([`HandlersConfig::validate`]).
+pub fn registry(cfg: &HandlersConfig) -> Result<HandlerRegistry, Error> {
+    cfg.validate()?;
+    Ok(build(cfg))
+}
+
+/// [`registry`] with the default configuration (no section): every built-in handler, the
+/// ActiveDirectoryHandler without a domain. For validating plans and for tests.
 pub fn builtin_registry() -> HandlerRegistry {
+    build(&HandlersConfig::default())
+}
+
+/// The descriptor of every built-in handler, without building any handler.
+pub fn descriptors() -> Vec<Arc<dyn HandlerDescriptor>> {
+    BUILTINS.iter().map(|b| (b.descriptor)()).collect()
+}
+
+fn build(cfg: &HandlersConfig) -> HandlerRegistry {
     let mut r = HandlerRegistry::new();
-    r.register(Arc::new(core::EmptyHandler));
-    r.register(Arc::new(core::EchoHandler));
-    r.register(Arc::new(ad::ActiveDirectoryHandler::new(Vec::new())));
+    for b in &BUILTINS {
+        r.register((b.build)(cfg));
+    }
     r
 }
 
-/// A registry with every built-in handler, the ActiveDirectoryHandler configured from `SYNAPSE_AD_*`.
-pub fn registry_from_env() -> Result<HandlerRegistry, Error> {
-    let mut r = builtin_registry();
-    r.register(Arc::new(ad::ActiveDirectoryHandler::from_env()?));
-    Ok(r)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_registered_once_with_its_descriptor() {
+        let r = registry(&HandlersConfig::default()).unwrap();
+        let names: Vec<&str> = descriptors().iter().map(|d| d.name()).collect();
+        assert_eq!(
+            names,
+            vec!["EmptyHandler", "EchoHandler", "ActiveDirectoryHandler"]
+        );
+        assert_eq!(r.names(), names.as_slice());
+        for d in descriptors() {
+            let h = r.get(d.name()).unwrap();
+            assert_eq!(h.descriptor().name(), d.name());
+            for alias in d.aliases() {
+                assert_eq!(r.get(alias).unwrap().descriptor().name(), d.name());
+            }
+        }
+    }
+
+    #[test]
+    fn sections_are_checked() {
+        let bad = ad::settings::DomainSettings::new(
+            "x.local",
+            vec!["ldap://127.0.0.5".into()],
+            "cn=a",
+            ldap::Secret::new("pw"),
+        );
+        let cfg = HandlersConfig {
+            active_directory: Some(ad::settings::ActiveDirectoryConfig { domains: vec![bad] }),
+        };
+        let err = registry(&cfg).err().unwrap().to_string();
+        assert!(err.contains("StartTls"), "{err}");
+    }
 }

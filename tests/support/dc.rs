@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use synapse_handlers::ad::conn::LdapPool;
-use synapse_handlers::ad::settings::{dns_name_from_dn, DomainSettings, Secret};
+use synapse_handlers::ad::settings::{dns_name_from_dn, DomainSettings};
+use synapse_handlers::ldap::{LdapPool, LdapSettings, Secret};
 
 /// Seconds after which the DC stops itself even if nobody stops it.
 const MAX_RUNTIME_SECS: u32 = 1800;
@@ -72,14 +72,19 @@ impl TestDc {
             .next()
             .unwrap_or("SANDBOX")
             .to_string()];
-        s.tls_insecure = true;
-        s.base_dn = Some(self.base_dn.clone());
+        s.ldap.tls_insecure = true;
+        s.ldap.base_dn = Some(self.base_dn.clone());
         s
     }
 
-    /// A pool on [`TestDc::settings`].
+    /// The LDAP part of [`TestDc::settings`] (for the generic pool's tests).
+    pub fn ldap_settings(&self) -> LdapSettings {
+        self.settings().ldap
+    }
+
+    /// A pool on [`TestDc::ldap_settings`].
     pub async fn pool(&self) -> LdapPool {
-        LdapPool::connect(self.settings())
+        LdapPool::connect(self.ldap_settings())
             .await
             .unwrap_or_else(|e| panic!("connecting to the test DC {}: {e}", self.url))
     }

@@ -18,10 +18,10 @@
 
 use std::time::{Duration, Instant};
 
-use synapse_handlers::ad::conn::ldap3::{self, LdapConnAsync, LdapConnSettings, StdStream};
-use synapse_handlers::ad::conn::{Ldap, Scope};
 use synapse_handlers::ad::envelope::AdObjectType;
 use synapse_handlers::ad::identity::{class_filter, READ_ATTRS};
+use synapse_handlers::ldap::ldap3::{self, LdapConnAsync, LdapConnSettings, StdStream};
+use synapse_handlers::ldap::{Ldap, Scope};
 
 struct Args {
     url: String,

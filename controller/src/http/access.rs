@@ -1,75 +1,108 @@
 //! Authentication and permissions as axum layers.
 //!
 //! - [`authenticated`] puts a group of routes behind authentication: every request gets a [`Principal`] in its
-//!   extensions (from its bearer key, or the anonymous admin with `--no-auth`), and the group's
-//!   [`ErrorShape`] for refusals (the AD API answers them as envelopes).
-//! - [`require`] declares the [`Permission`] a route's methods need, where the route is registered:
-//!   `.route("/{plan}/start", require(StartPlans, get(start).post(start)))`. Methods of one path that need
-//!   different permissions are declared separately and merged.
+//!   extensions (from its bearer key, or the anonymous admin with `--no-auth`), and the group's refusal shape
+//!   ([`Refusals`]: the AD API answers refusals as envelopes).
+//! - [`require`] declares the [`Permission`] of a route where it is registered:
+//!   `.routes(require(StartPlans, routes!(start_get, start_post)))`. Methods of one path that need different
+//!   permissions are registered separately (utoipa-axum merges them into one path). The permission is also
+//!   written into the OpenAPI operation as `x-permission`.
 //! - A handler that needs the principal takes it as an extractor (`principal: Principal`).
+//!
+//! The layers find the application state in the request extensions (`routes::router` adds it), so route
+//! groups can be built without it (the OpenAPI document is generated from the same routers).
 
 use crate::auth::{self, Permission, Principal};
 use crate::http::error::{ApiError, ErrorShape};
 use crate::AppState;
-use axum::extract::{FromRequestParts, OriginalUri, Request, State};
+use axum::extract::{FromRequestParts, OriginalUri, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::MethodRouter;
-use axum::Router;
 use std::sync::Arc;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
-/// A group's authentication: the state (keys, `--no-auth`) and how the group answers refusals.
-#[derive(Clone)]
-struct Gate {
-    state: Arc<AppState>,
-    shape: ErrorShape,
+/// The OpenAPI extension that names an operation's permission.
+pub const PERMISSION_EXTENSION: &str = "x-permission";
+
+/// How a group of routes answers refusals (401, 403).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusals {
+    /// `{"Error": {...}}`.
+    Plain,
+    /// The AD API's envelope (`AppState::ad_errors`).
+    AdApi,
 }
 
-/// Every route of `router` behind authentication; refusals (401) in `shape`.
-pub fn authenticated(
-    router: Router<Arc<AppState>>,
-    state: &Arc<AppState>,
-    shape: ErrorShape,
-) -> Router<Arc<AppState>> {
-    router.route_layer(middleware::from_fn_with_state(
-        Gate {
-            state: state.clone(),
-            shape,
-        },
-        authenticate,
-    ))
+/// Every route of `router` behind authentication, refusing in the `refusals` shape. Apply it after the last
+/// route of the group.
+pub fn authenticated<S>(router: OpenApiRouter<S>, refusals: Refusals) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.route_layer(middleware::from_fn(move |req: Request, next: Next| {
+        authenticate(refusals, req, next)
+    }))
 }
 
-async fn authenticate(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
-    let principal = if gate.state.no_auth {
+async fn authenticate(refusals: Refusals, mut req: Request, next: Next) -> Response {
+    // Fail closed: without the state there are no keys to check.
+    let Some(state) = req.extensions().get::<Arc<AppState>>().cloned() else {
+        return ErrorShape::Plain.respond(no_state(), "");
+    };
+    let shape = match refusals {
+        Refusals::Plain => ErrorShape::Plain,
+        Refusals::AdApi => state.ad_errors.clone(),
+    };
+    let principal = if state.no_auth {
         Ok(Principal::anonymous())
     } else {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        auth::authenticate(header, gate.state.keys.as_ref())
+        auth::authenticate(header, state.keys.as_ref())
     };
     match principal {
         Ok(p) => {
             req.extensions_mut().insert(p);
-            req.extensions_mut().insert(gate.shape);
+            req.extensions_mut().insert(shape);
             next.run(req).await
         }
-        Err(e) => gate.shape.respond(e.into(), ""),
+        Err(e) => shape.respond(e.into(), ""),
     }
 }
 
-/// `route`'s methods need `permission`. Wrap every method router of a protected group with it.
-pub fn require<S>(permission: Permission, route: MethodRouter<S>) -> MethodRouter<S>
+/// The routes of `route` (one `routes!(...)`) need `permission`.
+pub fn require<S>(
+    permission: Permission,
+    (schemas, mut paths, route): UtoipaMethodRouter<S>,
+) -> UtoipaMethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    route.route_layer(middleware::from_fn(move |req: Request, next: Next| {
+    for item in paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for op in ops.into_iter().flatten() {
+            op.extensions
+                .get_or_insert_with(Default::default)
+                .insert(PERMISSION_EXTENSION.into(), permission.to_string().into());
+        }
+    }
+    let route = route.route_layer(middleware::from_fn(move |req: Request, next: Next| {
         authorize(permission, req, next)
-    }))
+    }));
+    (schemas, paths, route)
 }
 
 async fn authorize(permission: Permission, req: Request, next: Next) -> Response {
@@ -95,6 +128,10 @@ async fn authorize(permission: Permission, req: Request, next: Next) -> Response
 
 fn no_principal() -> ApiError {
     ApiError::Internal("the route is not behind authentication".into())
+}
+
+fn no_state() -> ApiError {
+    ApiError::Internal("the router has no application state".into())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

@@ -21,8 +21,18 @@
 
 use crate::auth::{Permission, Principal};
 use crate::body;
-use crate::http::access::require;
+use crate::http::access::{authenticated, require, Refusals};
 use crate::http::error::{outcome_status, ApiError};
+use crate::openapi::ad::{AdCustomSearchBody, AdObjectBody, AdSearchBody};
+use crate::openapi::params::{
+    AdFlags, AdObjectFlags, MembershipPath, MembershipTwinPath, MovePath, MoveTwinPath, ObjectPath,
+    ObjectTwoPath, PlanPath, UpsertFlag,
+};
+use crate::openapi::responses::{
+    AdBodyResponses, AdForbidden, AdResponses, AdUnauthorized, NotFound,
+};
+use crate::openapi::schemas::AdSearchHelp;
+use crate::openapi::BODY;
 use crate::query::{bool_flag, flag, UniqueQuery};
 use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
@@ -35,50 +45,43 @@ use crate::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::Router;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use synapse_engine::{ActionKind, DynamicParams, OutcomeClass};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Every route with the permission it needs (`http::access::require`): GETs and searches read, everything else
-/// changes the directory.
-pub fn routes() -> Router<Arc<AppState>> {
+/// changes the directory. Behind authentication.
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     use Permission::*;
-    Router::new()
-        .route("/search", require(RunAdReads, post(search)))
-        .route("/search/{plan}", require(RunAdReads, post(custom_search)))
-        .route(
-            "/search/{plan}/help",
-            require(ReadPlans, get(custom_search_help)),
-        )
-        .route(
-            "/{object}/{identity}",
-            require(RunAdReads, get(one))
-                .merge(require(RunAdWrites, post(one).put(one).delete(one))),
-        )
-        .route(
-            "/{object}/{a}/{b}",
-            require(RunAdReads, get(two))
-                .merge(require(RunAdWrites, post(two).put(two).delete(two))),
-        )
-        .route(
-            "/{object}/{identity}/group/{group}",
-            require(RunAdWrites, post(membership).delete(membership)),
-        )
-        .route(
-            "/{object}/{domain}/{identity}/group/{group}",
-            require(RunAdWrites, post(membership_twin).delete(membership_twin)),
-        )
-        .route(
-            "/{object}/{identity}/ou/{moveto}",
-            require(RunAdWrites, put(move_to)),
-        )
-        .route(
-            "/{object}/{domain}/{identity}/ou/{moveto}",
-            require(RunAdWrites, put(move_to_twin)),
-        )
+    let routes = OpenApiRouter::new()
+        .routes(require(RunAdReads, routes!(search)))
+        .routes(require(RunAdReads, routes!(custom_search)))
+        .routes(require(ReadPlans, routes!(custom_search_help)))
+        .routes(require(RunAdReads, routes!(get_object)))
+        .routes(require(
+            RunAdWrites,
+            routes!(create_object, modify_object, delete_object),
+        ))
+        .routes(require(RunAdReads, routes!(get_two)))
+        .routes(require(
+            RunAdWrites,
+            routes!(modify_two, add_two, remove_two),
+        ))
+        .routes(require(
+            RunAdWrites,
+            routes!(add_to_group, remove_from_group),
+        ))
+        .routes(require(
+            RunAdWrites,
+            routes!(add_to_group_twin, remove_from_group_twin),
+        ))
+        .routes(require(RunAdWrites, routes!(move_to)))
+        .routes(require(RunAdWrites, routes!(move_to_twin)));
+    // AD API clients get refusals as envelopes too.
+    authenticated(routes, Refusals::AdApi)
 }
 
 /// The plan-name part of an object segment.
@@ -408,6 +411,18 @@ async fn move_route(c: &Call<'_>, object: &str, identity: String, moveto: String
     .await
 }
 
+/// Move{Type}: move to another OU
+///
+/// Plan Move{Type} with identity `{identity}` and moveto `{moveto}`. A missing destination is InvalidPath
+/// (400). The body is ignored.
+#[utoipa::path(
+    put,
+    path = "/{object}/{identity}/ou/{moveto}",
+    operation_id = "adMove",
+    tag = "ad",
+    params(MovePath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
 async fn move_to(
     State(state): State<Arc<AppState>>,
     Path((object, identity, moveto)): Path<(String, String, String)>,
@@ -424,6 +439,18 @@ async fn move_to(
     move_route(&c, &object, identity, moveto).await
 }
 
+/// Move{Type}: move to another OU
+///
+/// Plan Move{Type} with identity `{domain}\{identity}` and moveto `{moveto}`. A missing destination is
+/// InvalidPath (400). The body is ignored.
+#[utoipa::path(
+    put,
+    path = "/{object}/{domain}/{identity}/ou/{moveto}",
+    operation_id = "adMoveTwin",
+    tag = "ad",
+    params(MoveTwinPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
 async fn move_to_twin(
     State(state): State<Arc<AppState>>,
     Path((object, domain, identity, moveto)): Path<(String, String, String, String)>,
@@ -440,7 +467,14 @@ async fn move_to_twin(
     move_route(&c, &object, format!("{domain}\\{identity}"), moveto).await
 }
 
-/// `POST /ad/search`: body `{Filter, SearchBase, ReturnAttributes}` -> the Search plan.
+/// Search (LDAP filter)
+///
+/// `POST /ad/search`: body `{Filter, SearchBase, ReturnAttributes}` -> the Search plan (file Search.yaml): `Filter` -> filter, `SearchBase` -> searchbase, `ReturnAttributes` ->
+/// attributes. Always paged; the result is in `Results[0].SearchResults` with `Type` 6.
+#[utoipa::path(post, path = "/search", operation_id = "adSearch", tag = "ad",
+    params(AdFlags),
+    request_body(description = BODY, content((AdSearchBody = "application/json"))),
+    responses(AdBodyResponses))]
 async fn search(
     State(state): State<Arc<AppState>>,
     UniqueQuery(q): UniqueQuery,
@@ -496,7 +530,17 @@ async fn search(
     }
 }
 
+/// Custom search: run a search plan by name
+///
 /// `POST /ad/search/{plan}`: body keys are the plan's dynamic parameters; a missing one is a 400 naming it.
+/// Runs `plans/{plan}.yaml` (e.g. GetAllGroups: every group a principal belongs to, through nesting, plus
+/// the principal itself). Only search plans (first action an ActiveDirectoryHandler Search) run here. Body keys
+/// (and query keys other than outputtype, prettyprint, timeoutSeconds and dryRun) are the plan's dynamic
+/// parameters.
+#[utoipa::path(post, path = "/search/{plan}", operation_id = "adCustomSearch", tag = "ad",
+    params(PlanPath, AdFlags),
+    request_body(description = BODY, content((Option<AdCustomSearchBody> = "application/json"))),
+    responses(AdBodyResponses))]
 async fn custom_search(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
@@ -532,6 +576,17 @@ async fn custom_search(
     }
 }
 
+/// A custom search's parameters
+///
+/// Not an envelope: an `Error` body when the plan does not exist.
+#[utoipa::path(get, path = "/search/{plan}/help", operation_id = "adCustomSearchHelp", tag = "ad",
+    params(PlanPath),
+    responses(
+        (status = 200, description = "The plan's description and dynamic parameters.", body = AdSearchHelp),
+        (status = 401, response = AdUnauthorized),
+        (status = 403, response = AdForbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn custom_search_help(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
@@ -543,4 +598,278 @@ async fn custom_search_help(
         "Parameters": e.params,
     }))
     .into_response())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Documented operations of the handlers that serve several methods (`one`, `two`, `membership`,
+// `membership_twin`): one function per method, so that each gets its own operation (id, parameters, body) and
+// `routes!` registers exactly these.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Get{Type}: read an object
+///
+/// Plan Get{Type} (GetUser, GetGroup, GetOrgUnit, GetComputer; overridable with `AdRoutes` in synapse.yaml)
+/// with identity `{identity}`. The OU plans take no group-membership flags (using one is a 400).
+#[utoipa::path(
+    get,
+    path = "/{object}/{identity}",
+    operation_id = "adGet",
+    tag = "ad",
+    params(ObjectPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn get_object(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    one(state, path, q, headers, method, principal, req).await
+}
+
+/// Create{Type}: create an object
+///
+/// Plan Create{Type} with identity `{identity}` (must be a DN) and the body's fields. With `upsert=true` an
+/// existing object is modified.
+#[utoipa::path(post, path = "/{object}/{identity}", operation_id = "adCreate", tag = "ad",
+    params(ObjectPath, AdObjectFlags, UpsertFlag, AdFlags),
+    request_body(description = BODY, content((Option<AdObjectBody> = "application/json"))),
+    responses(AdBodyResponses))]
+async fn create_object(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    one(state, path, q, headers, method, principal, req).await
+}
+
+/// Modify{Type}: change an object
+///
+/// Plan Modify{Type} with identity `{identity}` and the body's fields (absent fields are left alone; `~null~`
+/// clears one). With `upsert=true` a missing object is created (DN identities only).
+#[utoipa::path(put, path = "/{object}/{identity}", operation_id = "adModify", tag = "ad",
+    params(ObjectPath, AdObjectFlags, UpsertFlag, AdFlags),
+    request_body(description = BODY, content((Option<AdObjectBody> = "application/json"))),
+    responses(AdBodyResponses))]
+async fn modify_object(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    one(state, path, q, headers, method, principal, req).await
+}
+
+/// Delete{Type}: delete a leaf object
+///
+/// Plan Delete{Type} with identity `{identity}`. Objects with children (e.g. a non-empty OU) are NotAllowed
+/// (403).
+#[utoipa::path(
+    delete,
+    path = "/{object}/{identity}",
+    operation_id = "adDelete",
+    tag = "ad",
+    params(ObjectPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn delete_object(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    one(state, path, q, headers, method, principal, req).await
+}
+
+/// Get{Type} of `{a}\{b}`
+///
+/// GET and PUT on three segments always mean the identity `{a}\{b}` (`DOMAIN\name`).
+#[utoipa::path(
+    get,
+    path = "/{object}/{a}/{b}",
+    operation_id = "adGetDomain",
+    tag = "ad",
+    params(ObjectTwoPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn get_two(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    two(state, path, q, headers, method, principal, req).await
+}
+
+/// Modify{Type} of `{a}\{b}`
+///
+/// GET and PUT on three segments always mean the identity `{a}\{b}` (`DOMAIN\name`).
+#[utoipa::path(put, path = "/{object}/{a}/{b}", operation_id = "adModifyDomain", tag = "ad",
+    params(ObjectTwoPath, AdObjectFlags, UpsertFlag, AdFlags),
+    request_body(description = BODY, content((Option<AdObjectBody> = "application/json"))),
+    responses(AdBodyResponses))]
+async fn modify_two(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    two(state, path, q, headers, method, principal, req).await
+}
+
+/// Add{Type}ToGroup (seed form), or Create{Type} of `{a}\{b}` when `{a}` is a domain
+///
+/// When `{a}` is not a configured domain name or alias (the usual case): plan Add{Type}ToGroup
+/// (AddUserToGroup, AddGroupToGroup, AddComputerToGroup) with identity `{a}` and group `{b}`; the body is
+/// ignored; `ou` answers 400 (OUs cannot be group members). Already a member: 409 (AlreadyExists). Nesting
+/// rules (a group cannot contain itself; Universal cannot contain Domain Local; Global only Global) give 403
+/// (NotAllowed). When `{a}` is a configured domain: Create{Type} of `{a}\{b}` with the body.
+#[utoipa::path(post, path = "/{object}/{a}/{b}", operation_id = "adAddToGroup", tag = "ad",
+    params(ObjectTwoPath, AdObjectFlags, AdFlags),
+    request_body(description = BODY, content((Option<AdObjectBody> = "application/json"))),
+    responses(AdBodyResponses))]
+async fn add_two(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    two(state, path, q, headers, method, principal, req).await
+}
+
+/// Remove{Type}FromGroup (seed form), or Delete{Type} of `{a}\{b}` when `{a}` is a domain
+///
+/// When `{a}` is not a configured domain name or alias: plan Remove{Type}FromGroup with identity `{a}` and
+/// group `{b}`. Not a member: 404 (DoesNotExist). When `{a}` is a configured domain: Delete{Type} of
+/// `{a}\{b}`.
+#[utoipa::path(
+    delete,
+    path = "/{object}/{a}/{b}",
+    operation_id = "adRemoveFromGroup",
+    tag = "ad",
+    params(ObjectTwoPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn remove_two(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    method: Method,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    two(state, path, q, headers, method, principal, req).await
+}
+
+/// Add{Type}ToGroup
+///
+/// Upstream's explicit form. Plan Add{Type}ToGroup with identity `{identity}` and group `{group}`. The body
+/// is ignored. `ou` answers 400 (OUs cannot be group members).
+#[utoipa::path(
+    post,
+    path = "/{object}/{identity}/group/{group}",
+    operation_id = "adAddToGroupExplicit",
+    tag = "ad",
+    params(MembershipPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn add_to_group(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    membership(state, path, q, headers, principal, req).await
+}
+
+/// Remove{Type}FromGroup
+///
+/// Plan Remove{Type}FromGroup with identity `{identity}` and group `{group}`.
+#[utoipa::path(
+    delete,
+    path = "/{object}/{identity}/group/{group}",
+    operation_id = "adRemoveFromGroupExplicit",
+    tag = "ad",
+    params(MembershipPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn remove_from_group(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    membership(state, path, q, headers, principal, req).await
+}
+
+/// Add{Type}ToGroup
+///
+/// Upstream's explicit form. Plan Add{Type}ToGroup with identity `{domain}\{identity}` and group `{group}`.
+/// The body is ignored.
+#[utoipa::path(
+    post,
+    path = "/{object}/{domain}/{identity}/group/{group}",
+    operation_id = "adAddToGroupExplicitTwin",
+    tag = "ad",
+    params(MembershipTwinPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn add_to_group_twin(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    membership_twin(state, path, q, headers, principal, req).await
+}
+
+/// Remove{Type}FromGroup
+///
+/// Plan Remove{Type}FromGroup with identity `{domain}\{identity}` and group `{group}`.
+#[utoipa::path(
+    delete,
+    path = "/{object}/{domain}/{identity}/group/{group}",
+    operation_id = "adRemoveFromGroupExplicitTwin",
+    tag = "ad",
+    params(MembershipTwinPath, AdObjectFlags, AdFlags),
+    responses(AdResponses)
+)]
+async fn remove_from_group_twin(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String, String, String)>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    principal: Principal,
+    req: Request,
+) -> Response {
+    membership_twin(state, path, q, headers, principal, req).await
 }

@@ -18,8 +18,21 @@
 use crate::auth::{Permission, Principal};
 use crate::body;
 use crate::catalog::Entry;
-use crate::http::access::require;
+use crate::http::access::{authenticated, require, Refusals};
 use crate::http::error::ApiError;
+use crate::openapi::params::{
+    DryRunFlag, InstancePath, ListInstancesQuery, ListPlansQuery, PartQuery, PlanPath,
+    QueryParameters, SyncFlags,
+};
+use crate::openapi::responses::{
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PartResponses, PayloadTooLarge,
+    StartResponses, SyncResponses, Unauthorized,
+};
+use crate::openapi::schemas::{
+    CancelAccepted, DynamicParameters, ElementPaths, InstanceRecord, InstanceSummary, ParamHelp,
+    Plan,
+};
+use crate::openapi::BODY;
 use crate::query::{bool_flag, flag, UniqueQuery};
 use crate::render::{render, Format};
 use crate::runner::{StartRequest, SyncOutcome};
@@ -29,8 +42,6 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::Router;
 use futures::stream::Stream;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -40,40 +51,34 @@ use std::time::Duration;
 use synapse_engine::model::DurationSpec;
 use synapse_engine::path::{select, ColonPath};
 use synapse_engine::DynamicParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-/// Every route with the permission it needs (`http::access::require`).
-pub fn routes() -> Router<Arc<AppState>> {
+/// Every route with the permission it needs (`http::access::require`), behind authentication.
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     use Permission::*;
-    Router::new()
-        .route("/", require(ReadPlans, get(list_plans)))
-        .route("/{plan}", require(ReadInstances, get(list_instances)))
-        .route("/{plan}/item", require(ReadPlans, get(plan_item)))
-        .route("/{plan}/help", require(ReadPlans, get(plan_help)))
+    let routes = OpenApiRouter::new()
+        .routes(require(ReadPlans, routes!(list_plans)))
+        .routes(require(ReadInstances, routes!(list_instances)))
+        .routes(require(ReadPlans, routes!(plan_item)))
+        .routes(require(ReadPlans, routes!(plan_help)))
         // Starting is a write also through GET (upstream's `GET /synapse/execute/{plan}/start?...`).
-        .route(
-            "/{plan}/start",
-            require(StartPlans, get(start_async).post(start_async)),
-        )
-        .route(
-            "/{plan}/start/async",
-            require(StartPlans, get(start_async).post(start_async)),
-        )
-        .route(
-            "/{plan}/start/sync",
-            require(StartPlans, get(start_sync).post(start_sync)),
-        )
-        .route(
-            "/{plan}/{id}",
-            require(ReadInstances, get(get_instance))
-                .merge(require(CancelInstances, delete(cancel_instance))),
-        )
+        .routes(require(StartPlans, routes!(start_get, start_post)))
+        .routes(require(
+            StartPlans,
+            routes!(start_async_get, start_async_post),
+        ))
+        .routes(require(
+            StartPlans,
+            routes!(start_sync_get, start_sync_post),
+        ))
+        .routes(require(ReadInstances, routes!(get_instance)))
+        .routes(require(CancelInstances, routes!(cancel_instance)))
         // POST only carries the paths to select: a read.
-        .route(
-            "/{plan}/{id}/part",
-            require(ReadInstances, get(get_part).post(get_part)),
-        )
-        .route("/{plan}/{id}/events", require(ReadInstances, get(events)))
+        .routes(require(ReadInstances, routes!(part_get, part_post)))
+        .routes(require(ReadInstances, routes!(events)));
+    authenticated(routes, Refusals::Plain)
 }
 
 /// Query keys that steer the API and are never dynamic parameters.
@@ -146,6 +151,17 @@ async fn inputs_of(
     Ok(inputs)
 }
 
+/// Plan names
+///
+/// Every plan in the catalog (valid or not), by file name.
+#[utoipa::path(get, path = "/", operation_id = "listPlans", tag = "execute",
+    params(ListPlansQuery),
+    responses(
+        (status = 200, description = "Plan names.", body = Vec<String>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn list_plans(
     State(state): State<Arc<AppState>>,
     UniqueQuery(q): UniqueQuery,
@@ -169,6 +185,16 @@ async fn list_plans(
     Ok(axum::Json(Value::Array(names)).into_response())
 }
 
+/// The plan definition
+#[utoipa::path(get, path = "/{plan}/item", operation_id = "getPlan", tag = "execute",
+    params(PlanPath),
+    responses(
+        (status = 200, description = "The plan.", body = Plan),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ))]
 async fn plan_item(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
@@ -177,6 +203,15 @@ async fn plan_item(
     Ok(axum::Json(serde_json::to_value(&*p).unwrap_or_default()).into_response())
 }
 
+/// The plan's dynamic parameters
+#[utoipa::path(get, path = "/{plan}/help", operation_id = "planHelp", tag = "execute",
+    params(PlanPath),
+    responses(
+        (status = 200, description = "Parameters, sorted by name.", body = Vec<ParamHelp>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn plan_help(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
@@ -185,6 +220,17 @@ async fn plan_help(
     Ok(axum::Json(serde_json::to_value(&e.params).unwrap_or_default()).into_response())
 }
 
+/// Instances of a plan, newest first
+#[utoipa::path(get, path = "/{plan}", operation_id = "listInstances", tag = "execute",
+    params(PlanPath, ListInstancesQuery),
+    responses(
+        (status = 200, description = "One page of instances.", body = Vec<InstanceSummary>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ))]
 async fn list_instances(
     State(state): State<Arc<AppState>>,
     Path(plan): Path<String>,
@@ -351,6 +397,17 @@ async fn instance_value(state: &AppState, plan: &str, id: &str) -> Result<Value,
     Ok(serde_json::to_value(rec).unwrap_or_default())
 }
 
+/// An instance (with its result when finished)
+#[utoipa::path(get, path = "/{plan}/{id}", operation_id = "getInstance", tag = "execute",
+    params(InstancePath),
+    responses(
+        (status = 200, description = "The instance.", body = InstanceRecord),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ))]
 async fn get_instance(
     State(state): State<Arc<AppState>>,
     Path((plan, id)): Path<(String, String)>,
@@ -358,6 +415,20 @@ async fn get_instance(
     Ok(axum::Json(instance_value(&state, &plan, &id).await?).into_response())
 }
 
+/// Cancel a running instance
+///
+/// Requests cancellation; the instance ends as Cancelled (see its record or /events).
+#[utoipa::path(delete, path = "/{plan}/{id}", operation_id = "cancelInstance", tag = "execute",
+    params(InstancePath),
+    responses(
+        (status = 202, description = "Cancellation requested.", body = CancelAccepted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+    ))]
 async fn cancel_instance(
     State(state): State<Arc<AppState>>,
     Path((plan, id)): Path<(String, String)>,
@@ -408,6 +479,23 @@ async fn get_part(
     }
 }
 
+/// Progress events (server-sent events)
+///
+/// `event: progress` (data: a `ProgressEvent`) while the instance runs; `event: lagged` (data:
+/// `{"Missed": n}`) when the client fell behind and events were dropped; then one `event: finished` (data:
+/// `{"Status": "<plan status>"}`) and the stream ends. For an instance that is not running, a single
+/// `finished` event with the stored status. Keep-alive comments every 15 s.
+#[utoipa::path(get, path = "/{plan}/{id}/events", operation_id = "instanceEvents", tag = "execute",
+    params(InstancePath),
+    responses(
+        (status = 200, description = "An SSE stream.", body = String, content_type = "text/event-stream",
+            example = "event: progress\ndata: {\"PlanInstanceId\":\"...\",\"ActionInstanceId\":1,\"ActionName\":\"wait\",\"Status\":\"Running\",\"Message\":\"\",\"Time\":\"...\"}\n\nevent: finished\ndata: {\"Status\":\"Complete\"}\n\n"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+    ))]
 async fn events(
     State(state): State<Arc<AppState>>,
     Path((plan, id)): Path<(String, String)>,
@@ -473,4 +561,151 @@ fn async_stream(
             }
         },
     )
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Documented operations of the handlers that serve more than one method or path: one function per method and
+// path, so that each gets its own operation (id, parameters, body) and `routes!` registers exactly these.
+// ---------------------------------------------------------------------------------------------------------------
+
+const START_GET: &str = "Checks the inputs (every problem at once, 400), stores the instance as Running and \
+    answers at once with its id. Dynamic parameters come from the query string: every key that is not one of \
+    the API's own is one, e.g. `?name=Bob`.";
+const START_POST: &str = "Checks the inputs (every problem at once, 400), stores the instance as Running and \
+    answers at once with its id. Dynamic parameters come from the body; the query string may only hold the \
+    API's own flags.";
+const START_SYNC: &str = "Starts the plan and awaits completion (no polling) for up to `timeoutSeconds`. 200 \
+    with the result tree (or the part `path` selects), rendered per `outputtype`, with the plan status in \
+    `x-synapse-status`; 202 with the instance id if it is still running (it keeps running: GET \
+    /synapse/execute/{plan}/{id} or stream /events).";
+
+/// Start a plan (async)
+#[utoipa::path(get, path = "/{plan}/start", operation_id = "startGet", tag = "execute",
+    description = START_GET,
+    params(PlanPath, DryRunFlag, QueryParameters),
+    responses(StartResponses))]
+async fn start_get(
+    state: State<Arc<AppState>>,
+    plan: Path<String>,
+    q: UniqueQuery,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, ApiError> {
+    start_async(state, plan, q, principal, req).await
+}
+
+/// Start a plan (async)
+#[utoipa::path(post, path = "/{plan}/start", operation_id = "startPost", tag = "execute",
+    description = START_POST,
+    params(PlanPath, DryRunFlag),
+    request_body(description = BODY,
+        content((Option<DynamicParameters> = "application/json"))),
+    responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+async fn start_post(
+    state: State<Arc<AppState>>,
+    plan: Path<String>,
+    q: UniqueQuery,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, ApiError> {
+    start_async(state, plan, q, principal, req).await
+}
+
+/// Start a plan (async)
+#[utoipa::path(get, path = "/{plan}/start/async", operation_id = "startAsyncGet", tag = "execute",
+    description = START_GET,
+    params(PlanPath, DryRunFlag, QueryParameters),
+    responses(StartResponses))]
+async fn start_async_get(
+    state: State<Arc<AppState>>,
+    plan: Path<String>,
+    q: UniqueQuery,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, ApiError> {
+    start_async(state, plan, q, principal, req).await
+}
+
+/// Start a plan (async)
+#[utoipa::path(post, path = "/{plan}/start/async", operation_id = "startAsyncPost", tag = "execute",
+    description = START_POST,
+    params(PlanPath, DryRunFlag),
+    request_body(description = BODY,
+        content((Option<DynamicParameters> = "application/json"))),
+    responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+async fn start_async_post(
+    state: State<Arc<AppState>>,
+    plan: Path<String>,
+    q: UniqueQuery,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, ApiError> {
+    start_async(state, plan, q, principal, req).await
+}
+
+/// Start a plan and wait for its result
+#[utoipa::path(get, path = "/{plan}/start/sync", operation_id = "startSyncGet", tag = "execute",
+    description = START_SYNC,
+    params(PlanPath, DryRunFlag, SyncFlags, QueryParameters),
+    responses(SyncResponses))]
+async fn start_sync_get(
+    state: State<Arc<AppState>>,
+    plan: Path<String>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, ApiError> {
+    start_sync(state, plan, q, headers, principal, req).await
+}
+
+/// Start a plan and wait for its result
+#[utoipa::path(post, path = "/{plan}/start/sync", operation_id = "startSyncPost", tag = "execute",
+    description = START_SYNC,
+    params(PlanPath, DryRunFlag, SyncFlags),
+    request_body(description = BODY,
+        content((Option<DynamicParameters> = "application/json"))),
+    responses(SyncResponses, (status = 413, response = PayloadTooLarge)))]
+async fn start_sync_post(
+    state: State<Arc<AppState>>,
+    plan: Path<String>,
+    q: UniqueQuery,
+    headers: HeaderMap,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, ApiError> {
+    start_sync(state, plan, q, headers, principal, req).await
+}
+
+const PART: &str =
+    "No path: the whole result (null while running). One path (`elementPath`, or one entry of \
+    `ElementPaths`): that part. Several (query plus body): a list, in order.";
+
+/// Parts of an instance's result
+#[utoipa::path(get, path = "/{plan}/{id}/part", operation_id = "getPartGet", tag = "execute",
+    description = PART,
+    params(InstancePath, PartQuery),
+    responses(PartResponses))]
+async fn part_get(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String)>,
+    q: UniqueQuery,
+    req: Request,
+) -> Result<Response, ApiError> {
+    get_part(state, path, q, req).await
+}
+
+/// Parts of an instance's result
+#[utoipa::path(post, path = "/{plan}/{id}/part", operation_id = "getPartPost", tag = "execute",
+    description = PART,
+    params(InstancePath, PartQuery),
+    request_body(description = BODY, content((Option<ElementPaths> = "application/json"))),
+    responses(PartResponses, (status = 413, response = PayloadTooLarge)))]
+async fn part_post(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String)>,
+    q: UniqueQuery,
+    req: Request,
+) -> Result<Response, ApiError> {
+    get_part(state, path, q, req).await
 }

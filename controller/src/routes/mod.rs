@@ -5,33 +5,71 @@ pub mod ad;
 pub mod execute;
 pub mod ops;
 
-use crate::http::access::authenticated;
-use crate::http::error::{ApiError, ErrorShape};
+use crate::http::error::ApiError;
 use crate::AppState;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::Extension;
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The documented routes, open and protected. Every route is registered through `OpenApiRouter::routes` with
+/// `routes!`, which takes the path and methods from the handler's `#[utoipa::path]`: the router serves what
+/// the document lists, and nothing else (tests/api.rs probes it).
+fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) {
+    let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
+    let protected = OpenApiRouter::new()
+        .nest("/synapse/execute", execute::routes())
+        .nest("/ad", ad::routes());
+    (open, protected)
+}
+
+/// The OpenAPI document of [`router`] (without the parts `openapi::finish` adds).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (mut open, protected) = documented();
+    // The open routes take no key: an empty requirement list overrides the document's bearerAuth.
+    for item in open.get_openapi_mut().paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for op in ops.into_iter().flatten() {
+            op.security = Some(Vec::new());
+        }
+    }
+    open.merge(protected).into_openapi()
+}
 
 pub fn router(state: Arc<AppState>) -> Router {
-    // AD API clients get refusals as envelopes too.
-    let execute = authenticated(execute::routes(), &state, ErrorShape::Plain);
-    let ad = authenticated(ad::routes(), &state, state.ad_errors.clone());
-    let protected = Router::new()
-        .nest("/synapse/execute", execute)
-        .nest("/ad", ad.clone())
-        .nest("/myriad", ad);
+    let (open, protected) = documented();
+    let (protected, _) = protected.split_for_parts();
+    // `/myriad` serves the `/ad` routes again (upstream's later name). It is nested as a plain axum router:
+    // through OpenApiRouter every AD operation would be listed twice, with clashing operation ids. The
+    // document's description says that `/myriad/...` answers like `/ad/...`. Each group authenticates and
+    // each route declares its permission in the group's module (`http::access`).
+    let protected = protected.nest("/myriad", Router::from(ad::routes()));
     let header = axum::http::HeaderName::from_static("x-request-id");
+    // The fallbacks answer unknown paths (404) and methods (405); they are not routes.
     Router::new()
-        .merge(ops::routes())
+        .merge(Router::from(open))
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies beyond `BodyLimit` fail to read (413 from body::read).
         .layer(DefaultBodyLimit::max(state.body_limit))
+        // For the authentication layers of the route groups (http::access).
+        .layer(Extension(state.clone()))
         .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
@@ -71,3 +109,6 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     resp
 }
+
+#[cfg(test)]
+mod tests;

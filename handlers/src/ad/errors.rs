@@ -74,6 +74,18 @@ pub fn map_error(err: &Error, kind: &str, identity: &str) -> Failure {
     )
 }
 
+/// The Active Directory sub-code of a refused bind ([`Error::Bind`]): the hex number after `data ` in the
+/// diagnostic text (`0x52e` invalid credentials, `0x533` disabled, `0x775` locked out, `0x532` password
+/// expired, `0x773` must change password, ...). `None` when absent.
+pub fn bind_subcode(err: &Error) -> Option<u32> {
+    let Error::Bind { message, .. } = err else {
+        return None;
+    };
+    let rest = &message[message.find("data ")? + 5..];
+    let hex: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+    u32::from_str_radix(&hex, 16).ok()
+}
+
 fn reason(s: AdStatus) -> &'static str {
     match s {
         AdStatus::DoesNotExist => "Does Not Exist",
@@ -132,5 +144,20 @@ mod tests {
             status_of(&Error::Connection("refused".into())),
             AdStatus::ConnectionError
         );
+    }
+
+    #[test]
+    fn bind_subcode_from_text() {
+        let e = Error::Bind {
+            code: 49,
+            message: "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 52e, v1db1"
+                .into(),
+        };
+        assert_eq!(bind_subcode(&e), Some(0x52e));
+        let e = Error::Bind {
+            code: 49,
+            message: "invalid credentials".into(),
+        };
+        assert_eq!(bind_subcode(&e), None);
     }
 }

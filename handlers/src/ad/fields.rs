@@ -379,9 +379,29 @@ pub fn initial_attrs(
     Ok(out)
 }
 
+/// Encodes a password for the `unicodePwd` attribute: the password in double quotes, UTF-16LE.
+/// AD accepts writes of it only over an encrypted connection (which is all the LDAP pool opens).
+pub fn encode_password(pw: &str) -> Vec<u8> {
+    format!("\"{pw}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unicode_pwd_encoding() {
+        assert_eq!(
+            encode_password("ab"),
+            vec![b'"', 0, b'a', 0, b'b', 0, b'"', 0]
+        );
+        // Non-ASCII: U+00E9 is one UTF-16 unit, U+1F600 two.
+        assert_eq!(encode_password("é").len(), 6);
+        assert_eq!(encode_password("\u{1F600}").len(), 8);
+    }
 
     #[test]
     fn group_types_are_signed() {

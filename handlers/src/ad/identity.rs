@@ -1,11 +1,12 @@
 //! Identities: DN, SID string, GUID, UPN, `DOMAIN\name`, sAMAccountName or name, each turned into an escaped
 //! filter (never string-built from raw input) and resolved to exactly one entry.
 
-use crate::ad::conn::LdapPool;
+use crate::ad::domain::DomainPool;
 use crate::ad::envelope::{AdObjectType, AdStatus};
 use crate::ad::errors::{map_error, Failure};
 use crate::ad::{sid, values};
 use crate::ldap::escape::{ldap_filter_value, validate_dn};
+use crate::ldap::LdapPool;
 use ldap3::{Scope, SearchEntry};
 
 /// How an identity string is to be looked up.
@@ -85,7 +86,7 @@ pub const READ_ATTRS: &[&str] = &["*", "objectGUID", "objectSid"];
 
 /// The entry an identity names, with `attrs`. Zero hits: DoesNotExist; several: MultipleMatches.
 pub async fn resolve(
-    pool: &LdapPool,
+    pool: &DomainPool,
     t: AdObjectType,
     identity: &str,
     attrs: &[&str],
@@ -188,7 +189,7 @@ pub async fn dn_exists(pool: &LdapPool, dn: &str) -> Result<bool, Failure> {
 
 /// Resolves any principal (user, group, computer) or a well-known SID to a DN (or `<SID=...>` for
 /// well-known principals, which have no entry in the domain partition).
-pub async fn principal_dn(pool: &LdapPool, identity: &str) -> Result<String, Failure> {
+pub async fn principal_dn(pool: &DomainPool, identity: &str) -> Result<String, Failure> {
     if let Some((_, sid)) = sid::well_known(identity) {
         return Ok(format!("<SID={sid}>"));
     }

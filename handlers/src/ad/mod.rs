@@ -1,15 +1,16 @@
 //! ActiveDirectoryHandler: users, groups, OUs, computers, membership and search over LDAP, answering with the
 //! result envelope of seed 002.
 //!
-//! - `settings`, `conn`: per-domain settings and the pooled LDAPS connections.
+//! - `settings`: per-domain settings (names + the generic `LdapSettings`); `domain`: a domain's pool (the
+//!   generic `crate::ldap::LdapPool` with the domain's names).
 //! - `model`: Config and Parameters as plans write them; `fields`: typed fields -> attribute changes.
-//! - `identity`: identity forms -> escaped filters -> one entry; `ops`: the per-object operations;
+//! - `identity`: identity forms -> escaped filters -> one entry; `ops/`: the per-object operations;
 //!   `search`: SearchRequests; `objects`, `values`, `sid`: output shapes and value codecs.
 //! - `envelope`: the result envelope; `errors`: LDAP outcome -> envelope status.
 //! - `descriptor`: the handler's metadata (escaping per path, reads vs writes, outcome classes).
 
-pub mod conn;
 pub mod descriptor;
+pub mod domain;
 pub mod envelope;
 pub mod errors;
 pub mod fields;
@@ -22,12 +23,12 @@ pub mod settings;
 pub mod sid;
 pub mod values;
 
-use crate::ad::conn::LdapPool;
+use crate::ad::domain::DomainPool;
 use crate::ad::envelope::{AdAction, AdEnvelope, AdObjectType, AdResult, AdStatus};
 use crate::ad::fields::Changes;
 use crate::ad::model::{ActionName, AdConfig, AdParameters, OutputType};
 use crate::ad::ops::{Ctx, Target};
-use crate::ad::settings::DomainSettings;
+use crate::ad::settings::{ActiveDirectoryConfig, DomainSettings};
 use async_trait::async_trait;
 use futures::future::join_all;
 use serde_json::Value;
@@ -39,7 +40,7 @@ use tokio::sync::Mutex;
 /// One configured domain and its (lazily opened) pool.
 struct Domain {
     settings: DomainSettings,
-    pool: Mutex<Option<LdapPool>>,
+    pool: Mutex<Option<DomainPool>>,
 }
 
 /// The handler. Cheap to share; pools are opened on first use and kept.
@@ -63,16 +64,22 @@ impl ActiveDirectoryHandler {
         }
     }
 
+    /// A handler built from its section of `Handlers` in `synapse.yaml` (`crate::registry` checks the section
+    /// first; a domain's settings are checked again when its pool opens). With no domain, every action
+    /// reports a ConnectionError saying so.
+    pub fn from_config(cfg: &ActiveDirectoryConfig) -> Self {
+        Self::new(cfg.domains.clone())
+    }
+
     /// A handler configured from `SYNAPSE_AD_*` variables; with no `SYNAPSE_AD_URL`, a handler with no domain
     /// (every action then reports a ConnectionError saying so). Invalid settings are returned as an error.
     pub fn from_env() -> Result<Self, crate::Error> {
-        if std::env::var("SYNAPSE_AD_URL").map_or(true, |v| v.trim().is_empty()) {
-            return Ok(Self::new(Vec::new()));
-        }
-        Ok(Self::new(vec![DomainSettings::from_env()?]))
+        Ok(Self::from_config(
+            &ActiveDirectoryConfig::from_env()?.unwrap_or_default(),
+        ))
     }
 
-    async fn pool(&self, cfg: &AdConfig) -> Result<LdapPool, String> {
+    async fn pool(&self, cfg: &AdConfig) -> Result<DomainPool, String> {
         let domain = match &cfg.domain {
             Some(name) if !name.trim().is_empty() => self
                 .domains
@@ -88,9 +95,9 @@ impl ActiveDirectoryHandler {
         if let Some(p) = slot.as_ref() {
             return Ok(p.clone());
         }
-        let pool = LdapPool::connect(domain.settings.clone())
+        let pool = DomainPool::connect(domain.settings.clone())
             .await
-            .map_err(|e| format!("Cannot Connect To Domain [{}]: {e}", domain.settings.name))?;
+            .map_err(|e| format!("Cannot Connect To Domain [{}]: {e}", domain.settings.name()))?;
         *slot = Some(pool.clone());
         Ok(pool)
     }
@@ -325,7 +332,11 @@ fn render(env: AdEnvelope, cfg: &AdConfig) -> Value {
         OutputType::Yaml => serde_yaml::to_string(&value)
             .map(Value::String)
             .unwrap_or(value),
-        OutputType::Xml => Value::String(xml::to_xml("AdResults", &value, cfg.pretty_print)),
+        OutputType::Xml => Value::String(crate::format::xml::to_xml(
+            "AdResults",
+            &value,
+            cfg.pretty_print,
+        )),
     }
 }
 
@@ -431,74 +442,5 @@ fn invalid(params: &AdParameters, action: AdAction, message: String) -> ExecuteR
         exit_data: serde_json::to_value(&env).unwrap_or(Value::Null),
         message,
         exit_code: i32::from(AdStatus::InvalidInput.code()),
-    }
-}
-
-pub mod xml {
-    //! A small JSON -> XML writer for `OutputType: Xml`.
-    use serde_json::Value;
-
-    fn escape(s: &str) -> String {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    }
-
-    fn tag(name: &str) -> String {
-        let t: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if t.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        {
-            t
-        } else {
-            format!("_{t}")
-        }
-    }
-
-    fn write(out: &mut String, name: &str, v: &Value, depth: usize, pretty: bool) {
-        let pad = if pretty {
-            "  ".repeat(depth)
-        } else {
-            String::new()
-        };
-        let nl = if pretty { "\n" } else { "" };
-        let t = tag(name);
-        match v {
-            Value::Null => out.push_str(&format!("{pad}<{t} />{nl}")),
-            Value::Array(items) => {
-                for i in items {
-                    write(out, name, i, depth, pretty);
-                }
-            }
-            Value::Object(m) => {
-                out.push_str(&format!("{pad}<{t}>{nl}"));
-                for (k, v) in m {
-                    write(out, k, v, depth + 1, pretty);
-                }
-                out.push_str(&format!("{pad}</{t}>{nl}"));
-            }
-            Value::String(s) => out.push_str(&format!("{pad}<{t}>{}</{t}>{nl}", escape(s))),
-            other => out.push_str(&format!("{pad}<{t}>{other}</{t}>{nl}")),
-        }
-    }
-
-    pub fn to_xml(root: &str, v: &Value, pretty: bool) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
-        if pretty {
-            out.push('\n');
-        }
-        write(&mut out, root, v, 0, pretty);
-        out
     }
 }
