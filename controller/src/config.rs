@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use synapse_handlers::ad::settings::{ActiveDirectoryConfig, DomainSettings};
-use synapse_handlers::HandlersConfig;
+use synapse_handlers::{HandlersConfig, LegacyDomains};
 
 /// Default listen address (loopback: exposing the API is a decision, not a default).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:20000";
@@ -34,7 +33,7 @@ pub struct FileConfig {
     pub handlers: Option<HandlersConfig>,
     /// Deprecated spelling of `Handlers: {ActiveDirectory: {Domains: [...]}}` (accepted with a warning; an
     /// error together with `Handlers.ActiveDirectory`).
-    pub domains: Option<Vec<DomainSettings>>,
+    pub domains: Option<LegacyDomains>,
 }
 
 /// The effective settings.
@@ -155,7 +154,7 @@ impl ServeConfig {
             tracing::warn!(
                 "synapse.yaml: the top-level Domains key is deprecated; move it to Handlers: {{ActiveDirectory: {{Domains: [...]}}}}"
             );
-            handlers.active_directory = Some(ActiveDirectoryConfig { domains });
+            handlers = handlers.with_legacy_domains(domains);
         }
         let handlers = handlers
             .with_env(&env)
@@ -186,11 +185,7 @@ impl ServeConfig {
     /// Names and aliases of the configured AD domains, in order (the /ad routes tell
     /// `/{object}/{domain}/{identity}` from membership routes with them).
     pub fn domain_names(&self) -> Vec<String> {
-        self.handlers
-            .active_directory
-            .as_ref()
-            .map(ActiveDirectoryConfig::domain_names)
-            .unwrap_or_default()
+        self.handlers.ad_domain_names()
     }
 
     /// Refuses `--no-auth` on anything but a loopback address.

@@ -13,7 +13,7 @@ pub mod error;
 pub mod format;
 pub mod ldap;
 
-pub use config::HandlersConfig;
+pub use config::{HandlersConfig, LegacyDomains};
 pub use error::Error;
 
 use std::sync::Arc;

@@ -21,8 +21,14 @@ pub mod values;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::ad::settings::ActiveDirectoryConfig;
+use crate::ad::settings::{ActiveDirectoryConfig, DomainSettings};
 use crate::error::Error;
+
+/// The deprecated top-level `Domains` key of synapse.yaml (now `Handlers: {ActiveDirectory: {Domains: [...]}}`),
+/// as the controller reads it: opaque, so the controller needs no AD types ([`HandlersConfig::with_legacy_domains`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct LegacyDomains(Vec<DomainSettings>);
 
 /// The `Handlers` section: one optional section per handler type.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -52,6 +58,21 @@ impl HandlersConfig {
             self.active_directory = ActiveDirectoryConfig::from_lookup(lookup)?;
         }
         Ok(self)
+    }
+
+    /// The ActiveDirectory section from the deprecated top-level `Domains` key (it replaces the section).
+    pub fn with_legacy_domains(mut self, domains: LegacyDomains) -> HandlersConfig {
+        self.active_directory = Some(ActiveDirectoryConfig { domains: domains.0 });
+        self
+    }
+
+    /// Names and aliases of the configured AD domains, in order (the AD API tells `/{object}/{domain}/{name}`
+    /// from membership routes with them); empty without an ActiveDirectory section.
+    pub fn ad_domain_names(&self) -> Vec<String> {
+        self.active_directory
+            .as_ref()
+            .map(ActiveDirectoryConfig::domain_names)
+            .unwrap_or_default()
     }
 
     /// Checks every section (deserialized sections are checked already; this is for sections built in code).
