@@ -423,6 +423,7 @@ async fn api_start_async_returns_202_and_the_instance_completes() {
         assert_eq!(inst["Id"], id.as_str());
         assert_eq!(inst["Plan"], "Empty");
         assert_eq!(inst["Requester"], "anonymous");
+        assert_eq!(inst["RequesterKind"], "Anonymous", "--no-auth");
         assert!(inst["FinishedAt"].is_string(), "{inst:#}");
         assert_eq!(
             inst["Result"]["Actions"][0]["ExitData"],
@@ -1561,6 +1562,7 @@ async fn api_auth_keys_and_roles() {
         .await
         .check(200, "read GET instance");
     assert_eq!(v["Requester"], "runner", "{v:#}");
+    assert_eq!(v["RequesterKind"], "ApiKey", "{v:#}");
     let r = app
         .call(
             Method::DELETE,

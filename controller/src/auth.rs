@@ -107,14 +107,8 @@ impl fmt::Display for Permission {
     }
 }
 
-/// How a principal was established.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PrincipalKind {
-    /// A bearer API key; the principal's name is the key's name.
-    ApiKey,
-    /// `--no-auth`: nobody in particular.
-    Anonymous,
-}
+/// How a principal was established (what its instances record as `RequesterKind`).
+pub use crate::store::RequesterKind as PrincipalKind;
 
 /// Who a request runs as: the plan's `PlanStartInfo_RequestUser` and the instance's `Requester`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -118,6 +118,7 @@ impl Runner {
             id,
             plan: req.plan_key.clone(),
             requester: Some(req.principal.name.clone()),
+            requester_kind: Some(req.principal.kind),
             started_at: self.executor.clock().now(),
             finished_at: None,
             status: StatusType::Running,

@@ -180,11 +180,22 @@ pub struct InstanceSummary {
     pub plan: String,
     /// The API key's name (`anonymous` with --no-auth).
     pub requester: Option<String>,
+    /// How the requester was authenticated (absent in records written before this field existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requester_kind: Option<RequesterKind>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     pub status: StatusType,
     pub dry_run: bool,
     pub message: Option<String>,
+}
+
+/// How an instance's requester was authenticated (`store::RequesterKind`): `ApiKey`, or `Anonymous` with
+/// `--no-auth`.
+#[derive(Serialize, ToSchema)]
+pub enum RequesterKind {
+    ApiKey,
+    Anonymous,
 }
 
 /// A stored plan instance (`store::InstanceRecord`): `Status` is `Running` (and `Result` null) until it ends.
@@ -195,6 +206,9 @@ pub struct InstanceRecord {
     pub plan: String,
     /// The API key's name (`anonymous` with --no-auth).
     pub requester: Option<String>,
+    /// How the requester was authenticated (absent in records written before this field existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requester_kind: Option<RequesterKind>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     pub status: StatusType,

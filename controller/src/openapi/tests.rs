@@ -195,6 +195,7 @@ fn results_and_instances_conform() {
         id: result.instance_id,
         plan: "hello".into(),
         requester: Some("ci".into()),
+        requester_kind: Some(crate::store::RequesterKind::ApiKey),
         started_at: time(0),
         finished_at: Some(time(2)),
         status: StatusType::Complete,
@@ -219,6 +220,7 @@ fn results_and_instances_conform() {
         status: StatusType::Running,
         result: None,
         requester: None,
+        requester_kind: None,
         message: None,
         ..record
     };

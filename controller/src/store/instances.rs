@@ -14,6 +14,15 @@ use uuid::Uuid;
 pub const INTERRUPTED_MESSAGE: &str =
     "interrupted: the controller stopped while the plan was running";
 
+/// How an instance's requester was authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequesterKind {
+    /// A bearer API key (the requester is its name).
+    ApiKey,
+    /// Nobody in particular: `--no-auth`.
+    Anonymous,
+}
+
 /// One plan run, as stored.
 ///
 /// Inserted when the run starts (status `Running`, no `finished_at`, no `result`) and replaced when it ends.
@@ -24,8 +33,12 @@ pub struct InstanceRecord {
     pub id: Uuid,
     /// The plan's file name (its catalog key).
     pub plan: String,
+    /// Who started it: the API key's name (`anonymous` with `--no-auth`).
     #[serde(default)]
     pub requester: Option<String>,
+    /// How the requester was authenticated (absent in records older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_kind: Option<RequesterKind>,
     pub started_at: DateTime<Utc>,
     #[serde(default)]
     pub finished_at: Option<DateTime<Utc>>,

@@ -50,7 +50,9 @@ pub(crate) mod test_support;
 
 pub use self::redb::RedbStore;
 pub use batch::{BatchStore, WriteTxn};
-pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, Page, INTERRUPTED_MESSAGE};
+pub use instances::{
+    InstanceRecord, InstanceStore, InstanceSummary, Page, RequesterKind, INTERRUPTED_MESSAGE,
+};
 pub use keys::{hash_token, new_token, KeyStore, TokenRecord, TOKEN_PREFIX};
 
 use std::path::PathBuf;

@@ -52,6 +52,7 @@ pub(crate) fn running(plan: &str, at: DateTime<Utc>, seed: u32) -> InstanceRecor
         id: id_at(at, seed),
         plan: plan.into(),
         requester: Some("mfox".into()),
+        requester_kind: Some(super::RequesterKind::ApiKey),
         started_at: at,
         finished_at: None,
         status: StatusType::Running,
