@@ -37,10 +37,6 @@ use crate::query::{bool_flag, flag, UniqueQuery};
 use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
 use crate::runner::{Keep, StartRequest, SyncOutcome};
-
-/// The handler whose result envelope the AD API answers with, also for request errors (found by name in
-/// the registry: the controller does not depend on the handler's types).
-pub const ENVELOPE_HANDLER: &str = "ActiveDirectoryHandler";
 use crate::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method};
@@ -51,6 +47,10 @@ use std::sync::Arc;
 use synapse_engine::{ActionKind, DynamicParams, OutcomeClass};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// The handler whose result envelope the AD API answers with, also for request errors (found by name in
+/// the registry: the controller does not depend on the handler's types).
+pub const ENVELOPE_HANDLER: &str = "ActiveDirectoryHandler";
 
 /// Every route with the permission it needs (`http::access::require`): GETs and searches read, everything else
 /// changes the directory. Behind authentication.
