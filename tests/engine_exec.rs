@@ -725,7 +725,7 @@ impl Dispatcher for Scripted {
         self.seen
             .lock()
             .unwrap()
-            .push((job.request.attempt, job.request.idempotency_key.clone()));
+            .push((job.request.attempt, job.request.idempotency_key.to_string()));
         let next = {
             let mut s = self.script.lock().unwrap();
             (!s.is_empty()).then(|| s.remove(0))
@@ -754,7 +754,9 @@ impl Handler for Reader {
         Arc::new(ReaderInfo)
     }
     async fn execute(&self, ctx: &ActionContext, _: Value, _: Value) -> ExecuteResult {
-        ExecuteResult::complete(json!({"Attempt": ctx.attempt, "Key": ctx.idempotency_key}))
+        ExecuteResult::complete(
+            json!({"Attempt": ctx.attempt, "Key": ctx.idempotency_key.to_string()}),
+        )
     }
 }
 

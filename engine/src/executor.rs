@@ -21,7 +21,7 @@ use crate::progress::{ProgressEvent, ProgressSink};
 use crate::resolve::{self, NamedSets, ResolveEnv, ResolveError, SetKind};
 use crate::result::{ActionResult, PlanResult};
 use crate::status::StatusType;
-use crate::wire::{idempotency_key, ActionRequest, DispatchOutcome, WIRE_VERSION};
+use crate::wire::{ActionRequest, DispatchOutcome, IdempotencyKey, WIRE_VERSION};
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
 use serde_json::Value;
@@ -435,7 +435,7 @@ impl<'p> Run<'p> {
                 action_instance_id: id,
                 action_name: e.item.name.clone(),
                 attempt: attempts,
-                idempotency_key: idempotency_key(self.instance_id, id, attempts),
+                idempotency_key: IdempotencyKey::new(self.instance_id, id, attempts),
                 handler_type: e.handler_type.clone(),
                 kind,
                 config: e.config.clone(),

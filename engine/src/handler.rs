@@ -71,7 +71,7 @@ pub struct ActionContext {
     pub attempt: u32,
     /// Unique per (plan instance, action, attempt): a redelivered request carries the same key, a retry a new
     /// one. Handlers that talk to systems with idempotency support can pass it on.
-    pub idempotency_key: String,
+    pub idempotency_key: crate::wire::IdempotencyKey,
     /// The requesting principal.
     pub request_user: Option<String>,
     pub dry_run: bool,
@@ -109,7 +109,7 @@ impl ActionContext {
             action_instance_id: 0,
             action_name: action_name.to_string(),
             attempt: 1,
-            idempotency_key: String::new(),
+            idempotency_key: Default::default(),
             request_user: None,
             dry_run: false,
             cancel: CancellationToken::new(),

@@ -42,7 +42,7 @@ pub use progress::{ProgressEvent, ProgressSink};
 pub use result::{ActionResult, PlanResult};
 pub use status::{ExecuteCase, StatusType};
 pub use token::{EscapeRule, Escaper, Verbatim};
-pub use wire::{ActionRequest, DispatchOutcome};
+pub use wire::{ActionRequest, DispatchOutcome, IdempotencyKey};
 
 /// What secrets are replaced with in output, history, logs and errors.
 pub const MASK: &str = "********";

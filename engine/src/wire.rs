@@ -28,8 +28,8 @@ pub struct ActionRequest {
     pub action_name: String,
     /// 1 for the first attempt, 2 after one retry, ...
     pub attempt: u32,
-    /// Unique per (plan instance, action, attempt); see [`idempotency_key`].
-    pub idempotency_key: String,
+    /// Unique per (plan instance, action, attempt); see [`IdempotencyKey`].
+    pub idempotency_key: IdempotencyKey,
     /// The handler's type string as the plan wrote it (any accepted spelling).
     pub handler_type: String,
     /// Read or write, from the handler's descriptor (a node never needs the descriptor to decide retries).
@@ -54,9 +54,65 @@ pub struct ActionRequest {
 }
 
 /// The idempotency key of one attempt of one action of one plan instance. A redelivered message carries the
-/// same key (so a transport can de-duplicate it); a retry is a new attempt with a new key.
-pub fn idempotency_key(plan_instance_id: Uuid, action_instance_id: u64, attempt: u32) -> String {
-    format!("{plan_instance_id}/{action_instance_id}/{attempt}")
+/// same key (so a transport can de-duplicate it); a retry is a new attempt with a new key. On the wire and in
+/// text it reads `{plan instance id}/{action instance id}/{attempt}`; in memory it is three numbers (no
+/// allocation per attempt).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    pub plan_instance_id: Uuid,
+    pub action_instance_id: u64,
+    pub attempt: u32,
+}
+
+impl IdempotencyKey {
+    pub fn new(plan_instance_id: Uuid, action_instance_id: u64, attempt: u32) -> Self {
+        IdempotencyKey {
+            plan_instance_id,
+            action_instance_id,
+            attempt,
+        }
+    }
+}
+
+impl std::fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.plan_instance_id, self.action_instance_id, self.attempt
+        )
+    }
+}
+
+impl std::str::FromStr for IdempotencyKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not an idempotency key (instance/action/attempt)");
+        let mut parts = s.split('/');
+        let (Some(i), Some(a), Some(n), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        Ok(IdempotencyKey {
+            plan_instance_id: i.parse().map_err(|_| bad())?,
+            action_instance_id: a.parse().map_err(|_| bad())?,
+            attempt: n.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl Serialize for IdempotencyKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdempotencyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl ActionRequest {
@@ -188,7 +244,7 @@ mod tests {
             action_instance_id: 3,
             action_name: "create".into(),
             attempt: 2,
-            idempotency_key: idempotency_key(id, 3, 2),
+            idempotency_key: IdempotencyKey::new(id, 3, 2),
             handler_type: "Synapse.Handlers.ActiveDirectory:ActiveDirectoryHandler".into(),
             kind: ActionKind::Write,
             config: json!({"Action": "Create", "Token": "cfg-secret"}),
@@ -257,9 +313,15 @@ mod tests {
     }
 
     #[test]
-    fn keys_differ_per_attempt() {
+    fn keys_differ_per_attempt_and_read_back_from_text() {
         let id = Uuid::now_v7();
-        assert_ne!(idempotency_key(id, 1, 1), idempotency_key(id, 1, 2));
-        assert_eq!(idempotency_key(id, 1, 1), idempotency_key(id, 1, 1));
+        assert_ne!(IdempotencyKey::new(id, 1, 1), IdempotencyKey::new(id, 1, 2));
+        let k = IdempotencyKey::new(id, 7, 3);
+        assert_eq!(k.to_string(), format!("{id}/7/3"));
+        assert_eq!(k.to_string().parse::<IdempotencyKey>(), Ok(k));
+        for bad in ["", "x/1/1", "{id}/1", "{id}/1/1/1", "{id}/-1/1"] {
+            let bad = bad.replace("{id}", &id.to_string());
+            assert!(bad.parse::<IdempotencyKey>().is_err(), "{bad}");
+        }
     }
 }
