@@ -94,10 +94,9 @@ impl ServeConfig {
             }
         };
         let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-        let parse_bool = |key: &str, v: String| match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err(err(key, format!("'{v}' is not true or false"))),
+        let parse_bool = |key: &str, v: String| {
+            synapse_engine::model::parse_bool(&v)
+                .ok_or_else(|| err(key, format!("'{v}' is not true or false")))
         };
         let listen = o
             .listen

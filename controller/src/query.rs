@@ -43,20 +43,19 @@ pub fn flag<'a>(q: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
-/// The one reading of a boolean query flag: `true`, `1` or nothing (`?dryRun`) are true, `false` and `0` are
-/// false, in any letter case; anything else is a 400 naming the flag.
+/// A boolean query flag: nothing (`?dryRun`) is true, otherwise the engine's one boolean reader
+/// ([`synapse_engine::model::parse_bool`]: true/1/yes, false/0/no, any case); anything else is a 400 naming
+/// the flag.
 pub fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
-    let v = value;
-    if v.is_empty() || v == "1" || v.eq_ignore_ascii_case("true") {
-        Ok(true)
-    } else if v == "0" || v.eq_ignore_ascii_case("false") {
-        Ok(false)
-    } else {
-        Err(ApiError::BadRequest(format!(
-            "{name}: '{}' is not true or false",
-            v.to_ascii_lowercase()
-        )))
+    if value.is_empty() {
+        return Ok(true);
     }
+    synapse_engine::model::parse_bool(value).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{name}: '{}' is not true or false",
+            value.to_ascii_lowercase()
+        ))
+    })
 }
 
 /// A boolean flag ([`parse_bool`]); false when absent.

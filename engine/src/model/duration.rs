@@ -1,4 +1,7 @@
-//! `Timeout` and `Retry.Delay` values: a number of seconds, or a string such as `250ms`, `30s`, `5m`, `1h`.
+//! Durations as people write them: a number of seconds, or a string such as `250ms`, `30s`, `5m`, `1h`. The
+//! one duration parser of the project: plan `Timeout`/`Retry.Delay`, the API's `timeoutSeconds`, and handler
+//! settings (`ConnectTimeout`, ...) all read durations through [`DurationSpec::parse`]. Booleans have their
+//! one reader next to it ([`parse_bool`]).
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -34,13 +37,26 @@ impl DurationSpec {
         Self::from_secs(value * factor).ok_or_else(|| format!("duration '{text}' is out of range"))
     }
 
-    fn from_secs(secs: f64) -> Option<DurationSpec> {
+    /// A number of seconds, when it is finite and between 0 and 30 days.
+    pub fn from_secs(secs: f64) -> Option<DurationSpec> {
         // Upper bound: 30 days is far beyond any sane action timeout and keeps arithmetic safe.
         if secs.is_finite() && (0.0..=2_592_000.0).contains(&secs) {
             Some(DurationSpec(Duration::from_secs_f64(secs)))
         } else {
             None
         }
+    }
+}
+
+/// The one reading of a boolean written as text (settings, environment variables, query flags):
+/// `true`/`1`/`yes` and `false`/`0`/`no`, in any letter case, surrounding spaces ignored. None for anything
+/// else (callers name the setting in their error). Plan values of `DataType: Boolean` are stricter on purpose
+/// (upstream's .NET parse: `true`/`false` only).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
     }
 }
 
@@ -118,5 +134,16 @@ mod tests {
         assert!(DurationSpec::parse("5 parsecs").is_err());
         assert!(DurationSpec::parse("-1s").is_err());
         assert!(DurationSpec::parse("").is_err());
+        for (t, want) in [
+            ("TRUE", true),
+            (" yes ", true),
+            ("1", true),
+            ("No", false),
+            ("0", false),
+        ] {
+            assert_eq!(parse_bool(t), Some(want), "{t}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+        assert_eq!(parse_bool(""), None);
     }
 }

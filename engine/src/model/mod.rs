@@ -5,7 +5,7 @@
 
 mod duration;
 
-pub use duration::DurationSpec;
+pub use duration::{parse_bool, DurationSpec};
 
 use crate::status::{ExecuteCase, StatusType};
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use synapse_engine::model::DurationSpec;
 
 use serde::Deserialize;
 
@@ -138,45 +139,30 @@ pub fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// `true`/`1`/`yes` or `false`/`0`/`no`, any case.
+/// `true`/`1`/`yes` or `false`/`0`/`no`, any case: the engine's one boolean reader, with an error text.
 pub fn parse_bool(v: &str) -> Result<bool, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(format!("'{v}' is not true or false")),
-    }
+    synapse_engine::model::parse_bool(v).ok_or_else(|| format!("'{v}' is not true or false"))
 }
 
-/// A positive number of seconds, at most a year.
+/// A positive number of seconds (at most 30 days, the engine's bound for durations).
 pub fn seconds(s: f64) -> Result<Duration, String> {
-    if !s.is_finite() || s <= 0.0 || s > 86_400.0 * 365.0 {
-        return Err(format!("{s} is not a positive number of seconds"));
+    match DurationSpec::from_secs(s) {
+        Some(DurationSpec(d)) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "{s} is not a positive number of seconds (at most 30 days)"
+        )),
     }
-    Ok(Duration::from_secs_f64(s))
 }
 
-/// `5` (seconds), `0.5`, `500ms`, `5s`, `2m`, `1h`.
+/// `5` (seconds), `0.5`, `500ms`, `5s`, `2m`, `1h`: the engine's one duration parser, and not zero.
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
-    let v = v.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{v}' is not a duration (examples: 5, 500ms, 5s, 2m)"))?;
-    let factor = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 0.001,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{v}' (use ms, s, m or h)"
-            ))
+    match DurationSpec::parse(v) {
+        Ok(DurationSpec(d)) if d.is_zero() => {
+            Err(format!("'{}' is not a positive duration", v.trim()))
         }
-    };
-    seconds(n * factor)
+        Ok(DurationSpec(d)) => Ok(d),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
