@@ -427,7 +427,6 @@ impl<'p> Run<'p> {
         loop {
             attempts += 1;
             let token = self.opts.cancel.child_token();
-            let now = self.executor.clock.now();
             let request = ActionRequest {
                 version: WIRE_VERSION,
                 plan_name: self.plan.name.clone(),
@@ -442,9 +441,10 @@ impl<'p> Run<'p> {
                 params: e.params.clone(),
                 run_as: e.run_as.cloned(),
                 principal: self.opts.request_user.clone(),
+                // Read the clock only when there is a deadline to compute.
                 deadline: timeout
                     .and_then(|t| chrono::Duration::from_std(t).ok())
-                    .and_then(|t| now.checked_add_signed(t)),
+                    .and_then(|t| self.executor.clock.now().checked_add_signed(t)),
                 dry_run: self.opts.dry_run,
                 parent_exit_data: e.parent_exit.clone(),
             };
