@@ -13,134 +13,90 @@ const START_SYNC: &str = "Starts the plan and awaits completion (no polling) for
     with the result tree (or the part `path` selects), rendered per `outputtype`, with the plan status in \
     `x-synapse-status`; 202 with the instance id if it is still running (it keeps running: GET \
     /synapse/execute/{plan}/{id} or stream /events).";
-
-/// Start a plan (async)
-#[utoipa::path(get, path = "/{plan}/start", operation_id = "startGet", tag = "execute",
-    description = START_GET,
-    params(PlanPath, DryRunFlag, QueryParameters),
-    responses(StartResponses))]
-pub(super) async fn start_get(
-    state: State<Arc<AppState>>,
-    plan: Path<String>,
-    q: UniqueQuery,
-    principal: Principal,
-    req: Request,
-) -> Result<Response, ApiError> {
-    start_async(state, plan, q, principal, req).await
-}
-
-/// Start a plan (async)
-#[utoipa::path(post, path = "/{plan}/start", operation_id = "startPost", tag = "execute",
-    description = START_POST,
-    params(PlanPath, DryRunFlag),
-    request_body(description = BODY,
-        content((Option<DynamicParameters> = "application/json"))),
-    responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
-pub(super) async fn start_post(
-    state: State<Arc<AppState>>,
-    plan: Path<String>,
-    q: UniqueQuery,
-    principal: Principal,
-    req: Request,
-) -> Result<Response, ApiError> {
-    start_async(state, plan, q, principal, req).await
-}
-
-/// Start a plan (async)
-#[utoipa::path(get, path = "/{plan}/start/async", operation_id = "startAsyncGet", tag = "execute",
-    description = START_GET,
-    params(PlanPath, DryRunFlag, QueryParameters),
-    responses(StartResponses))]
-pub(super) async fn start_async_get(
-    state: State<Arc<AppState>>,
-    plan: Path<String>,
-    q: UniqueQuery,
-    principal: Principal,
-    req: Request,
-) -> Result<Response, ApiError> {
-    start_async(state, plan, q, principal, req).await
-}
-
-/// Start a plan (async)
-#[utoipa::path(post, path = "/{plan}/start/async", operation_id = "startAsyncPost", tag = "execute",
-    description = START_POST,
-    params(PlanPath, DryRunFlag),
-    request_body(description = BODY,
-        content((Option<DynamicParameters> = "application/json"))),
-    responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
-pub(super) async fn start_async_post(
-    state: State<Arc<AppState>>,
-    plan: Path<String>,
-    q: UniqueQuery,
-    principal: Principal,
-    req: Request,
-) -> Result<Response, ApiError> {
-    start_async(state, plan, q, principal, req).await
-}
-
-/// Start a plan and wait for its result
-#[utoipa::path(get, path = "/{plan}/start/sync", operation_id = "startSyncGet", tag = "execute",
-    description = START_SYNC,
-    params(PlanPath, DryRunFlag, SyncFlags, QueryParameters),
-    responses(SyncResponses))]
-pub(super) async fn start_sync_get(
-    state: State<Arc<AppState>>,
-    plan: Path<String>,
-    q: UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
-    req: Request,
-) -> Result<Response, ApiError> {
-    start_sync(state, plan, q, headers, principal, req).await
-}
-
-/// Start a plan and wait for its result
-#[utoipa::path(post, path = "/{plan}/start/sync", operation_id = "startSyncPost", tag = "execute",
-    description = START_SYNC,
-    params(PlanPath, DryRunFlag, SyncFlags),
-    request_body(description = BODY,
-        content((Option<DynamicParameters> = "application/json"))),
-    responses(SyncResponses, (status = 413, response = PayloadTooLarge)))]
-pub(super) async fn start_sync_post(
-    state: State<Arc<AppState>>,
-    plan: Path<String>,
-    q: UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
-    req: Request,
-) -> Result<Response, ApiError> {
-    start_sync(state, plan, q, headers, principal, req).await
-}
-
 const PART: &str =
     "No path: the whole result (null while running). One path (`elementPath`, or one entry of \
     `ElementPaths`): that part. Several (query plus body): a list, in order.";
 
-/// Parts of an instance's result
-#[utoipa::path(get, path = "/{plan}/{id}/part", operation_id = "getPartGet", tag = "execute",
-    description = PART,
-    params(InstancePath, PartQuery),
-    responses(PartResponses))]
-pub(super) async fn part_get(
-    state: State<Arc<AppState>>,
-    path: Path<(String, String)>,
-    q: UniqueQuery,
-    req: Request,
-) -> Result<Response, ApiError> {
-    get_part(state, path, q, req).await
+/// Documented operations that delegate to one handler with the same extractors: each gets its own
+/// `#[utoipa::path]` (so its own operation id, parameters and body); its body is one call.
+macro_rules! delegate {
+    ($target:ident $args:tt -> $ret:ty { $($(#[$attr:meta])* $name:ident;)* }) => {
+        $( delegate!(@one $target $args $ret, $(#[$attr])* $name); )*
+    };
+    (@one $target:ident ($($arg:ident: $ty:ty),* $(,)?) $ret:ty, $(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        pub(super) async fn $name($($arg: $ty),*) -> $ret {
+            $target($($arg),*).await
+        }
+    };
 }
 
-/// Parts of an instance's result
-#[utoipa::path(post, path = "/{plan}/{id}/part", operation_id = "getPartPost", tag = "execute",
-    description = PART,
-    params(InstancePath, PartQuery),
-    request_body(description = BODY, content((Option<ElementPaths> = "application/json"))),
-    responses(PartResponses, (status = 413, response = PayloadTooLarge)))]
-pub(super) async fn part_post(
-    state: State<Arc<AppState>>,
-    path: Path<(String, String)>,
-    q: UniqueQuery,
-    req: Request,
-) -> Result<Response, ApiError> {
-    get_part(state, path, q, req).await
+delegate! {
+    start_async(state: State<Arc<AppState>>, plan: Path<String>, q: UniqueQuery, principal: Principal, req: Request) -> Result<Response, ApiError> {
+        /// Start a plan (async)
+        #[utoipa::path(get, path = "/{plan}/start", operation_id = "startGet", tag = "execute",
+            description = START_GET,
+            params(PlanPath, DryRunFlag, QueryParameters),
+            responses(StartResponses))]
+        start_get;
+        /// Start a plan (async)
+        #[utoipa::path(post, path = "/{plan}/start", operation_id = "startPost", tag = "execute",
+            description = START_POST,
+            params(PlanPath, DryRunFlag),
+            request_body(description = BODY,
+                content((Option<DynamicParameters> = "application/json"))),
+            responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+        start_post;
+        /// Start a plan (async)
+        #[utoipa::path(get, path = "/{plan}/start/async", operation_id = "startAsyncGet", tag = "execute",
+            description = START_GET,
+            params(PlanPath, DryRunFlag, QueryParameters),
+            responses(StartResponses))]
+        start_async_get;
+        /// Start a plan (async)
+        #[utoipa::path(post, path = "/{plan}/start/async", operation_id = "startAsyncPost", tag = "execute",
+            description = START_POST,
+            params(PlanPath, DryRunFlag),
+            request_body(description = BODY,
+                content((Option<DynamicParameters> = "application/json"))),
+            responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+        start_async_post;
+    }
+}
+
+delegate! {
+    start_sync(state: State<Arc<AppState>>, plan: Path<String>, q: UniqueQuery, headers: HeaderMap, principal: Principal, req: Request) -> Result<Response, ApiError> {
+        /// Start a plan and wait for its result
+        #[utoipa::path(get, path = "/{plan}/start/sync", operation_id = "startSyncGet", tag = "execute",
+            description = START_SYNC,
+            params(PlanPath, DryRunFlag, SyncFlags, QueryParameters),
+            responses(SyncResponses))]
+        start_sync_get;
+        /// Start a plan and wait for its result
+        #[utoipa::path(post, path = "/{plan}/start/sync", operation_id = "startSyncPost", tag = "execute",
+            description = START_SYNC,
+            params(PlanPath, DryRunFlag, SyncFlags),
+            request_body(description = BODY,
+                content((Option<DynamicParameters> = "application/json"))),
+            responses(SyncResponses, (status = 413, response = PayloadTooLarge)))]
+        start_sync_post;
+    }
+}
+
+delegate! {
+    get_part(state: State<Arc<AppState>>, path: Path<(String, String)>, q: UniqueQuery, req: Request) -> Result<Response, ApiError> {
+        /// Parts of an instance's result
+        #[utoipa::path(get, path = "/{plan}/{id}/part", operation_id = "getPartGet", tag = "execute",
+            description = PART,
+            params(InstancePath, PartQuery),
+            responses(PartResponses))]
+        part_get;
+        /// Parts of an instance's result
+        #[utoipa::path(post, path = "/{plan}/{id}/part", operation_id = "getPartPost", tag = "execute",
+            description = PART,
+            params(InstancePath, PartQuery),
+            request_body(description = BODY, content((Option<ElementPaths> = "application/json"))),
+            responses(PartResponses, (status = 413, response = PayloadTooLarge)))]
+        part_post;
+    }
 }
