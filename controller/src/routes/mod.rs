@@ -1,6 +1,20 @@
 //! Route assembly and the cross-cutting layers: request ids, authentication per route group (each route
 //! declares its permission with `http::access::require` where it is registered), metrics.
 
+/// Documented operations that delegate to one handler with the same extractors: each gets its own
+/// `#[utoipa::path]` (so its own operation id, parameters and body); its body is one call.
+macro_rules! delegate {
+    ($target:ident $args:tt -> $ret:ty { $($(#[$attr:meta])* $name:ident;)* }) => {
+        $( delegate!(@one $target $args $ret, $(#[$attr])* $name); )*
+    };
+    (@one $target:ident ($($arg:ident: $ty:ty),* $(,)?) $ret:ty, $(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        pub(super) async fn $name($($arg: $ty),*) -> $ret {
+            $target($($arg),*).await
+        }
+    };
+}
+
 pub mod ad;
 pub mod execute;
 pub mod ops;

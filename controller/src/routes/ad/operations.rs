@@ -4,20 +4,6 @@
 
 use super::*;
 
-/// Documented operations that delegate to one handler with the same extractors: each gets its own
-/// `#[utoipa::path]` (so its own operation id, parameters and body); its body is one call.
-macro_rules! delegate {
-    ($target:ident $args:tt -> $ret:ty { $($(#[$attr:meta])* $name:ident;)* }) => {
-        $( delegate!(@one $target $args $ret, $(#[$attr])* $name); )*
-    };
-    (@one $target:ident ($($arg:ident: $ty:ty),* $(,)?) $ret:ty, $(#[$attr:meta])* $name:ident) => {
-        $(#[$attr])*
-        pub(super) async fn $name($($arg: $ty),*) -> $ret {
-            $target($($arg),*).await
-        }
-    };
-}
-
 delegate! {
     one(state: State<Arc<AppState>>, path: Path<(String, String)>, q: UniqueQuery, headers: HeaderMap, method: Method, principal: Principal, req: Request) -> Response {
         /// Get{Type}: read an object

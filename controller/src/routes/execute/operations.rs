@@ -17,20 +17,6 @@ const PART: &str =
     "No path: the whole result (null while running). One path (`elementPath`, or one entry of \
     `ElementPaths`): that part. Several (query plus body): a list, in order.";
 
-/// Documented operations that delegate to one handler with the same extractors: each gets its own
-/// `#[utoipa::path]` (so its own operation id, parameters and body); its body is one call.
-macro_rules! delegate {
-    ($target:ident $args:tt -> $ret:ty { $($(#[$attr:meta])* $name:ident;)* }) => {
-        $( delegate!(@one $target $args $ret, $(#[$attr])* $name); )*
-    };
-    (@one $target:ident ($($arg:ident: $ty:ty),* $(,)?) $ret:ty, $(#[$attr:meta])* $name:ident) => {
-        $(#[$attr])*
-        pub(super) async fn $name($($arg: $ty),*) -> $ret {
-            $target($($arg),*).await
-        }
-    };
-}
-
 delegate! {
     start_async(state: State<Arc<AppState>>, plan: Path<String>, q: UniqueQuery, principal: Principal, req: Request) -> Result<Response, ApiError> {
         /// Start a plan (async)
