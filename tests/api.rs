@@ -245,6 +245,7 @@ fn app_with_ad_routes(no_auth: bool, ad_routes: &[(&str, &str)], extra: &[(&str,
             .map(|(r, p)| (r.to_string(), p.to_string()))
             .collect(),
         handlers: Default::default(),
+        edge: Default::default(),
     };
     let stores = Stores::all_in(store.clone());
     let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), stores, None).unwrap();
@@ -1953,6 +1954,18 @@ impl Drop for Server {
 impl Server {
     /// Starts `synapse serve` and waits (bounded) for /healthz. `ad`: point it at the fixture DC.
     async fn start(plans: &Path, data: &Path, work: &Path, key: &str, ad: bool) -> Server {
+        Server::start_with(plans, data, work, key, ad, &[]).await
+    }
+
+    /// `start` with more `SYNAPSE_*` variables.
+    async fn start_with(
+        plans: &Path,
+        data: &Path,
+        work: &Path,
+        key: &str,
+        ad: bool,
+        vars: &[(&str, &str)],
+    ) -> Server {
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port();
@@ -1974,6 +1987,9 @@ impl Server {
                 if k.starts_with("SYNAPSE_") {
                     cmd.env_remove(k);
                 }
+            }
+            for (k, v) in vars {
+                cmd.env(k, v);
             }
             if ad {
                 let dc = dc();
@@ -2889,4 +2905,367 @@ async fn binary_sigterm_shuts_down_gracefully() {
         .check(200, "after graceful shutdown");
     assert_eq!(inst["Status"], "Cancelled", "{inst:#}\nlog:\n{log}");
     assert!(inst["FinishedAt"].is_string());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The server's edges: timeouts, the connection limit, Content-Length, same origin, metrics labels, auth scheme
+// ---------------------------------------------------------------------------------------------------------------
+
+/// `Authorization` schemes are case-insensitive (RFC 7235): `BEARER key` works like `Bearer key`.
+#[tokio::test]
+async fn api_auth_scheme_is_case_insensitive() {
+    let app = app_with(false);
+    put_key(&app, "boss", "admin", "syn_boss_secret");
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let h = format!("{scheme} syn_boss_secret");
+        app.call(
+            Method::GET,
+            "/synapse/execute",
+            &[("authorization", &h)],
+            Body::empty(),
+        )
+        .await
+        .check(200, &h);
+    }
+    for h in ["Basic syn_boss_secret", "BEARER", "Bearersyn_boss_secret"] {
+        app.call(
+            Method::GET,
+            "/synapse/execute",
+            &[("authorization", h)],
+            Body::empty(),
+        )
+        .await
+        .check(401, h);
+    }
+}
+
+/// Reads one response from `s` (head, then `Content-Length` bytes of body, or to EOF), bounded by `limit`.
+async fn read_response(s: &mut tokio::net::TcpStream, limit: Duration) -> Result<Resp, String> {
+    let read = async {
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                if len.is_some_and(|n| raw.len() >= end + 4 + n) {
+                    return parse_response(&raw);
+                }
+            }
+            let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return parse_response(&raw);
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .map_err(|_| format!("no response within {limit:?}"))?
+}
+
+/// A partial request (and a connection that sends nothing) is closed after `HeaderReadTimeout`; a slow body
+/// gets 408 after `BodyReadTimeout`.
+#[tokio::test]
+async fn binary_slow_headers_and_bodies_are_cut_off() {
+    let work = TempDir::new("slow-client");
+    let (plans, data, key) = plain_setup(&work);
+    let srv = Server::start_with(
+        &plans,
+        &data,
+        work.path(),
+        &key,
+        false,
+        &[
+            ("SYNAPSE_HEADER_READ_TIMEOUT", "1s"),
+            ("SYNAPSE_BODY_READ_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let connect = || tokio::net::TcpStream::connect(("127.0.0.1", srv.port));
+    let mut partial = connect().await.unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let mut silent = connect().await.unwrap();
+    for (what, s) in [
+        ("a partial header", &mut partial),
+        ("nothing sent", &mut silent),
+    ] {
+        let mut rest = Vec::new();
+        // The server closes it (EOF or reset); without the timeout this read would wait forever.
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+        assert!(
+            r.is_ok(),
+            "{what}: still open 10 s after a 1 s header-read timeout"
+        );
+    }
+
+    // A body announced as 100 bytes of which 10 arrive: 408, and nothing started.
+    let mut slow = connect().await.unwrap();
+    let head = format!(
+        "POST /synapse/execute/Empty/start/async HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\": \"xx",
+        srv.port
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let r = read_response(&mut slow, Duration::from_secs(10))
+        .await
+        .unwrap();
+    r.check(408, "a body that stops arriving");
+    assert!(
+        error_message(&r).contains("not received within 1s"),
+        "{}",
+        r.text()
+    );
+    let list = srv.get("/synapse/execute/Empty").await.check(200, "list");
+    assert_eq!(list, json!([]), "nothing started");
+
+    // Complete requests are answered as before.
+    srv.get("/healthz").await.check(200, "healthz");
+}
+
+/// `Content-Length` over `BodyLimit` is refused from the header alone: 413 without a byte of the body sent.
+#[tokio::test]
+async fn binary_content_length_over_the_limit_is_413_before_the_body() {
+    let work = TempDir::new("content-length");
+    let (plans, data, key) = plain_setup(&work);
+    let srv = Server::start(&plans, &data, work.path(), &key, false).await;
+    for path in [
+        "/synapse/execute/Empty/start/sync",
+        "/ad/user/cn=x,dc=sandbox,dc=local",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", srv.port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n",
+            srv.port
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let r = read_response(&mut s, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        r.check(413, path);
+        assert!(
+            r.text().contains("larger than 1048576 bytes"),
+            "{}",
+            r.text()
+        );
+    }
+    let list = srv.get("/synapse/execute/Empty").await.check(200, "list");
+    assert_eq!(list, json!([]), "nothing started");
+}
+
+/// With `MaxConnections: 32`, 64 connections that send half a request line do not lock `/healthz` out: the
+/// connections waiting longest for a request are closed to make room (long before their 10 s header timeout).
+#[tokio::test]
+async fn binary_partial_connections_do_not_lock_out_healthz() {
+    let work = TempDir::new("conn-limit");
+    let (plans, data, key) = plain_setup(&work);
+    let srv = Server::start_with(
+        &plans,
+        &data,
+        work.path(),
+        &key,
+        false,
+        &[("SYNAPSE_MAX_CONNECTIONS", "32")],
+    )
+    .await;
+    let mut partial = Vec::new();
+    for _ in 0..64 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", srv.port))
+            .await
+            .unwrap();
+        s.write_all(b"GET /healthz HT").await.unwrap();
+        partial.push(s);
+    }
+    for i in 0..3 {
+        let r = http(
+            srv.port,
+            "GET",
+            "/healthz",
+            None,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("healthz {i} with 64 partial connections open: {e}"));
+        r.check(200, "healthz");
+    }
+    // The mechanism: the server holds at most 32 connections, so at least 32 of the 64 were closed.
+    let reads = partial.iter_mut().map(|s| async move {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    });
+    let closed = futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter(|c| *c)
+        .count();
+    assert!(
+        closed >= 32,
+        "only {closed} of 64 partial connections were closed"
+    );
+}
+
+/// A raw request with the given extra header lines (`Connection: close`), read to the end.
+async fn raw_request(port: u16, head: &str, body: &str) -> Resp {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!(
+        "{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    read_response(&mut s, REQUEST_TIMEOUT).await.unwrap()
+}
+
+/// `--no-auth`: a page on another site (its own `Origin`, or its name rebound to 127.0.0.1 as `Host`) is
+/// refused before anything runs; requests from the server's own origin, or without one, work.
+#[tokio::test]
+async fn binary_no_auth_refuses_foreign_origins_and_hosts() {
+    let work = TempDir::new("same-origin");
+    let (plans, data, key) = plain_setup(&work);
+    let srv = Server::start_with(
+        &plans,
+        &data,
+        work.path(),
+        &key,
+        false,
+        &[("SYNAPSE_NO_AUTH", "true")],
+    )
+    .await;
+    let port = srv.port;
+    let start = "POST /synapse/execute/Empty/start/async HTTP/1.1";
+    // The issue's reproduction: a text/plain POST from http://evil.example, Host evil.example:PORT.
+    for (what, headers) in [
+        (
+            "foreign Origin and Host",
+            format!("Origin: http://evil.example\r\nHost: evil.example:{port}"),
+        ),
+        (
+            "rebound name, no Origin",
+            format!("Host: evil.example:{port}"),
+        ),
+        (
+            "foreign Origin, own Host",
+            format!("Origin: http://evil.example\r\nHost: 127.0.0.1:{port}"),
+        ),
+        (
+            "opaque Origin",
+            format!("Origin: null\r\nHost: 127.0.0.1:{port}"),
+        ),
+    ] {
+        let r = raw_request(
+            port,
+            &format!("{start}\r\n{headers}\r\nContent-Type: text/plain"),
+            "name=x",
+        )
+        .await;
+        r.check(403, what);
+        assert!(error_message(&r).starts_with("refused:"), "{}", r.text());
+        // The AD API refuses the same way (in its envelope).
+        let r = raw_request(
+            port,
+            &format!(
+                "POST /ad/user/cn=x,dc=sandbox,dc=local HTTP/1.1\r\n{headers}\r\nContent-Type: text/plain"
+            ),
+            "{}",
+        )
+        .await;
+        let v = r.check(403, what);
+        assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 8, "{v}");
+    }
+    let list = srv.get("/synapse/execute/Empty").await.check(200, "list");
+    assert_eq!(list, json!([]), "nothing started");
+
+    for (what, headers) in [
+        (
+            "same origin",
+            format!("Origin: http://127.0.0.1:{port}\r\nHost: 127.0.0.1:{port}"),
+        ),
+        (
+            "localhost",
+            format!("Origin: http://localhost:{port}\r\nHost: localhost:{port}"),
+        ),
+        ("no Origin", format!("Host: 127.0.0.1:{port}")),
+    ] {
+        raw_request(
+            port,
+            &format!("{start}\r\n{headers}\r\nContent-Type: application/json"),
+            "{}",
+        )
+        .await
+        .check(202, what);
+    }
+}
+
+/// Random methods and paths do not add label values to `/metrics`: unknown methods and unmatched paths are
+/// `other`, routes are their templates.
+#[tokio::test]
+async fn binary_metrics_labels_stay_bounded() {
+    let work = TempDir::new("metrics-labels");
+    let (plans, data, key) = plain_setup(&work);
+    let srv = Server::start(&plans, &data, work.path(), &key, false).await;
+    let round = |n: usize| {
+        let key = key.clone();
+        let port = srv.port;
+        async move {
+            let mut sent = Vec::new();
+            for _ in 0..n {
+                let r = random_suffix()
+                    .to_ascii_uppercase()
+                    .replace(char::is_numeric, "Q");
+                let method = format!("X{r}{r}{r}");
+                let path = format!("/zz-{}", random_suffix());
+                http(port, &method, &path, Some(&key), None, REQUEST_TIMEOUT)
+                    .await
+                    .unwrap();
+                let id = random_suffix();
+                let p2 = format!("/synapse/execute/Empty/{id}");
+                http(port, "GET", &p2, Some(&key), None, REQUEST_TIMEOUT)
+                    .await
+                    .unwrap();
+                sent.extend([method, path, id]);
+            }
+            sent
+        }
+    };
+    let metrics = || async {
+        http(srv.port, "GET", "/metrics", None, None, REQUEST_TIMEOUT)
+            .await
+            .unwrap()
+            .text()
+    };
+    round(5).await;
+    metrics().await;
+    let before = metrics().await;
+    let sent = round(40).await;
+    let after = metrics().await;
+    for s in &sent {
+        assert!(
+            !after.contains(s.as_str()),
+            "'{s}' became a label:\n{after}"
+        );
+    }
+    assert_eq!(
+        before.lines().count(),
+        after.lines().count(),
+        "new series appeared:\n{after}"
+    );
+    assert!(after.contains(r#"method="other""#), "{after}");
+    assert!(
+        after.contains(r#"route="/synapse/execute/{plan}/{id}""#),
+        "{after}"
+    );
 }

@@ -215,16 +215,23 @@ impl AuthError {
 /// The principal of an `Authorization` header value (`None`: no header, or not text).
 pub fn authenticate(header: Option<&str>, keys: &dyn KeyStore) -> Result<Principal, AuthError> {
     let header = header.ok_or(AuthError::MissingKey)?;
-    let key = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or(AuthError::MalformedHeader)?;
+    let key = bearer_key(header).ok_or(AuthError::MalformedHeader)?;
     let rec = keys
         .token_by_hash(&hash_token(key))?
         .ok_or(AuthError::UnknownKey)?;
     Principal::of_key(rec)
+}
+
+/// The key of `Bearer <key>`. The scheme is case-insensitive (RFC 7235 section 2.1: `bearer`, `BEARER`, ...)
+/// and may be followed by any run of blanks.
+fn bearer_key(header: &str) -> Option<&str> {
+    let header = header.trim_start();
+    let (scheme, rest) = header.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let key = rest.trim();
+    (!key.is_empty()).then_some(key)
 }
 
 #[cfg(test)]
@@ -237,6 +244,29 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             created_at: chrono::DateTime::UNIX_EPOCH,
             hash: hash_token("syn_k"),
+        }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for h in [
+            "Bearer syn_k",
+            "bearer syn_k",
+            "BEARER syn_k",
+            "BeArEr  syn_k ",
+            "Bearer\tsyn_k",
+        ] {
+            assert_eq!(bearer_key(h), Some("syn_k"), "{h:?}");
+        }
+        for h in [
+            "Basic syn_k",
+            "Bearer",
+            "Bearer   ",
+            "Bearersyn_k",
+            "Token syn_k",
+            "",
+        ] {
+            assert_eq!(bearer_key(h), None, "{h:?}");
         }
     }
 

@@ -6,12 +6,43 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+use synapse_engine::model::DurationSpec;
 use synapse_handlers::{HandlersConfig, LegacyDomains};
 
 /// Default listen address (loopback: exposing the API is a decision, not a default).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:20000";
 /// Default request body limit.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default time a client has to send a request's headers (also how long an idle connection stays open).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client has to send a request's body, from the end of its headers.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of connections served at once (below the usual 1024 open files, with room for the store,
+/// the LDAP pools and the log).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// The server's edges: how long a client may take to send a request, how many connections are served at
+/// once, and the host names the server answers to besides its listen address (`http::origin`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeConfig {
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub max_connections: usize,
+    /// Extra `Host` values (`name` or `name:port`, lower case), e.g. the name of a reverse proxy.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
 
 /// The file form of the settings (PascalCase keys, unknown keys rejected).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -34,6 +65,15 @@ pub struct FileConfig {
     /// Deprecated spelling of `Handlers: {ActiveDirectory: {Domains: [...]}}` (accepted with a warning; an
     /// error together with `Handlers.ActiveDirectory`).
     pub domains: Option<LegacyDomains>,
+    /// Time to send a request's headers (and idle time of a kept-alive connection); default 10s.
+    pub header_read_timeout: Option<DurationSpec>,
+    /// Time to send a request's body once its headers are in; default 30s.
+    pub body_read_timeout: Option<DurationSpec>,
+    /// Connections served at once; default 512.
+    pub max_connections: Option<usize>,
+    /// Host names the server answers to besides its listen address (checked with `--no-auth`, or whenever
+    /// given).
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// The effective settings.
@@ -49,6 +89,8 @@ pub struct ServeConfig {
     pub ad_routes: BTreeMap<String, String>,
     /// The handlers' sections (file, else deprecated keys, else `SYNAPSE_AD_*`).
     pub handlers: HandlersConfig,
+    /// Timeouts, the connection limit, allowed host names.
+    pub edge: EdgeConfig,
 }
 
 /// A configuration problem, naming the key or variable.
@@ -94,6 +136,7 @@ impl ServeConfig {
             }
         };
         let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let edge = edge_config(&file, &env)?;
         let parse_bool = |key: &str, v: String| {
             synapse_engine::model::parse_bool(&v)
                 .ok_or_else(|| err(key, format!("'{v}' is not true or false")))
@@ -178,6 +221,7 @@ impl ServeConfig {
             sync_timeout_seconds,
             ad_routes: file.ad_routes.unwrap_or_default(),
             handlers,
+            edge,
         })
     }
 
@@ -211,8 +255,85 @@ impl ServeConfig {
             sync_timeout_seconds: self.sync_timeout_seconds,
             ad_routes: self.ad_routes.clone(),
             handlers: self.handlers.printable(),
+            header_read_timeout: DurationSpec(self.edge.header_read_timeout).to_string(),
+            body_read_timeout: DurationSpec(self.edge.body_read_timeout).to_string(),
+            max_connections: self.edge.max_connections,
+            allowed_hosts: self.edge.allowed_hosts.clone(),
         }
     }
+}
+
+/// The `EdgeConfig` keys: file < environment, each checked against its range.
+fn edge_config(
+    file: &FileConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<EdgeConfig, ConfigError> {
+    let duration = |key: &str,
+                    var: &str,
+                    from_file: Option<DurationSpec>,
+                    default: Duration,
+                    max: Duration|
+     -> Result<Duration, ConfigError> {
+        let d = match env(var) {
+            Some(v) => DurationSpec::parse(&v).map_err(|e| err(var, e))?.0,
+            None => from_file.map_or(default, |d| d.0),
+        };
+        if d < Duration::from_millis(100) || d > max {
+            return Err(err(
+                key,
+                format!("must be between 100ms and {}", DurationSpec(max)),
+            ));
+        }
+        Ok(d)
+    };
+    let header_read_timeout = duration(
+        "HeaderReadTimeout",
+        "SYNAPSE_HEADER_READ_TIMEOUT",
+        file.header_read_timeout,
+        DEFAULT_HEADER_READ_TIMEOUT,
+        Duration::from_secs(600),
+    )?;
+    let body_read_timeout = duration(
+        "BodyReadTimeout",
+        "SYNAPSE_BODY_READ_TIMEOUT",
+        file.body_read_timeout,
+        DEFAULT_BODY_READ_TIMEOUT,
+        Duration::from_secs(3600),
+    )?;
+    let max_connections = match env("SYNAPSE_MAX_CONNECTIONS") {
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| err("SYNAPSE_MAX_CONNECTIONS", format!("'{v}' is not a number")))?,
+        None => file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+    };
+    if !(4..=1_000_000).contains(&max_connections) {
+        return Err(err("MaxConnections", "must be between 4 and 1000000"));
+    }
+    let hosts = match env("SYNAPSE_ALLOWED_HOSTS") {
+        Some(v) => v.split(',').map(str::to_string).collect(),
+        None => file.allowed_hosts.clone().unwrap_or_default(),
+    };
+    let mut allowed_hosts = Vec::with_capacity(hosts.len());
+    for h in hosts {
+        let h = h.trim().to_ascii_lowercase();
+        if h.is_empty() {
+            continue;
+        }
+        if h.contains(['/', '@', ' ', '*']) {
+            return Err(err(
+                "AllowedHosts",
+                format!("'{h}' is not a host name or host:port (no scheme, path or wildcard)"),
+            ));
+        }
+        allowed_hosts.push(h);
+    }
+    Ok(EdgeConfig {
+        header_read_timeout,
+        body_read_timeout,
+        max_connections,
+        allowed_hosts,
+    })
 }
 
 fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
@@ -236,6 +357,10 @@ pub struct Printable {
     pub ad_routes: BTreeMap<String, String>,
     /// The handlers' sections, secrets masked.
     pub handlers: serde_json::Value,
+    pub header_read_timeout: String,
+    pub body_read_timeout: String,
+    pub max_connections: usize,
+    pub allowed_hosts: Vec<String>,
 }
 
 #[cfg(test)]
@@ -265,6 +390,54 @@ mod tests {
         let bad = |k: &str| (k == "SYNAPSE_BODY_LIMIT").then(|| "lots".to_string());
         let e = ServeConfig::load(&Overrides::default(), &bad).unwrap_err();
         assert!(e.to_string().contains("SYNAPSE_BODY_LIMIT"), "{e}");
+    }
+
+    #[test]
+    fn edge_keys_defaults_ranges_and_variables() {
+        let c = ServeConfig::load(&Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.edge, EdgeConfig::default());
+        assert_eq!(c.edge.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(c.edge.max_connections, 512);
+        let env = |k: &str| match k {
+            "SYNAPSE_HEADER_READ_TIMEOUT" => Some("500ms".to_string()),
+            "SYNAPSE_BODY_READ_TIMEOUT" => Some("2m".to_string()),
+            "SYNAPSE_MAX_CONNECTIONS" => Some("32".to_string()),
+            "SYNAPSE_ALLOWED_HOSTS" => Some("Synapse.Corp, proxy:8443".to_string()),
+            _ => None,
+        };
+        let c = ServeConfig::load(&Overrides::default(), &env).unwrap();
+        assert_eq!(c.edge.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(c.edge.body_read_timeout, Duration::from_secs(120));
+        assert_eq!(c.edge.max_connections, 32);
+        assert_eq!(c.edge.allowed_hosts, vec!["synapse.corp", "proxy:8443"]);
+        for (var, value, key) in [
+            ("SYNAPSE_HEADER_READ_TIMEOUT", "0", "HeaderReadTimeout"),
+            (
+                "SYNAPSE_HEADER_READ_TIMEOUT",
+                "1e20",
+                "SYNAPSE_HEADER_READ_TIMEOUT",
+            ),
+            ("SYNAPSE_BODY_READ_TIMEOUT", "2h", "BodyReadTimeout"),
+            ("SYNAPSE_MAX_CONNECTIONS", "1", "MaxConnections"),
+            ("SYNAPSE_MAX_CONNECTIONS", "lots", "SYNAPSE_MAX_CONNECTIONS"),
+            ("SYNAPSE_ALLOWED_HOSTS", "http://x", "AllowedHosts"),
+        ] {
+            let e = ServeConfig::load(&Overrides::default(), &|k: &str| {
+                (k == var).then(|| value.to_string())
+            })
+            .unwrap_err();
+            assert_eq!(e.key, key, "{var}={value}: {e}");
+        }
+        let c = load_yaml(
+            "edge",
+            "HeaderReadTimeout: 5s\nBodyReadTimeout: 10\nMaxConnections: 100\nAllowedHosts: [a.example]\n",
+        )
+        .unwrap();
+        assert_eq!(c.edge.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.edge.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.edge.max_connections, 100);
+        assert_eq!(c.edge.allowed_hosts, vec!["a.example"]);
     }
 
     fn load_yaml(name: &str, yaml: &str) -> Result<ServeConfig, ConfigError> {

@@ -55,6 +55,10 @@ pub struct AppState {
     /// How request errors look on the AD API: the ActiveDirectoryHandler's envelope (from its descriptor,
     /// found by name in the registry), or the plain error body when that handler is not registered.
     pub ad_errors: ErrorShape,
+    /// Which `Origin`/`Host` values requests may carry (`http::origin`).
+    pub origins: crate::http::origin::SameOrigin,
+    /// Time to send a request's body once its headers are in (`BodyReadTimeout`).
+    pub body_read_timeout: Duration,
 }
 
 impl AppState {
@@ -87,6 +91,12 @@ impl AppState {
             domain_names,
             metrics,
             ad_errors,
+            origins: crate::http::origin::SameOrigin::new(
+                cfg.listen,
+                cfg.no_auth,
+                &cfg.edge.allowed_hosts,
+            ),
+            body_read_timeout: cfg.edge.body_read_timeout,
         })
     }
 

@@ -1,17 +1,31 @@
 //! `synapse serve`: open the store (marking interrupted instances Failed), load the catalog, build the
 //! handlers, listen, and shut down gracefully on SIGTERM/Ctrl-C (running plans are cancelled and their results
 //! stored before exit).
+//!
+//! The accept loop serves HTTP/1.1 with hyper: a client has `HeaderReadTimeout` to send a request's headers
+//! (also the idle time of a kept-alive connection), and at most `MaxConnections` connections are open at
+//! once. At the limit, the connection that has waited longest for a request (idle, or still sending
+//! its headers) is closed to make room, so connections that send nothing cannot lock others (or `/healthz`)
+//! out; only when every connection is inside a request does a new one wait in the listen backlog.
 
 use crate::catalog::CatalogError;
 use crate::config::{ConfigError, ServeConfig};
 use crate::store::RedbStore;
 use crate::store::{InstanceStore, StoreError, Stores};
 use crate::AppState;
-use axum::ServiceExt;
-use std::sync::Arc;
-use std::time::Duration;
+use axum::body::{Body, Bytes};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use synapse_engine::Clock;
-use tower::Layer;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::{Layer, ServiceExt};
 use tower_http::normalize_path::NormalizePathLayer;
 
 /// Why the controller could not start (or stopped with an error).
@@ -77,6 +91,19 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
+    // Bound first: the same-origin check knows the port (also when `Listen` asks for port 0).
+    let listen_error = |source| ServeError::Listen {
+        addr: cfg.listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    let cfg = ServeConfig {
+        listen: addr,
+        ..cfg
+    };
     let state = Arc::new(AppState::new(
         &cfg,
         registry,
@@ -86,14 +113,6 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     let invalid = state.catalog.entries().filter(|e| e.plan.is_none()).count();
     tracing::info!(plans = state.catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::router(state.clone()));
-    let listen_error = |source| ServeError::Listen {
-        addr: cfg.listen,
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(listen_error)?;
-    let addr = listener.local_addr().map_err(listen_error)?;
     tracing::info!(%addr, "synapse controller listening");
     eprintln!(
         "synapse: listening on http://{addr} (plans: {}, store: {})",
@@ -114,13 +133,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             }
         })
     };
-    axum::serve(
-        listener,
-        ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(ServeError::Server)?;
+    accept_loop(listener, app, &cfg, shutdown_signal()).await;
     pruner.abort();
     tracing::info!(
         running = state.runner.running(),
@@ -128,6 +141,218 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     );
     state.runner.shutdown(Duration::from_secs(10)).await;
     Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One open connection: how many requests it is inside, since when it has waited for one, how to close it.
+struct Conn {
+    in_flight: AtomicUsize,
+    /// Milliseconds since the loop started.
+    waiting_since: AtomicU64,
+    close: CancellationToken,
+}
+
+/// The open connections.
+struct Conns {
+    started: Instant,
+    open: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Conns {
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn add(&self, id: u64) -> Arc<Conn> {
+        let conn = Arc::new(Conn {
+            in_flight: AtomicUsize::new(0),
+            waiting_since: AtomicU64::new(self.now()),
+            close: CancellationToken::new(),
+        });
+        lock(&self.open).insert(id, conn.clone());
+        conn
+    }
+
+    fn remove(&self, id: u64) {
+        lock(&self.open).remove(&id);
+    }
+
+    /// Closes the connection that has waited longest for a request; false when every one is in a request.
+    fn close_longest_waiting(&self) -> bool {
+        let open = lock(&self.open);
+        let victim = open
+            .values()
+            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0 && !c.close.is_cancelled())
+            .min_by_key(|c| c.waiting_since.load(Ordering::Acquire));
+        match victim {
+            Some(c) => {
+                c.close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A request in progress on a connection (until its response body is done or dropped).
+struct InRequest {
+    conn: Arc<Conn>,
+    conns: Arc<Conns>,
+}
+
+impl InRequest {
+    fn enter(conn: Arc<Conn>, conns: Arc<Conns>) -> InRequest {
+        conn.in_flight.fetch_add(1, Ordering::AcqRel);
+        InRequest { conn, conns }
+    }
+}
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        self.conn
+            .waiting_since
+            .store(self.conns.now(), Ordering::Release);
+        self.conn.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request counted as in progress while it streams (event streams).
+struct CountedBody {
+    inner: Body,
+    _request: InRequest,
+}
+
+impl HttpBody for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Accepts and serves connections until `signal`, then lets every connection finish its request (idle ones
+/// close at once) and returns when all are closed.
+async fn accept_loop<S>(
+    listener: tokio::net::TcpListener,
+    app: S,
+    cfg: &ServeConfig,
+    signal: impl std::future::Future<Output = ()>,
+) where
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let max = cfg.edge.max_connections;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(cfg.edge.header_read_timeout);
+    let conns = Arc::new(Conns {
+        started: Instant::now(),
+        open: Mutex::new(HashMap::new()),
+    });
+    let permits = Arc::new(Semaphore::new(max));
+    let shutdown = CancellationToken::new();
+    tokio::pin!(signal);
+    let mut next_id: u64 = 0;
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut signal => break,
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if conns.close_longest_waiting() {
+                    tracing::debug!(
+                        max,
+                        "connection limit: closed the connection waiting longest for a request"
+                    );
+                } else {
+                    tracing::warn!(max, "connection limit: every connection is in a request; waiting for one to finish");
+                }
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = &mut signal => break,
+                }
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        let conn = conns.add(id);
+        let svc = {
+            let conn = conn.clone();
+            let conns = conns.clone();
+            let app = app.clone();
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let request = InRequest::enter(conn.clone(), conns.clone());
+                let app = app.clone();
+                async move {
+                    let resp = app.oneshot(req.map(Body::new)).await?;
+                    Ok::<_, S::Error>(resp.map(|inner| {
+                        Body::new(CountedBody {
+                            inner,
+                            _request: request,
+                        })
+                    }))
+                }
+            })
+        };
+        let served = http.serve_connection(TokioIo::new(stream), svc);
+        let conns = conns.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::pin!(served);
+            tokio::select! {
+                r = served.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = conn.close.cancelled() => {}
+                _ = shutdown.cancelled() => {
+                    served.as_mut().graceful_shutdown();
+                    let _ = served.await;
+                }
+            }
+            conns.remove(id);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    shutdown.cancel();
+    // Every connection holds a permit until it is closed.
+    let _ = permits
+        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
+        .await;
 }
 
 async fn shutdown_signal() {

@@ -44,6 +44,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The client did not send its request body in time (`BodyReadTimeout`).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// A request from somewhere the server does not answer (a foreign `Origin` or `Host`: `http::origin`).
+    #[error("{0}")]
+    ForeignOrigin(String),
     /// The request conflicts with an instance's state (cancelling one that is not running).
     #[error("{0}")]
     Conflict(String),
@@ -72,6 +78,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -105,7 +113,7 @@ impl ApiError {
                 OutcomeClass::NotFound
             }
             ApiError::Auth(AuthError::Store(_)) => OutcomeClass::Failed,
-            ApiError::Auth(_) => OutcomeClass::Forbidden,
+            ApiError::Auth(_) | ApiError::ForeignOrigin(_) => OutcomeClass::Forbidden,
             _ if self.status().is_client_error() => OutcomeClass::InvalidInput,
             _ => OutcomeClass::Failed,
         }

@@ -1,5 +1,6 @@
-//! Route assembly and the cross-cutting layers: request ids, authentication per route group (each route
-//! declares its permission with `http::access::require` where it is registered), metrics.
+//! Route assembly and the cross-cutting layers: request ids, metrics, the same-origin check
+//! (`http::origin`), the body's size and read timeout (`http::edges`), authentication per route group (each
+//! route declares its permission with `http::access::require` where it is registered).
 
 /// Documented operations that delegate to one handler with the same extractors: each gets its own
 /// `#[utoipa::path]` (so its own operation id, parameters and body); its body is one call.
@@ -21,7 +22,8 @@ pub mod ops;
 
 use crate::http::error::ApiError;
 use crate::AppState;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Extension;
@@ -83,6 +85,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Bodies beyond `BodyLimit` fail to read (413 from body::read).
         .layer(DefaultBodyLimit::max(state.body_limit))
         // For the authentication layers of the route groups (http::access).
+        // A foreign Content-Length is refused and the body's read timeout set before any route reads it.
+        .layer(middleware::from_fn(crate::http::edges::body_edges))
+        // Foreign Origin/Host refused before anything else looks at the request.
+        .layer(middleware::from_fn(crate::http::origin::same_origin))
         .layer(Extension(state.clone()))
         .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::new(header.clone()))
@@ -106,18 +112,33 @@ async fn method_not_allowed(req: Request) -> ApiError {
     ))
 }
 
+/// The `method` label: the methods the API knows, every other one folds into `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Request counts and latencies. The labels are bounded whatever clients send: `route` is the matched route's
+/// template (`/synapse/execute/{plan}/{id}`, never the raw path; unmatched paths are `other`) and `method` one
+/// of the known methods or `other`.
 async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    // A coarse label (the first path segment): per-identity paths would explode the label space.
-    let first = req.uri().path().split('/').nth(1).unwrap_or("");
-    let route = match first {
-        "ad" | "myriad" | "synapse" | "healthz" | "metrics" | "openapi.json" => first.to_string(),
-        _ => "other".to_string(),
-    };
-    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_string(), |m| m.as_str().to_string());
+    let method = method_label(req.method());
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("synapse_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("synapse_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("synapse_http_request_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
