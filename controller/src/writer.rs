@@ -147,6 +147,8 @@ pub struct InstanceWriter {
 struct PutInstance {
     rec: InstanceRecord,
     pending: Pending,
+    /// Told how the batch holding the record settled (committed or not).
+    settled: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 impl Record for PutInstance {
@@ -154,7 +156,10 @@ impl Record for PutInstance {
         txn.put_instance(&self.rec)
     }
 
-    fn settled(self: Box<Self>, _committed: bool) {
+    fn settled(self: Box<Self>, committed: bool) {
+        if let Some(tx) = self.settled {
+            let _ = tx.send(committed);
+        }
         // Committed, or lost with its batch (logged): either way no longer pending. Only drop it if no newer
         // version was queued meanwhile.
         if let Ok(mut p) = self.pending.lock() {
@@ -181,7 +186,24 @@ impl InstanceWriter {
         self.writer.put(Box::new(PutInstance {
             rec,
             pending: self.pending.clone(),
+            settled: None,
         }));
+    }
+
+    /// Queues a record and resolves once its batch is settled: `true` when it is committed, `false` when
+    /// it was not stored (the batch failed, or the writer is closed). Never blocks a thread: concurrent
+    /// callers share one commit.
+    pub async fn put_settled(&self, rec: InstanceRecord) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(rec.id, rec.clone());
+        }
+        self.writer.put(Box::new(PutInstance {
+            rec,
+            pending: self.pending.clone(),
+            settled: Some(tx),
+        }));
+        rx.await.unwrap_or(false)
     }
 
     /// A queued, not yet committed record.
