@@ -194,3 +194,43 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use crate::store::test_support::{finished, running, t0, TempDir};
+    use synapse_engine::{ManualClock, StatusType};
+
+    #[test]
+    fn the_store_is_pruned_by_count_and_age_at_start() {
+        let dir = TempDir::new("serve-prune");
+        let data = dir.file().parent().unwrap().to_path_buf();
+        let ids: Vec<_> = {
+            let store = RedbStore::open(&data.join("synapse.redb")).unwrap();
+            (0..6u32)
+                .map(|i| {
+                    let at = t0() + chrono::Duration::days(i64::from(i));
+                    let r = finished(running("p.yaml", at, i), StatusType::Complete);
+                    store.insert_instance(&r).unwrap();
+                    r.id
+                })
+                .collect()
+        };
+        let env = |k: &str| match k {
+            "SYNAPSE_DATA" => Some(data.display().to_string()),
+            "SYNAPSE_RETENTION_MAX_INSTANCES" => Some("4".to_string()),
+            "SYNAPSE_RETENTION_DAYS" => Some("3".to_string()),
+            _ => None,
+        };
+        let cfg = ServeConfig::load(&Overrides::default(), &env).unwrap();
+        // Day 6.5: older than 3 days are days 0..=3; the count limit alone would keep days 2..=5.
+        let clock = ManualClock::new(t0() + chrono::Duration::hours(6 * 24 + 12));
+        let store = open_store(&cfg, &clock).unwrap();
+        let kept: Vec<bool> = ids
+            .iter()
+            .map(|id| store.get_instance(*id).unwrap().is_some())
+            .collect();
+        assert_eq!(kept, [false, false, false, false, true, true]);
+    }
+}
