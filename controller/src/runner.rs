@@ -206,19 +206,25 @@ impl Runner {
             if req_keep == Keep::Result {
                 record.result = Some((*result).clone());
             }
-            if durable {
-                // Answer only once the record of the change is on disk (group commit: concurrent writes
-                // share the flush). A record that cannot be stored is logged by the writer.
-                let _ = this.writer.put_settled(record.clone()).await;
+            // The final record is readable (pending) from here on, so the instance can leave the live set: a
+            // cancel now finds it finished (409), a new subscriber reads the final record.
+            let settled = if durable {
+                Some(this.writer.put_settled(record.clone()))
             } else {
                 this.writer.put(record.clone());
-            }
-            metrics::counter!("synapse_plan_runs_total", "status" => record.status.name())
-                .increment(1);
-            let _ = done_tx.send(Some(result));
+                None
+            };
             if let Ok(mut live) = this.live.lock() {
                 live.remove(&id);
             }
+            metrics::counter!("synapse_plan_runs_total", "status" => record.status.name())
+                .increment(1);
+            if let Some(settled) = settled {
+                // A write is answered only once its record is on disk (group commit: concurrent writes share
+                // the flush). A record that cannot be stored is logged by the writer; the answer still goes.
+                let _ = settled.await;
+            }
+            let _ = done_tx.send(Some(result));
         });
         Ok(Started { id, done: done_rx })
     }

@@ -190,10 +190,11 @@ impl InstanceWriter {
         }));
     }
 
-    /// Queues a record and resolves once its batch is settled: `true` when it is committed, `false` when
-    /// it was not stored (the batch failed, or the writer is closed). Never blocks a thread: concurrent
+    /// Queues a record (readable through `pending` at once, like [`InstanceWriter::put`]); the receiver
+    /// hears how its batch settled: `true` when committed, `false` (or a closed channel) when it was not
+    /// stored (the batch failed, or the writer is closed). Awaiting it never blocks a thread, and concurrent
     /// callers share one commit.
-    pub async fn put_settled(&self, rec: InstanceRecord) -> bool {
+    pub fn put_settled(&self, rec: InstanceRecord) -> tokio::sync::oneshot::Receiver<bool> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if let Ok(mut p) = self.pending.lock() {
             p.insert(rec.id, rec.clone());
@@ -203,7 +204,7 @@ impl InstanceWriter {
             pending: self.pending.clone(),
             settled: Some(tx),
         }));
-        rx.await.unwrap_or(false)
+        rx
     }
 
     /// A queued, not yet committed record.
@@ -254,6 +255,23 @@ mod tests {
         w.flush();
         assert_eq!(w.pending(rec.id), None);
         assert_eq!(store.get_instance(rec.id).unwrap(), Some(done));
+    }
+
+    #[test]
+    fn put_settled_hears_the_commit() {
+        let dir = TempDir::new("writer-settled");
+        let (store, writer) = open(&dir);
+        let w = InstanceWriter::new(writer.clone());
+        let rec = running("p.yaml", t0(), 1);
+        let rx = w.put_settled(rec.clone());
+        // Readable at once, before the commit is heard.
+        assert!(w.pending(rec.id).is_some() || store.get_instance(rec.id).unwrap().is_some());
+        assert_eq!(rx.blocking_recv(), Ok(true));
+        assert_eq!(store.get_instance(rec.id).unwrap(), Some(rec));
+        // After close nothing is stored: the receiver says so instead of waiting forever.
+        writer.close();
+        let late = running("p.yaml", t0(), 2);
+        assert!(!w.put_settled(late).blocking_recv().unwrap_or(false));
     }
 
     #[test]
