@@ -217,6 +217,16 @@ fn app_with(no_auth: bool) -> App {
 
 /// With AD API route -> plan overrides (`AdRoutes`) and more plans.
 fn app_with_ad_routes(no_auth: bool, ad_routes: &[(&str, &str)], extra: &[(&str, &str)]) -> App {
+    app_with_limits(no_auth, ad_routes, extra, Default::default())
+}
+
+/// With instance limits too (tests/api/limits.rs).
+fn app_with_limits(
+    no_auth: bool,
+    ad_routes: &[(&str, &str)],
+    extra: &[(&str, &str)],
+    instance_limits: synapse_controller::config::InstanceLimits,
+) -> App {
     let dir = TempDir::new("app");
     let plans = dir.path().join("plans");
     write_plans(
@@ -240,6 +250,7 @@ fn app_with_ad_routes(no_auth: bool, ad_routes: &[(&str, &str)], extra: &[(&str,
         body_limit: DEFAULT_BODY_LIMIT,
         retention_days: 0,
         sync_timeout_seconds: 30,
+        instance_limits,
         ad_routes: ad_routes
             .iter()
             .map(|(r, p)| (r.to_string(), p.to_string()))
@@ -3269,3 +3280,7 @@ async fn binary_metrics_labels_stay_bounded() {
         "{after}"
     );
 }
+
+/// Resource limits: `/part` amplification, durations from input, running and stored instance caps, writes
+/// answered after their record is committed.
+mod limits;

@@ -44,6 +44,35 @@ impl Default for EdgeConfig {
     }
 }
 
+/// Limits on plan instances: how many run at once, how many the store keeps, and how much one `/part`
+/// request may select (docs/operations.md "Limits").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceLimits {
+    /// Instances running at once; a start beyond it is refused (429 with Retry-After).
+    pub max_running_instances: usize,
+    /// Finished instances the store keeps (the oldest beyond it are pruned; 0 = no count limit).
+    pub retention_max_instances: u64,
+    /// Element paths in one `/part` request.
+    pub part_max_paths: usize,
+    /// Bytes of one `/part` answer (the selected parts as JSON), checked before it is built.
+    pub part_max_bytes: usize,
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits {
+            max_running_instances: 10_000,
+            retention_max_instances: 1_000_000,
+            part_max_paths: 1000,
+            part_max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Most days `RetentionDays` may say (100 years; more would overflow date arithmetic).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
 /// The file form of the settings (PascalCase keys, unknown keys rejected).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -57,6 +86,14 @@ pub struct FileConfig {
     pub retention_days: Option<u32>,
     /// Upper bound on `timeoutSeconds` of sync calls, and the default for AD API routes.
     pub sync_timeout_seconds: Option<u64>,
+    /// Instances running at once (default 10000).
+    pub max_running_instances: Option<usize>,
+    /// Finished instances kept in the store (default 1000000; 0 = no count limit).
+    pub retention_max_instances: Option<u64>,
+    /// Element paths in one `/part` request (default 1000).
+    pub part_max_paths: Option<usize>,
+    /// Bytes of one `/part` answer (default 16 MiB).
+    pub part_max_bytes: Option<usize>,
     /// AD API route -> plan overrides, e.g. `GetUser: MyGetUser`.
     pub ad_routes: Option<BTreeMap<String, String>>,
     /// One section per handler type, e.g. `ActiveDirectory: {Domains: [...]}`. An absent section comes from
@@ -86,6 +123,8 @@ pub struct ServeConfig {
     pub body_limit: usize,
     pub retention_days: u32,
     pub sync_timeout_seconds: u64,
+    /// Running and stored instances, `/part` answers.
+    pub instance_limits: InstanceLimits,
     pub ad_routes: BTreeMap<String, String>,
     /// The handlers' sections (file, else deprecated keys, else `SYNAPSE_AD_*`).
     pub handlers: HandlersConfig,
@@ -137,6 +176,12 @@ impl ServeConfig {
         };
         let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
         let edge = edge_config(&file, &env)?;
+        let file_limits = FileLimits {
+            max_running_instances: file.max_running_instances,
+            retention_max_instances: file.retention_max_instances,
+            part_max_paths: file.part_max_paths,
+            part_max_bytes: file.part_max_bytes,
+        };
         let parse_bool = |key: &str, v: String| {
             synapse_engine::model::parse_bool(&v)
                 .ok_or_else(|| err(key, format!("'{v}' is not true or false")))
@@ -172,10 +217,17 @@ impl ServeConfig {
         if !(1024..=64 * 1024 * 1024).contains(&body_limit) {
             return Err(err("BodyLimit", "must be between 1 KiB and 64 MiB"));
         }
-        let retention_days = num("SYNAPSE_RETENTION_DAYS", env("SYNAPSE_RETENTION_DAYS"))?
-            .map(|n| n as u32)
-            .or(file.retention_days)
-            .unwrap_or(30);
+        let retention_days = match num("SYNAPSE_RETENTION_DAYS", env("SYNAPSE_RETENTION_DAYS"))? {
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None => file.retention_days.unwrap_or(30),
+        };
+        if retention_days > MAX_RETENTION_DAYS {
+            return Err(err(
+                "RetentionDays",
+                format!("must be at most {MAX_RETENTION_DAYS} (0 = forever)"),
+            ));
+        }
+        let instance_limits = instance_limits(&file_limits, &num, &env)?;
         let sync_timeout_seconds = num(
             "SYNAPSE_SYNC_TIMEOUT_SECONDS",
             env("SYNAPSE_SYNC_TIMEOUT_SECONDS"),
@@ -219,6 +271,7 @@ impl ServeConfig {
             body_limit,
             retention_days,
             sync_timeout_seconds,
+            instance_limits,
             ad_routes: file.ad_routes.unwrap_or_default(),
             handlers,
             edge,
@@ -253,6 +306,7 @@ impl ServeConfig {
             body_limit: self.body_limit,
             retention_days: self.retention_days,
             sync_timeout_seconds: self.sync_timeout_seconds,
+            instance_limits: self.instance_limits,
             ad_routes: self.ad_routes.clone(),
             handlers: self.handlers.printable(),
             header_read_timeout: DurationSpec(self.edge.header_read_timeout).to_string(),
@@ -336,6 +390,73 @@ fn edge_config(
     })
 }
 
+type NumReader<'a> = dyn Fn(&str, Option<String>) -> Result<Option<u64>, ConfigError> + 'a;
+
+/// `MaxRunningInstances`, `RetentionMaxInstances`, `PartMaxPaths`, `PartMaxBytes` (file < `SYNAPSE_*`), each
+/// checked against its range.
+/// The file's values of [`InstanceLimits`].
+struct FileLimits {
+    max_running_instances: Option<usize>,
+    retention_max_instances: Option<u64>,
+    part_max_paths: Option<usize>,
+    part_max_bytes: Option<usize>,
+}
+
+fn instance_limits(
+    file: &FileLimits,
+    num: &NumReader<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<InstanceLimits, ConfigError> {
+    let d = InstanceLimits::default();
+    let read = |key: &str,
+                var: &str,
+                file: Option<u64>,
+                default: u64,
+                range: std::ops::RangeInclusive<u64>| {
+        let v = num(var, env(var))?.or(file).unwrap_or(default);
+        if range.contains(&v) {
+            Ok(v)
+        } else {
+            Err(err(
+                key,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ))
+        }
+    };
+    let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(InstanceLimits {
+        max_running_instances: size(read(
+            "MaxRunningInstances",
+            "SYNAPSE_MAX_RUNNING_INSTANCES",
+            file.max_running_instances.map(as_u64),
+            as_u64(d.max_running_instances),
+            1..=10_000_000,
+        )?),
+        retention_max_instances: read(
+            "RetentionMaxInstances",
+            "SYNAPSE_RETENTION_MAX_INSTANCES",
+            file.retention_max_instances,
+            d.retention_max_instances,
+            0..=u64::from(u32::MAX),
+        )?,
+        part_max_paths: size(read(
+            "PartMaxPaths",
+            "SYNAPSE_PART_MAX_PATHS",
+            file.part_max_paths.map(as_u64),
+            as_u64(d.part_max_paths),
+            1..=100_000,
+        )?),
+        part_max_bytes: size(read(
+            "PartMaxBytes",
+            "SYNAPSE_PART_MAX_BYTES",
+            file.part_max_bytes.map(as_u64),
+            as_u64(d.part_max_bytes),
+            1024..=1024 * 1024 * 1024,
+        )?),
+    })
+}
+
 fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
     let key = p.display().to_string();
     let text = std::fs::read_to_string(p).map_err(|e| err(&key, format!("cannot read: {e}")))?;
@@ -354,6 +475,8 @@ pub struct Printable {
     pub body_limit: usize,
     pub retention_days: u32,
     pub sync_timeout_seconds: u64,
+    #[serde(flatten)]
+    pub instance_limits: InstanceLimits,
     pub ad_routes: BTreeMap<String, String>,
     /// The handlers' sections, secrets masked.
     pub handlers: serde_json::Value,
@@ -438,6 +561,54 @@ mod tests {
         assert_eq!(c.edge.body_read_timeout, Duration::from_secs(10));
         assert_eq!(c.edge.max_connections, 100);
         assert_eq!(c.edge.allowed_hosts, vec!["a.example"]);
+    }
+
+    #[test]
+    fn instance_limits_and_retention_are_bounded() {
+        let c = ServeConfig::load(&Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.instance_limits, InstanceLimits::default());
+        assert_eq!(c.instance_limits.max_running_instances, 10_000);
+        let c = load_yaml(
+            "limits",
+            "MaxRunningInstances: 5\nRetentionMaxInstances: 7\nPartMaxPaths: 9\nPartMaxBytes: 4096\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.instance_limits,
+            InstanceLimits {
+                max_running_instances: 5,
+                retention_max_instances: 7,
+                part_max_paths: 9,
+                part_max_bytes: 4096,
+            }
+        );
+        let printed = serde_yaml::to_string(&c.printable()).unwrap();
+        assert!(printed.contains("MaxRunningInstances: 5"), "{printed}");
+        // Out of range: refused, naming the key (RetentionDays beyond the calendar used to panic at start).
+        for (yaml, key) in [
+            ("MaxRunningInstances: 0\n", "MaxRunningInstances"),
+            ("PartMaxPaths: 0\n", "PartMaxPaths"),
+            ("PartMaxBytes: 10\n", "PartMaxBytes"),
+            ("RetentionDays: 4000000000\n", "RetentionDays"),
+            ("RetentionDays: 36501\n", "RetentionDays"),
+        ] {
+            let e = load_yaml("bad-limit", yaml).unwrap_err();
+            assert_eq!(e.key, key, "{yaml}: {e}");
+        }
+        for (var, value) in [
+            ("SYNAPSE_RETENTION_DAYS", "4294967297"),
+            ("SYNAPSE_MAX_RUNNING_INSTANCES", "-1"),
+            ("SYNAPSE_RETENTION_MAX_INSTANCES", "1e9"),
+        ] {
+            let env = |k: &str| (k == var).then(|| value.to_string());
+            assert!(
+                ServeConfig::load(&Overrides::default(), &env).is_err(),
+                "{var}={value}"
+            );
+        }
+        let env = |k: &str| (k == "SYNAPSE_MAX_RUNNING_INSTANCES").then(|| "3".to_string());
+        let c = ServeConfig::load(&Overrides::default(), &env).unwrap();
+        assert_eq!(c.instance_limits.max_running_instances, 3);
     }
 
     fn load_yaml(name: &str, yaml: &str) -> Result<ServeConfig, ConfigError> {

@@ -47,6 +47,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// Default and upper bound for sync calls.
     pub sync_timeout: Duration,
+    /// Running and stored instances, `/part` answers.
+    pub instance_limits: crate::config::InstanceLimits,
     /// AD API route name (GetUser, ...) -> plan name.
     pub ad_routes: BTreeMap<String, String>,
     /// Names and aliases of the configured AD domains (to read `/ad/{object}/{domain}/{identity}`).
@@ -77,7 +79,12 @@ impl AppState {
             .unwrap_or_default();
         let executor = Executor::in_process(Arc::new(registry));
         let writer = Arc::new(Writer::start(stores.batch.clone()));
-        let runner = Arc::new(Runner::new(executor, stores.instances.clone(), writer));
+        let runner = Arc::new(Runner::new(
+            executor,
+            stores.instances.clone(),
+            writer,
+            cfg.instance_limits.max_running_instances,
+        ));
         let domain_names = cfg.domain_names();
         Ok(AppState {
             catalog,
@@ -87,6 +94,7 @@ impl AppState {
             no_auth: cfg.no_auth,
             body_limit: cfg.body_limit,
             sync_timeout: Duration::from_secs(cfg.sync_timeout_seconds),
+            instance_limits: cfg.instance_limits,
             ad_routes: cfg.ad_routes.clone(),
             domain_names,
             metrics,

@@ -31,6 +31,8 @@ pub struct Runner {
     store: Arc<dyn InstanceStore>,
     writer: InstanceWriter,
     live: Mutex<HashMap<Uuid, Live>>,
+    /// Most instances running at once (`MaxRunningInstances`).
+    max_running: usize,
 }
 
 /// Progress events and the completion signal of a running instance.
@@ -62,6 +64,9 @@ pub enum StartError {
     /// Missing or invalid inputs, every problem listed.
     #[error("{0}")]
     Inputs(#[from] ResolveError),
+    /// `MaxRunningInstances` instances are running already; try again when some have finished.
+    #[error("{running} plan instances are running, the most this server runs at once (MaxRunningInstances = {limit}); try again later")]
+    Busy { running: usize, limit: usize },
 }
 
 /// Who starts a plan and how.
@@ -75,6 +80,9 @@ pub struct StartRequest {
     pub principal: Principal,
     /// What the store keeps of the finished instance.
     pub keep: Keep,
+    /// Publish the result only once the finished record is committed (writes: an answered change must
+    /// survive a crash). Reads publish at once; their record follows within milliseconds.
+    pub durable: bool,
 }
 
 /// How much of a finished instance the store keeps.
@@ -91,13 +99,20 @@ pub enum Keep {
 impl Runner {
     /// Instance records go through `writer` (group commit, shared with other record kinds) and are read
     /// back from `store`. [`Runner::shutdown`] closes the writer.
-    pub fn new(executor: Executor, store: Arc<dyn InstanceStore>, writer: Arc<Writer>) -> Self {
+    /// At most `max_running` instances run at once (further starts are refused with [`StartError::Busy`]).
+    pub fn new(
+        executor: Executor,
+        store: Arc<dyn InstanceStore>,
+        writer: Arc<Writer>,
+        max_running: usize,
+    ) -> Self {
         let writer = InstanceWriter::new(writer);
         Runner {
             executor,
             store,
             writer,
             live: Mutex::new(HashMap::new()),
+            max_running,
         }
     }
 
@@ -127,11 +142,21 @@ impl Runner {
             message: None,
             result: None,
         };
-        self.writer.put(record.clone());
         let events: Arc<std::sync::OnceLock<broadcast::Sender<ProgressEvent>>> = Arc::default();
         let (done_tx, done_rx) = watch::channel(None);
         let cancel = CancellationToken::new();
-        if let Ok(mut live) = self.live.lock() {
+        {
+            // Count and register under one lock, so concurrent starts cannot overshoot the cap.
+            let mut live = self.live.lock().map_err(|_| StartError::Busy {
+                running: 0,
+                limit: self.max_running,
+            })?;
+            if live.len() >= self.max_running {
+                return Err(StartError::Busy {
+                    running: live.len(),
+                    limit: self.max_running,
+                });
+            }
             live.insert(
                 id,
                 Live {
@@ -141,6 +166,7 @@ impl Runner {
                 },
             );
         }
+        self.writer.put(record.clone());
         let sink_events = events.clone();
         let progress = ProgressSink::new(move |e| {
             // Events are best-effort for watchers; without one there is nothing to do.
@@ -159,6 +185,7 @@ impl Runner {
         let this = self.clone();
         let plan = req.plan;
         let req_keep = req.keep;
+        let durable = req.durable;
         tokio::spawn(async move {
             let outcome = this.executor.run(&plan, opts).await;
             let mut record = record;
@@ -179,13 +206,25 @@ impl Runner {
             if req_keep == Keep::Result {
                 record.result = Some((*result).clone());
             }
-            this.writer.put(record.clone());
-            metrics::counter!("synapse_plan_runs_total", "status" => record.status.name())
-                .increment(1);
-            let _ = done_tx.send(Some(result));
+            // The final record is readable (pending) from here on, so the instance can leave the live set: a
+            // cancel now finds it finished (409), a new subscriber reads the final record.
+            let settled = if durable {
+                Some(this.writer.put_settled(record.clone()))
+            } else {
+                this.writer.put(record.clone());
+                None
+            };
             if let Ok(mut live) = this.live.lock() {
                 live.remove(&id);
             }
+            metrics::counter!("synapse_plan_runs_total", "status" => record.status.name())
+                .increment(1);
+            if let Some(settled) = settled {
+                // A write is answered only once its record is on disk (group commit: concurrent writes share
+                // the flush). A record that cannot be stored is logged by the writer; the answer still goes.
+                let _ = settled.await;
+            }
+            let _ = done_tx.send(Some(result));
         });
         Ok(Started { id, done: done_rx })
     }

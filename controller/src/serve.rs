@@ -63,20 +63,58 @@ pub fn open_store(cfg: &ServeConfig, clock: &dyn Clock) -> Result<Arc<RedbStore>
     if n > 0 {
         tracing::warn!(count = n, "instances that were running when the controller stopped are now marked Failed (interrupted)");
     }
-    prune(&store, cfg.retention_days, clock);
+    prune(
+        &store,
+        cfg.retention_days,
+        cfg.instance_limits.retention_max_instances,
+        clock,
+    );
     Ok(Arc::new(store))
 }
 
-fn prune(store: &dyn InstanceStore, retention_days: u32, clock: &dyn Clock) {
-    if retention_days == 0 {
-        return;
+/// Retention: finished instances older than `retention_days` (0 = no age limit), then the oldest finished
+/// ones beyond `max_instances` (0 = no count limit). Returns how many were deleted.
+pub fn prune(
+    store: &dyn InstanceStore,
+    retention_days: u32,
+    max_instances: u64,
+    clock: &dyn Clock,
+) -> usize {
+    let mut total = 0;
+    // A cutoff before the calendar's start (absurd RetentionDays) prunes nothing.
+    let cutoff = (retention_days > 0)
+        .then(|| chrono::Duration::try_days(i64::from(retention_days)))
+        .flatten()
+        .and_then(|d| clock.now().checked_sub_signed(d));
+    if let Some(cutoff) = cutoff {
+        match store.prune(cutoff) {
+            Ok(n) => {
+                total += n;
+                if n > 0 {
+                    tracing::info!(count = n, retention_days, "pruned old plan instances");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "pruning old plan instances failed"),
+        }
     }
-    let cutoff = clock.now() - chrono::Duration::days(i64::from(retention_days));
-    match store.prune(cutoff) {
-        Ok(n) if n > 0 => tracing::info!(count = n, retention_days, "pruned old plan instances"),
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "pruning old plan instances failed"),
+    if max_instances > 0 {
+        match store.prune_beyond(max_instances) {
+            Ok(n) => {
+                total += n;
+                if n > 0 {
+                    tracing::info!(
+                        count = n,
+                        max_instances,
+                        "pruned the oldest plan instances beyond RetentionMaxInstances"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "pruning plan instances beyond RetentionMaxInstances failed")
+            }
+        }
     }
+    total
 }
 
 /// Runs the controller until a shutdown signal.
@@ -123,13 +161,18 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     let pruner = {
         let store = store.clone();
         let days = cfg.retention_days;
+        let max = cfg.instance_limits.retention_max_instances;
         let clock = clock.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             tick.tick().await;
             loop {
                 tick.tick().await;
-                prune(&*store, days, clock.as_ref());
+                // A large prune is one long write transaction: off the async workers.
+                let (store, clock) = (store.clone(), clock.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || prune(&*store, days, max, clock.as_ref()))
+                        .await;
             }
         })
     };
@@ -375,4 +418,44 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use crate::store::test_support::{finished, running, t0, TempDir};
+    use synapse_engine::{ManualClock, StatusType};
+
+    #[test]
+    fn the_store_is_pruned_by_count_and_age_at_start() {
+        let dir = TempDir::new("serve-prune");
+        let data = dir.file().parent().unwrap().to_path_buf();
+        let ids: Vec<_> = {
+            let store = RedbStore::open(&data.join("synapse.redb")).unwrap();
+            (0..6u32)
+                .map(|i| {
+                    let at = t0() + chrono::Duration::days(i64::from(i));
+                    let r = finished(running("p.yaml", at, i), StatusType::Complete);
+                    store.insert_instance(&r).unwrap();
+                    r.id
+                })
+                .collect()
+        };
+        let env = |k: &str| match k {
+            "SYNAPSE_DATA" => Some(data.display().to_string()),
+            "SYNAPSE_RETENTION_MAX_INSTANCES" => Some("4".to_string()),
+            "SYNAPSE_RETENTION_DAYS" => Some("3".to_string()),
+            _ => None,
+        };
+        let cfg = ServeConfig::load(&Overrides::default(), &env).unwrap();
+        // Day 6.5: older than 3 days are days 0..=3; the count limit alone would keep days 2..=5.
+        let clock = ManualClock::new(t0() + chrono::Duration::hours(6 * 24 + 12));
+        let store = open_store(&cfg, &clock).unwrap();
+        let kept: Vec<bool> = ids
+            .iter()
+            .map(|id| store.get_instance(*id).unwrap().is_some())
+            .collect();
+        assert_eq!(kept, [false, false, false, false, true, true]);
+    }
 }

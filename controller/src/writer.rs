@@ -147,6 +147,8 @@ pub struct InstanceWriter {
 struct PutInstance {
     rec: InstanceRecord,
     pending: Pending,
+    /// Told how the batch holding the record settled (committed or not).
+    settled: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 impl Record for PutInstance {
@@ -154,7 +156,10 @@ impl Record for PutInstance {
         txn.put_instance(&self.rec)
     }
 
-    fn settled(self: Box<Self>, _committed: bool) {
+    fn settled(self: Box<Self>, committed: bool) {
+        if let Some(tx) = self.settled {
+            let _ = tx.send(committed);
+        }
         // Committed, or lost with its batch (logged): either way no longer pending. Only drop it if no newer
         // version was queued meanwhile.
         if let Ok(mut p) = self.pending.lock() {
@@ -181,7 +186,25 @@ impl InstanceWriter {
         self.writer.put(Box::new(PutInstance {
             rec,
             pending: self.pending.clone(),
+            settled: None,
         }));
+    }
+
+    /// Queues a record (readable through `pending` at once, like [`InstanceWriter::put`]); the receiver
+    /// hears how its batch settled: `true` when committed, `false` (or a closed channel) when it was not
+    /// stored (the batch failed, or the writer is closed). Awaiting it never blocks a thread, and concurrent
+    /// callers share one commit.
+    pub fn put_settled(&self, rec: InstanceRecord) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(rec.id, rec.clone());
+        }
+        self.writer.put(Box::new(PutInstance {
+            rec,
+            pending: self.pending.clone(),
+            settled: Some(tx),
+        }));
+        rx
     }
 
     /// A queued, not yet committed record.
@@ -232,6 +255,23 @@ mod tests {
         w.flush();
         assert_eq!(w.pending(rec.id), None);
         assert_eq!(store.get_instance(rec.id).unwrap(), Some(done));
+    }
+
+    #[test]
+    fn put_settled_hears_the_commit() {
+        let dir = TempDir::new("writer-settled");
+        let (store, writer) = open(&dir);
+        let w = InstanceWriter::new(writer.clone());
+        let rec = running("p.yaml", t0(), 1);
+        let rx = w.put_settled(rec.clone());
+        // Readable at once, before the commit is heard.
+        assert!(w.pending(rec.id).is_some() || store.get_instance(rec.id).unwrap().is_some());
+        assert_eq!(rx.blocking_recv(), Ok(true));
+        assert_eq!(store.get_instance(rec.id).unwrap(), Some(rec));
+        // After close nothing is stored: the receiver says so instead of waiting forever.
+        writer.close();
+        let late = running("p.yaml", t0(), 2);
+        assert!(!w.put_settled(late).blocking_recv().unwrap_or(false));
     }
 
     #[test]

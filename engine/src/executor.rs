@@ -497,8 +497,7 @@ impl<'p> Run<'p> {
                     return (ExecuteResult::new(StatusType::Cancelled).with_message("cancelled while waiting to retry"), attempts);
                 }
             }
-            let factor = retry.map_or(1.0, |r| r.backoff);
-            delay = Duration::try_from_secs_f64(delay.as_secs_f64() * factor).unwrap_or(delay);
+            delay = next_delay(delay, retry.map_or(1.0, |r| r.backoff));
         }
     }
 
@@ -534,6 +533,24 @@ impl<'p> Run<'p> {
     }
 }
 
+/// The longest wait between retries: the longest duration a plan can write (`DurationSpec`, 30 days).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2_592_000);
+
+/// The wait after `delay` with backoff `factor`: grows by the factor up to [`MAX_RETRY_DELAY`]; a factor
+/// that is not a finite number of at least 1 (validation refuses those; a plan built in code might not)
+/// keeps the delay.
+fn next_delay(delay: Duration, factor: f64) -> Duration {
+    if !(factor.is_finite() && factor >= 1.0) {
+        return delay.min(MAX_RETRY_DELAY);
+    }
+    let secs = delay.as_secs_f64() * factor;
+    if secs.is_finite() && secs < MAX_RETRY_DELAY.as_secs_f64() {
+        Duration::try_from_secs_f64(secs).unwrap_or(MAX_RETRY_DELAY)
+    } else {
+        MAX_RETRY_DELAY
+    }
+}
+
 async fn run_bounded(
     fut: impl std::future::Future<Output = DispatchOutcome>,
     timeout: Option<Duration>,
@@ -558,4 +575,29 @@ fn branch(own: StatusType, group: &[ActionResult], children: &[ActionResult]) ->
         .chain(children)
         .map(|r| r.branch_status)
         .fold(own, StatusType::worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_up_to_the_cap_and_never_overflow() {
+        let s = Duration::from_secs;
+        assert_eq!(next_delay(s(1), 2.0), s(2));
+        assert_eq!(next_delay(s(1), 1.0), s(1));
+        assert_eq!(next_delay(s(2_000_000), 10.0), MAX_RETRY_DELAY);
+        assert_eq!(next_delay(s(1), 1e308), MAX_RETRY_DELAY);
+        assert_eq!(next_delay(MAX_RETRY_DELAY, 1e308), MAX_RETRY_DELAY);
+        assert_eq!(next_delay(Duration::MAX, 1.0), MAX_RETRY_DELAY);
+        for odd in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, 0.5] {
+            assert_eq!(next_delay(s(3), odd), s(3), "{odd}");
+        }
+        // Repeated growth stays at the cap.
+        let mut d = Duration::from_millis(10);
+        for _ in 0..100 {
+            d = next_delay(d, 10.0);
+        }
+        assert_eq!(d, MAX_RETRY_DELAY);
+    }
 }

@@ -70,6 +70,7 @@ impl ApiError {
             ApiError::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Start(StartError::Inactive { .. }) => StatusCode::CONFLICT,
             ApiError::Start(StartError::Inputs(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Start(StartError::Busy { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(_) | ApiError::Auth(AuthError::Store(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -113,6 +114,7 @@ impl ApiError {
                 OutcomeClass::NotFound
             }
             ApiError::Auth(AuthError::Store(_)) => OutcomeClass::Failed,
+            ApiError::Start(StartError::Busy { .. }) => OutcomeClass::Unavailable,
             ApiError::Auth(_) | ApiError::ForeignOrigin(_) => OutcomeClass::Forbidden,
             _ if self.status().is_client_error() => OutcomeClass::InvalidInput,
             _ => OutcomeClass::Failed,
@@ -141,11 +143,15 @@ pub fn outcome_status(class: OutcomeClass) -> StatusCode {
     }
 }
 
-/// Adds `WWW-Authenticate: Bearer` to 401 answers.
+/// Adds `WWW-Authenticate: Bearer` to 401 answers, and `Retry-After` to 429 (too many running instances).
 fn challenge(mut resp: Response) -> Response {
     if resp.status() == StatusCode::UNAUTHORIZED {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     resp
 }

@@ -62,8 +62,8 @@ pub const BODY: &str =
             ad::AdEnvelope, SyncResult, params::OutputType, params::AdObject,
         ),
         responses(
-            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, InternalError,
-            AdOk, AdBadRequest, AdUnauthorized, AdForbidden, AdNotFound, AdConflict, AdPayloadTooLarge,
+            BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, TooManyRequests, InternalError,
+            AdOk, AdBadRequest, AdUnauthorized, AdForbidden, AdNotFound, AdConflict, AdPayloadTooLarge, AdTooManyRequests,
             AdInternalError, AdNotImplemented, AdUnavailable, AdGatewayTimeout,
         )
     ),

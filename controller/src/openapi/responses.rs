@@ -49,7 +49,8 @@ macro_rules! responses {
 responses! {
     BadRequest: ErrorBody, JSON, "Malformed request: bad JSON/YAML body (with line and column), unknown or missing \
         dynamic parameters (`Problems` lists every one), bad query values (dryRun, timeoutSeconds, outputtype, \
-        limit, before, filter, instance id), a query key given twice.";
+        limit, before, filter, instance id), a query key given twice; (part) more paths than `PartMaxPaths` or an \
+        answer larger than `PartMaxBytes`.";
     Unauthorized: ErrorBody, JSON, "No API key, a malformed `Authorization` header, or an unknown key. Comes with \
         `WWW-Authenticate: Bearer`.";
     Forbidden: ErrorBody, JSON, "The key's roles do not grant the operation's permission (`x-permission`; \
@@ -57,6 +58,8 @@ responses! {
     NotFound: ErrorBody, JSON, "No such plan or instance.";
     Conflict: ErrorBody, JSON, "The plan is not active (`IsActive: false`), or (cancel) the instance is not running.";
     PayloadTooLarge: ErrorBody, JSON, "The request body is larger than the server's `BodyLimit` (default 1 MiB).";
+    TooManyRequests: ErrorBody, JSON, "`MaxRunningInstances` plan instances are running already (default 10000); \
+        nothing started. Comes with `Retry-After`.";
     InternalError: ErrorBody, JSON, "The plan file exists but does not validate (with its diagnostics), or a \
         store error.";
     AdOk: AdEnvelope, RENDERED, "Every status is Success (1). JSON by default; YAML or XML with `outputtype` \
@@ -74,6 +77,8 @@ responses! {
     AdConflict: AdEnvelope, RENDERED, "Worst status AlreadyExists (3): the object exists (Create without \
         upsert) or is already a member (AddToGroup); or the plan is not active (Status 14).";
     AdPayloadTooLarge: AdEnvelope, JSON, "The body is larger than `BodyLimit` (an envelope with Status 14).";
+    AdTooManyRequests: AdEnvelope, JSON, "`MaxRunningInstances` plan instances are running already; nothing \
+        started. Comes with `Retry-After`.";
     AdInternalError: AdEnvelope, RENDERED, "Worst status Unknown (0); or the plan ran no action, returned no \
         envelope, or does not validate.";
     AdNotImplemented: AdEnvelope, RENDERED, "Worst status NotSupported (7), e.g. `UserCannotChangePassword: \
@@ -102,6 +107,7 @@ fn ad_responses(with_body: bool) -> BTreeMap<String, RefOr<Response>> {
         ("501", "AdNotImplemented"),
         ("503", "AdUnavailable"),
         ("504", "AdGatewayTimeout"),
+        ("429", "AdTooManyRequests"),
     ];
     if with_body {
         list.push(("413", "AdPayloadTooLarge"));
@@ -144,6 +150,7 @@ impl IntoResponses for StartResponses {
             ("403", "Forbidden"),
             ("404", "NotFound"),
             ("409", "Conflict"),
+            ("429", "TooManyRequests"),
             ("500", "InternalError"),
         ]);
         r.insert("202".into(), inline::<PlanInstanceId>("Started."));
@@ -171,6 +178,7 @@ impl IntoResponses for SyncResponses {
             ("403", "Forbidden"),
             ("404", "NotFound"),
             ("409", "Conflict"),
+            ("429", "TooManyRequests"),
             ("500", "InternalError"),
         ]);
         let status = HeaderBuilder::new()

@@ -177,6 +177,10 @@ pub trait InstanceStore: Send + Sync {
     /// Retention: deletes the finished instances started before `older_than`; running ones are never
     /// deleted. Returns how many were deleted.
     fn prune(&self, older_than: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// Size-based retention: deletes the oldest finished instances until at most `keep` finished ones
+    /// remain; running ones are never deleted (nor counted). Returns how many were deleted.
+    fn prune_beyond(&self, keep: u64) -> Result<usize, StoreError>;
 }
 
 #[cfg(test)]

@@ -189,6 +189,8 @@ async fn call_inner(
                 dry_run,
                 principal,
                 keep,
+                // Writes answer once their record is committed; reads at once.
+                durable: !entry.kind().is_read(),
             },
             timeout,
         )

@@ -47,7 +47,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::Stream;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -283,6 +283,7 @@ async fn start_async(
         dry_run: bool_flag(&q, "dryRun")?,
         principal,
         keep: Default::default(),
+        durable: !entry.kind().is_read(),
     })?;
     // An acknowledged id must survive a crash: wait until the Running record is committed (group commit,
     // so concurrent starts share the flush).
@@ -316,18 +317,96 @@ pub fn timeout_of(state: &AppState, q: &BTreeMap<String, String>) -> Result<Dura
 
 /// A colon path into a result (`Actions[0]:ExitData`; upstream's `Actions[0]:Result:ExitData` works too).
 fn part(value: &Value, path: &str) -> Result<Value, ApiError> {
+    Ok(part_ref(value, path)?.cloned().unwrap_or(Value::Null))
+}
+
+/// [`part`] without copying: the selected value (None: nothing there).
+fn part_ref<'v>(value: &'v Value, path: &str) -> Result<Option<&'v Value>, ApiError> {
     let cleaned = path.replace(":Result:", ":").replace(":Result", "");
     let cleaned = cleaned
         .strip_prefix("Result:")
         .unwrap_or(&cleaned)
         .to_string();
     if cleaned.is_empty() || cleaned == "Result" {
-        return Ok(value.clone());
+        return Ok(Some(value));
     }
     let p: ColonPath = cleaned
         .parse()
         .map_err(|e: synapse_engine::path::PathError| ApiError::BadRequest(e.to_string()))?;
-    Ok(select(value, &p).cloned().unwrap_or(Value::Null))
+    Ok(select(value, &p))
+}
+
+/// Counts the bytes written to it (the JSON size of a value, without building the text).
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The JSON size of `value` in bytes, counted while serializing into nothing.
+fn json_size(value: &Value) -> usize {
+    let mut n = ByteCount(0);
+    match serde_json::to_writer(&mut n, value) {
+        Ok(()) => n.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// The parts of `result` at `paths`, refused before anything is copied when there are more paths than
+/// `PartMaxPaths` or the answer would be larger than `PartMaxBytes` (sizes are counted, not built).
+fn select_parts(
+    result: Value,
+    paths: &[String],
+    limits: &crate::config::InstanceLimits,
+) -> Result<Value, ApiError> {
+    if paths.is_empty() {
+        return Ok(result);
+    }
+    if paths.len() > limits.part_max_paths {
+        return Err(ApiError::BadRequest(format!(
+            "ElementPaths: {} paths, more than the {} one request may select (PartMaxPaths)",
+            paths.len(),
+            limits.part_max_paths
+        )));
+    }
+    let selected: Vec<Option<&Value>> = paths
+        .iter()
+        .map(|p| part_ref(&result, p))
+        .collect::<Result<_, _>>()?;
+    // The same value selected twice is counted twice: it is sent twice.
+    let mut sizes: HashMap<*const Value, usize> = HashMap::new();
+    let mut total: usize = 2;
+    for v in &selected {
+        let size = match v {
+            Some(v) => *sizes
+                .entry(*v as *const Value)
+                .or_insert_with(|| json_size(v)),
+            None => 4,
+        };
+        total = total.saturating_add(size).saturating_add(1);
+        if total > limits.part_max_bytes {
+            return Err(ApiError::BadRequest(format!(
+                "the selected parts are larger than {} bytes, the most one answer may hold (PartMaxBytes): \
+                 select fewer or smaller parts",
+                limits.part_max_bytes
+            )));
+        }
+    }
+    Ok(match selected.as_slice() {
+        [one] => one.cloned().unwrap_or(Value::Null),
+        many => Value::Array(
+            many.iter()
+                .map(|v| v.cloned().unwrap_or(Value::Null))
+                .collect(),
+        ),
+    })
 }
 
 async fn start_sync(
@@ -359,6 +438,8 @@ async fn start_sync(
                 dry_run: bool_flag(&q, "dryRun")?,
                 principal,
                 keep: Default::default(),
+                // A write is answered once its record is committed (it survives a crash).
+                durable: !entry.kind().is_read(),
             },
             timeout,
         )
@@ -458,8 +539,11 @@ async fn get_part(
     UniqueQuery(q): UniqueQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let value = instance_value(&state, &plan, &id).await?;
-    let result = value.get("Result").cloned().unwrap_or(Value::Null);
+    let mut value = instance_value(&state, &plan, &id).await?;
+    let result = value
+        .get_mut("Result")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
     let mut paths: Vec<String> = flag(&q, "elementPath")
         .map(str::to_string)
         .into_iter()
@@ -471,15 +555,8 @@ async fn get_part(
             paths.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)));
         }
     }
-    match paths.as_slice() {
-        [] => Ok(axum::Json(result).into_response()),
-        [one] => Ok(axum::Json(part(&result, one)?).into_response()),
-        many => {
-            let parts: Result<Vec<Value>, ApiError> =
-                many.iter().map(|p| part(&result, p)).collect();
-            Ok(axum::Json(Value::Array(parts?)).into_response())
-        }
-    }
+    // The result moves out of the record (no copy); only the selected parts are copied, within the limits.
+    Ok(axum::Json(select_parts(result, &paths, &state.instance_limits)?).into_response())
 }
 
 /// Progress events (server-sent events)

@@ -9,7 +9,9 @@ use crate::store::{
     InstanceRecord, InstanceStore, InstanceSummary, Page, StoreError, INTERRUPTED_MESSAGE,
 };
 use chrono::{DateTime, Utc};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 use serde_json::Value;
 use synapse_engine::StatusType;
 use uuid::Uuid;
@@ -271,6 +273,50 @@ impl InstanceStore for RedbStore {
         txn.commit().db(self)?;
         Ok(count)
     }
+
+    fn prune_beyond(&self, keep: u64) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        let mut count = 0;
+        {
+            let mut instances = txn.open_table(INSTANCES).db(self)?;
+            let mut by_plan = txn.open_table(INSTANCES_BY_PLAN).db(self)?;
+            let running = txn.open_table(RUNNING).db(self)?;
+            let finished = instances
+                .len()
+                .db(self)?
+                .saturating_sub(running.len().db(self)?);
+            let excess = usize::try_from(finished.saturating_sub(keep)).unwrap_or(usize::MAX);
+            if excess == 0 {
+                return Ok(0);
+            }
+            // Ids are UUID v7: ascending order is oldest first.
+            let mut doomed: Vec<([u8; 16], String)> = Vec::new();
+            for entry in instances.iter().db(self)? {
+                if doomed.len() == excess {
+                    break;
+                }
+                let (k, v) = entry.db(self)?;
+                let id = *k.value();
+                if running.get(&id).db(self)?.is_some() {
+                    continue;
+                }
+                let s: InstanceSummary = serde_json::from_slice(v.value())
+                    .map_err(|e| self.corrupt("instances", Uuid::from_bytes(id), e))?;
+                if s.status.is_terminal() {
+                    doomed.push((id, s.plan));
+                }
+            }
+            for (id, plan) in doomed {
+                instances.remove(&id).db(self)?;
+                by_plan
+                    .remove(plan_key(&plan, Uuid::from_bytes(id)).as_slice())
+                    .db(self)?;
+                count += 1;
+            }
+        }
+        txn.commit().db(self)?;
+        Ok(count)
+    }
 }
 
 #[cfg(test)]
@@ -504,6 +550,39 @@ mod tests {
             serde_json::from_slice(t.get(rec.id.as_bytes()).unwrap().unwrap().value()).unwrap();
         assert_eq!(raw["FromTheFuture"]["Node"], "n2");
         assert_eq!(raw["Status"], "Failed");
+    }
+
+    #[test]
+    fn prune_beyond_keeps_the_newest_finished_and_every_running_instance() {
+        let dir = TempDir::new("prune-beyond");
+        let store = RedbStore::open(&dir.file()).unwrap();
+        let recs: Vec<InstanceRecord> = (0..10u32)
+            .map(|i| {
+                let r = running("p.yaml", t0() + Duration::seconds(i64::from(i)), i);
+                // The oldest two are still running.
+                if i < 2 {
+                    r
+                } else {
+                    finished(r, StatusType::Complete)
+                }
+            })
+            .collect();
+        for r in &recs {
+            store.insert_instance(r).unwrap();
+        }
+        assert_eq!(store.prune_beyond(100).unwrap(), 0);
+        // 8 finished, keep 3: the 5 oldest finished go, the running ones stay.
+        assert_eq!(store.prune_beyond(3).unwrap(), 5);
+        let left: Vec<Uuid> = store
+            .list_instances("p.yaml", Page::default())
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        let expected: Vec<Uuid> = [9usize, 8, 7, 1, 0].iter().map(|&i| recs[i].id).collect();
+        assert_eq!(left, expected);
+        assert_eq!(store.prune_beyond(3).unwrap(), 0);
+        assert_eq!(store.prune_beyond(0).unwrap(), 3);
     }
 
     #[test]
