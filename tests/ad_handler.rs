@@ -968,3 +968,31 @@ async fn a_create_frozen_past_its_window_says_the_outcome_is_unknown_and_names_t
     let uac: i64 = attr(&e, "userAccountControl").unwrap().parse().unwrap();
     assert_ne!(uac & 2, 0, "disabled: {uac}");
 }
+
+#[tokio::test]
+async fn a_create_frozen_after_its_password_is_rolled_back_once_the_dc_answers_again() {
+    // The exact answer ("... timed out after 30s) The Disabled User Could Not Be Removed", the user
+    // left behind): the add is answered, the password request reaches the DC, its answer is held.
+    let ad = setup("frozenpw").await;
+    let (handler, proxy) = frozen_setup(&ad, Duration::from_secs(2)).await;
+    let dn = ad.dn("cn=frozenpw");
+    let body = seed_user(&dn, &format!("fp{}", &random_suffix()[..8]));
+    proxy.freeze_after_requests(2);
+    let thaw = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.thaw();
+    };
+    let ctx = ActionContext::standalone("test");
+    let (r, ()) = tokio::join!(
+        handler.execute(&ctx, json!({"Action": "Create"}), json!({"Users": [body]})),
+        thaw
+    );
+    let (code, msg) = first_status(&r.exit_data);
+    assert_eq!(code, 10, "ConnectionError: {msg}");
+    assert!(msg.contains("Was Not Created"), "{msg}");
+    assert!(!msg.contains("Could Not Be Removed"), "{msg}");
+    assert!(msg.contains("Removed Again"), "settled, not left to chance: {msg}");
+    assert!(ad.read(&dn).await.is_none(), "no orphan");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(ad.read(&dn).await.is_none(), "no orphan later either");
+}

@@ -5,7 +5,7 @@
 //! so that request reaches the DC and is applied, but its answer is held: a write with an unknown outcome.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,7 +15,7 @@ use tokio::sync::watch;
 pub struct PausingProxy {
     pub addr: SocketAddr,
     frozen: watch::Sender<bool>,
-    armed: Arc<AtomicBool>,
+    armed: Arc<AtomicUsize>,
 }
 
 impl PausingProxy {
@@ -23,7 +23,7 @@ impl PausingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (frozen, _) = watch::channel(false);
-        let armed = Arc::new(AtomicBool::new(false));
+        let armed = Arc::new(AtomicUsize::new(0));
         let proxy = PausingProxy {
             addr,
             frozen: frozen.clone(),
@@ -54,7 +54,13 @@ impl PausingProxy {
 
     /// The next chunk a client sends is forwarded; then everything freezes.
     pub fn freeze_after_next_request(&self) {
-        self.armed.store(true, Ordering::SeqCst);
+        self.freeze_after_requests(1);
+    }
+
+    /// The next `n` chunks clients send are forwarded (one chunk is one LDAP request on a busy-free
+    /// connection); then everything freezes.
+    pub fn freeze_after_requests(&self, n: usize) {
+        self.armed.store(n, Ordering::SeqCst);
     }
 
     pub fn freeze(&self) {
@@ -62,7 +68,7 @@ impl PausingProxy {
     }
 
     pub fn thaw(&self) {
-        self.armed.store(false, Ordering::SeqCst);
+        self.armed.store(0, Ordering::SeqCst);
         self.frozen.send_replace(false);
     }
 }
@@ -73,7 +79,7 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     frozen: watch::Sender<bool>,
-    arm: Option<Arc<AtomicBool>>,
+    arm: Option<Arc<AtomicUsize>>,
 ) {
     let mut rx = frozen.subscribe();
     let mut buf = vec![0u8; 64 * 1024];
@@ -83,9 +89,10 @@ async fn pump(
             Ok(n) => n,
         };
         let trigger = n > 0
-            && arm
-                .as_ref()
-                .is_some_and(|a| !*rx.borrow() && a.swap(false, Ordering::SeqCst));
+            && !*rx.borrow()
+            && arm.as_ref().is_some_and(|a| {
+                a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1)) == Ok(1)
+            });
         if !trigger && rx.wait_for(|f| !*f).await.is_err() {
             return;
         }
