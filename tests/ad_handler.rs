@@ -991,8 +991,68 @@ async fn a_create_frozen_after_its_password_is_rolled_back_once_the_dc_answers_a
     assert_eq!(code, 10, "ConnectionError: {msg}");
     assert!(msg.contains("Was Not Created"), "{msg}");
     assert!(!msg.contains("Could Not Be Removed"), "{msg}");
-    assert!(msg.contains("Removed Again"), "settled, not left to chance: {msg}");
+    assert!(
+        msg.contains("Removed Again"),
+        "settled, not left to chance: {msg}"
+    );
     assert!(ad.read(&dn).await.is_none(), "no orphan");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(ad.read(&dn).await.is_none(), "no orphan later either");
+}
+
+#[tokio::test]
+async fn four_creates_through_a_frozen_dc_answer_what_the_directory_holds() {
+    // The scenario: 4 clients creating users when the DC freezes. Whichever step each create is in,
+    // once the DC answers again every answer matches the directory: Success = the user exists and is
+    // enabled; a failure = no entry, unless the answer says the outcome is unknown.
+    let ad = setup("frozenfour").await;
+    let (handler, proxy) = frozen_setup(&ad, Duration::from_secs(2)).await;
+    let sfx = &random_suffix()[..6];
+    let dns: Vec<String> = (0..4).map(|i| ad.dn(&format!("cn=ff{i}{sfx}"))).collect();
+    let ctx = ActionContext::standalone("test");
+    // Four open connections, so the four creates are on the wire together when the DC freezes.
+    let gets = (0..4).map(|_| {
+        handler.execute(
+            &ctx,
+            json!({"Action": "Get"}),
+            json!({"OrganizationalUnits": [{"Identity": ad.ou}]}),
+        )
+    });
+    futures::future::join_all(gets).await;
+    let creates = dns.iter().enumerate().map(|(i, dn)| {
+        let body = seed_user(dn, &format!("ff{i}{sfx}"));
+        handler.execute(&ctx, json!({"Action": "Create"}), json!({"Users": [body]}))
+    });
+    let freeze = async {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        proxy.freeze();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.thaw();
+    };
+    let (results, ()) = tokio::join!(futures::future::join_all(creates), freeze);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (dn, r) in dns.iter().zip(&results) {
+        let (code, msg) = first_status(&r.exit_data);
+        let entry = ad.read(dn).await;
+        println!("{code} {msg} (entry present: {})", entry.is_some());
+        assert!(!msg.contains("Could Not Be Removed:"), "{dn}: {msg}");
+        match code {
+            1 => {
+                let e = entry.unwrap_or_else(|| panic!("{dn}: Success but no entry"));
+                let uac: i64 = attr(&e, "userAccountControl").unwrap().parse().unwrap();
+                assert_eq!(uac & 2, 0, "{dn}: Success, so enabled: {uac}");
+            }
+            // Honest, and names what to check (the DC stayed frozen past the settling window).
+            10 if msg.starts_with("Outcome Unknown") => {
+                assert!(msg.contains(&format!("Check [{dn}]")), "{msg}")
+            }
+            // "Was Not Created" after settling, or "Directory Unreachable" when no connection could even
+            // be opened (nothing was sent): either way no entry.
+            10 => assert!(entry.is_none(), "{dn}: answered {msg} but the entry exists"),
+            _ => panic!(
+                "{dn}: unexpected answer {code} {msg} (entry present: {})",
+                entry.is_some()
+            ),
+        }
+    }
 }
