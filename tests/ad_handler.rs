@@ -12,6 +12,8 @@ use synapse_handlers::ad::ActiveDirectoryHandler;
 use synapse_handlers::ldap::{LdapPool, Scope, SearchEntry};
 
 use crate::support::dc::{dc, random_suffix};
+use crate::support::proxy::PausingProxy;
+use std::time::Duration;
 
 struct Ad {
     handler: ActiveDirectoryHandler,
@@ -835,4 +837,222 @@ async fn the_shipped_plans_map_request_values_and_force_nothing() {
     let (st, env) = run_plan("DeleteUser", &[("identity", &dn)]).await;
     assert_eq!(st, StatusType::Complete, "{env:#}");
     assert!(ad.read(&dn).await.is_none());
+}
+
+#[tokio::test]
+async fn a_value_given_twice_on_create_is_invalid_input_not_already_exists() {
+    let ad = setup("dupvalue").await;
+    let dn = ad.dn("cn=twice");
+    let (st, env) = ad
+        .call(
+            json!({"Action": "Create"}),
+            json!({"Users": [{"Identity": dn, "Properties": {"objectClass": ["user", "computer"]}}]}),
+        )
+        .await;
+    assert_eq!(st, StatusType::Failed);
+    let (code, msg) = first_status(&env);
+    assert_ne!(
+        code, 3,
+        "the object does not exist: not AlreadyExists: {msg}"
+    );
+    assert!(
+        code == 14 || code == 9,
+        "InvalidInput or InvalidAttribute: {msg}"
+    );
+    assert!(
+        msg.to_ascii_lowercase().contains("more than once"),
+        "the message says a value was given more than once: {msg}"
+    );
+    assert!(ad.read(&dn).await.is_none(), "nothing was created");
+    // A genuine duplicate entry is still AlreadyExists.
+    let (st, _) = ad
+        .call(
+            json!({"Action": "Create"}),
+            json!({"Users": [{"Identity": dn}]}),
+        )
+        .await;
+    assert_eq!(st, StatusType::Complete);
+    let (_, env) = ad
+        .call(
+            json!({"Action": "Create"}),
+            json!({"Users": [{"Identity": dn}]}),
+        )
+        .await;
+    assert_eq!(first_status(&env).0, 3, "a real duplicate: AlreadyExists");
+}
+
+/// A handler whose only way to the DC is a [`PausingProxy`], with short timeouts, its pool already open.
+async fn frozen_setup(ad: &Ad, op_timeout: Duration) -> (ActiveDirectoryHandler, PausingProxy) {
+    let dc = dc();
+    let proxy = PausingProxy::start(&format!("{}:636", dc.ip)).await;
+    let mut settings = dc.settings();
+    settings.ldap.urls = vec![format!("ldaps://{}", proxy.addr)];
+    settings.ldap.op_timeout = op_timeout;
+    settings.ldap.connect_timeout = Duration::from_secs(1);
+    let handler = ActiveDirectoryHandler::new(vec![settings]);
+    // Open (and bind) the pool's connection, so the next request on it is the create's add.
+    let r = handler
+        .execute(
+            &ActionContext::standalone("warm"),
+            json!({"Action": "Get"}),
+            json!({"OrganizationalUnits": [{"Identity": ad.ou}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusType::Complete, "{}", r.exit_data);
+    (handler, proxy)
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_rolled_back_once_the_dc_answers_again() {
+    // The issue: the DC froze mid-create, the create answered 503 "The Disabled User Could Not Be Removed",
+    // and the user existed afterwards. Here the add reaches the DC and is applied, its answer is held past
+    // the operation timeout, and the DC answers again within the settling window.
+    let ad = setup("frozenadd").await;
+    let (handler, proxy) = frozen_setup(&ad, Duration::from_secs(2)).await;
+    let dn = ad.dn("cn=frozen");
+    let mut body = seed_user(&dn, &format!("fz{}", &random_suffix()[..8]));
+    body["UserPrincipalName"] = json!(null);
+    proxy.freeze_after_next_request();
+    let thaw = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.thaw();
+    };
+    let ctx = ActionContext::standalone("test");
+    let (r, ()) = tokio::join!(
+        handler.execute(&ctx, json!({"Action": "Create"}), json!({"Users": [body]}),),
+        thaw
+    );
+    let (code, msg) = first_status(&r.exit_data);
+    assert_eq!(code, 10, "ConnectionError: {msg}");
+    assert!(msg.contains("Was Not Created"), "{msg}");
+    assert!(
+        msg.contains("Removed Again"),
+        "the add had been applied: {msg}"
+    );
+    assert_eq!(r.status, StatusType::Failed);
+    // The answer matches the directory, now and after the held traffic is delivered.
+    assert!(ad.read(&dn).await.is_none(), "no orphan");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(ad.read(&dn).await.is_none(), "no orphan later either");
+}
+
+#[tokio::test]
+async fn a_create_frozen_past_its_window_says_the_outcome_is_unknown_and_names_the_dn() {
+    let ad = setup("frozenlong").await;
+    let (handler, proxy) = frozen_setup(&ad, Duration::from_secs(1)).await;
+    let dn = ad.dn("cn=frozenlong");
+    let mut body = seed_user(&dn, &format!("fl{}", &random_suffix()[..8]));
+    body["UserPrincipalName"] = json!(null);
+    proxy.freeze_after_next_request();
+    let r = handler
+        .execute(
+            &ActionContext::standalone("test"),
+            json!({"Action": "Create"}),
+            json!({"Users": [body]}),
+        )
+        .await;
+    proxy.thaw();
+    let (code, msg) = first_status(&r.exit_data);
+    assert_eq!(code, 10, "ConnectionError: {msg}");
+    assert!(msg.starts_with("Outcome Unknown"), "{msg}");
+    assert!(
+        msg.contains(&format!("Check [{dn}]")),
+        "names the DN to check: {msg}"
+    );
+    assert!(
+        !msg.contains("Could Not Be Removed:"),
+        "not the old misleading answer: {msg}"
+    );
+    // What the message warned about: the add was applied, the user is there, disabled, without a password.
+    let e = ad.read(&dn).await.expect("the add was applied");
+    let uac: i64 = attr(&e, "userAccountControl").unwrap().parse().unwrap();
+    assert_ne!(uac & 2, 0, "disabled: {uac}");
+}
+
+#[tokio::test]
+async fn a_create_frozen_after_its_password_is_rolled_back_once_the_dc_answers_again() {
+    // The issue's exact answer ("... timed out after 30s) The Disabled User Could Not Be Removed", the user
+    // left behind): the add is answered, the password request reaches the DC, its answer is held.
+    let ad = setup("frozenpw").await;
+    let (handler, proxy) = frozen_setup(&ad, Duration::from_secs(2)).await;
+    let dn = ad.dn("cn=frozenpw");
+    let body = seed_user(&dn, &format!("fp{}", &random_suffix()[..8]));
+    proxy.freeze_after_requests(2);
+    let thaw = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.thaw();
+    };
+    let ctx = ActionContext::standalone("test");
+    let (r, ()) = tokio::join!(
+        handler.execute(&ctx, json!({"Action": "Create"}), json!({"Users": [body]})),
+        thaw
+    );
+    let (code, msg) = first_status(&r.exit_data);
+    assert_eq!(code, 10, "ConnectionError: {msg}");
+    assert!(msg.contains("Was Not Created"), "{msg}");
+    assert!(!msg.contains("Could Not Be Removed"), "{msg}");
+    assert!(
+        msg.contains("Removed Again"),
+        "settled, not left to chance: {msg}"
+    );
+    assert!(ad.read(&dn).await.is_none(), "no orphan");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(ad.read(&dn).await.is_none(), "no orphan later either");
+}
+
+#[tokio::test]
+async fn four_creates_through_a_frozen_dc_answer_what_the_directory_holds() {
+    // The issue's scenario: 4 clients creating users when the DC freezes. Whichever step each create is in,
+    // once the DC answers again every answer matches the directory: Success = the user exists and is
+    // enabled; a failure = no entry, unless the answer says the outcome is unknown.
+    let ad = setup("frozenfour").await;
+    let (handler, proxy) = frozen_setup(&ad, Duration::from_secs(2)).await;
+    let sfx = &random_suffix()[..6];
+    let dns: Vec<String> = (0..4).map(|i| ad.dn(&format!("cn=ff{i}{sfx}"))).collect();
+    let ctx = ActionContext::standalone("test");
+    // Four open connections, so the four creates are on the wire together when the DC freezes.
+    let gets = (0..4).map(|_| {
+        handler.execute(
+            &ctx,
+            json!({"Action": "Get"}),
+            json!({"OrganizationalUnits": [{"Identity": ad.ou}]}),
+        )
+    });
+    futures::future::join_all(gets).await;
+    let creates = dns.iter().enumerate().map(|(i, dn)| {
+        let body = seed_user(dn, &format!("ff{i}{sfx}"));
+        handler.execute(&ctx, json!({"Action": "Create"}), json!({"Users": [body]}))
+    });
+    let freeze = async {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        proxy.freeze();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.thaw();
+    };
+    let (results, ()) = tokio::join!(futures::future::join_all(creates), freeze);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (dn, r) in dns.iter().zip(&results) {
+        let (code, msg) = first_status(&r.exit_data);
+        let entry = ad.read(dn).await;
+        println!("{code} {msg} (entry present: {})", entry.is_some());
+        assert!(!msg.contains("Could Not Be Removed:"), "{dn}: {msg}");
+        match code {
+            1 => {
+                let e = entry.unwrap_or_else(|| panic!("{dn}: Success but no entry"));
+                let uac: i64 = attr(&e, "userAccountControl").unwrap().parse().unwrap();
+                assert_eq!(uac & 2, 0, "{dn}: Success, so enabled: {uac}");
+            }
+            // Honest, and names what to check (the DC stayed frozen past the settling window).
+            10 if msg.starts_with("Outcome Unknown") => {
+                assert!(msg.contains(&format!("Check [{dn}]")), "{msg}")
+            }
+            // "Was Not Created" after settling, or "Directory Unreachable" when no connection could even
+            // be opened (nothing was sent): either way no entry.
+            10 => assert!(entry.is_none(), "{dn}: answered {msg} but the entry exists"),
+            _ => panic!(
+                "{dn}: unexpected answer {code} {msg} (entry present: {})",
+                entry.is_some()
+            ),
+        }
+    }
 }

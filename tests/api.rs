@@ -419,6 +419,64 @@ async fn api_lists_plans_with_a_filter_and_shows_item_and_help() {
     assert!(error_message(&r).contains("NoSuchPlan"));
 }
 
+/// A plan with secrets in its file: values, a config key and a secret parameter's default.
+const SECRETS_PLAN: &str = "\
+Name: Secrets
+Actions:
+- Name: call
+  Handler:
+    Type: Echo
+    Config:
+      Values: {ApiKey: plan-api-key-1, Url: https://example.invalid}
+  Parameters:
+    Values:
+      Password: plan-password-2
+      Properties: {userPassword: plan-password-3, description: kept}
+      PasswordNeverExpires: true
+    Dynamic:
+    - {Source: token, Target: Token, Default: {Value: plan-token-4}}
+    - {Source: name, Target: Name, Default: {Value: kept-default}}
+";
+
+#[tokio::test]
+async fn api_plan_item_and_help_mask_the_plans_secrets() {
+    let app = app_with_ad_routes(true, &[], &[("Secrets.yaml", SECRETS_PLAN)]);
+    let item = app
+        .get("/synapse/execute/Secrets/item")
+        .await
+        .check(200, "item");
+    let help = app
+        .get("/synapse/execute/Secrets/help")
+        .await
+        .check(200, "help");
+    for (what, v) in [("item", &item), ("help", &help)] {
+        let text = v.to_string();
+        for secret in [
+            "plan-api-key-1",
+            "plan-password-2",
+            "plan-password-3",
+            "plan-token-4",
+        ] {
+            assert!(!text.contains(secret), "{what} shows {secret}: {v:#}");
+        }
+        assert!(
+            text.contains("kept"),
+            "{what} keeps what is not secret: {v:#}"
+        );
+    }
+    let action = &item["Actions"][0];
+    assert_eq!(
+        action["Parameters"]["Values"]["Password"], "********",
+        "{item:#}"
+    );
+    assert_eq!(action["Parameters"]["Values"]["PasswordNeverExpires"], true);
+    assert_eq!(action["Handler"]["Config"]["Values"]["ApiKey"], "********");
+    assert_eq!(
+        action["Handler"]["Config"]["Values"]["Url"],
+        "https://example.invalid"
+    );
+}
+
 #[tokio::test]
 async fn api_start_async_returns_202_and_the_instance_completes() {
     let app = app();
@@ -2237,6 +2295,91 @@ const SEED_OU_BODY: &str = r#"{
 }"#;
 
 const LEAN: &str = "returnobjectproperties=false";
+
+#[tokio::test]
+async fn binary_ad_create_user_stores_properties_secrets_masked_and_the_user_gets_them() {
+    let work = TempDir::new("secretprops");
+    let srv = ad_server(&work).await;
+    let ou = dc().unique_ou("api-secretprops").await;
+    let sam = format!("sp{}", &random_suffix()[..8]);
+    let dn = format!("cn={sam},{ou}");
+    let password = "Prop-Secret-9!xQ";
+    let body = json!({
+        "SamAccountName": sam,
+        "Password": "Typed-Secret-7!zR",
+        "Properties": {"userPassword": password, "info": "kept-info"}
+    })
+    .to_string();
+    ad_check(
+        &srv.post(&format!("/ad/user/{}?{LEAN}", enc(&dn)), &body)
+            .await,
+        200,
+        1,
+        "create user with Properties userPassword",
+    );
+    // The user got the value (read independently).
+    let pool = dc().pool().await;
+    let found = pool
+        .search(
+            &dn,
+            synapse_handlers::ldap::Scope::Base,
+            "(objectClass=user)",
+            &["info", "userPassword"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "the user exists");
+    let value = |name: &str| {
+        found[0]
+            .attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.first().cloned())
+    };
+    assert_eq!(value("info").as_deref(), Some("kept-info"));
+    // Samba keeps userPassword as an attribute (no dSHeuristics password support): the value arrived intact.
+    assert_eq!(
+        value("userPassword").as_deref(),
+        Some(password),
+        "{:?}",
+        found[0].attrs
+    );
+    // The instance record (read back through the API) holds masks only.
+    let list = srv
+        .get("/synapse/execute/CreateUser?limit=50")
+        .await
+        .check(200, "list");
+    let mut seen = false;
+    for i in list.as_array().unwrap() {
+        let id = i["Id"].as_str().unwrap();
+        let rec = srv
+            .get(&format!("/synapse/execute/CreateUser/{id}"))
+            .await
+            .check(200, "instance");
+        let text = rec["Parameters"].to_string();
+        if !text.contains(&sam) {
+            continue;
+        }
+        seen = true;
+        assert!(
+            !text.contains(password),
+            "Properties' userPassword stored in clear: {text}"
+        );
+        assert!(
+            !text.contains("Typed-Secret-7"),
+            "Password stored in clear: {text}"
+        );
+        assert!(
+            text.contains("kept-info"),
+            "the rest of Properties is kept: {text}"
+        );
+        assert!(
+            !rec.to_string().contains(password),
+            "nowhere in the record: {rec}"
+        );
+    }
+    assert!(seen, "the instance is listed: {list}");
+}
 
 #[tokio::test]
 async fn binary_ad_api_walks_the_seed_examples() {

@@ -47,20 +47,50 @@ pub use wire::{ActionRequest, DispatchOutcome, IdempotencyKey};
 /// What secrets are replaced with in output, history, logs and errors.
 pub const MASK: &str = "********";
 
-/// Whether a parameter or field name looks like it holds a secret (password, token, key).
+/// The words that make a name secret-looking (matched anywhere in the lower-cased name).
+const SECRET_WORDS: [&str; 8] = [
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "privatekey",
+];
+
+/// Endings of names that contain a secret word but hold facts about a secret, not the secret
+/// (`pwdLastSet`, `badPwdCount`, `PasswordNeverExpires`, `minPwdLength`, `PasswordNotRequired`, ...).
+const NOT_SECRET_ENDINGS: [&str; 12] = [
+    "lastset",
+    "passwordset",
+    "count",
+    "length",
+    "age",
+    "properties",
+    "time",
+    "expires",
+    "expired",
+    "required",
+    "policy",
+    "encryption",
+];
+
+/// Whether a parameter, field or attribute name looks like it holds a secret: it contains `password`,
+/// `passwd`, `pwd`, `secret`, `token`, `apikey`, `api_key` or `privatekey` (so `Password`, `ApiKey`,
+/// `userPassword`, `unicodePwd`, `ntPwdHistory`, `client_secret`, `AccessToken`), unless it names a fact about
+/// a secret (`pwdLastSet`, `badPwdCount`, `PasswordNeverExpires`, `UserCannotChangePassword`, ...). The one
+/// masking rule: [`wire::redact_value`] applies it to plans, parameters, results and logs alike.
 pub fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "apikey",
-        "api_key",
-        "privatekey",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+    SECRET_WORDS.iter().any(|s| n.contains(s))
         && !n.starts_with("planstartinfo_")
+        && !n.contains("cannotchange")
+        && !NOT_SECRET_ENDINGS.iter().any(|e| n.ends_with(e))
+}
+
+/// Whether a text mentions a secret word at all (a cheap test before looking inside it).
+pub(crate) fn mentions_secret(text: &str) -> bool {
+    let n = text.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|s| n.contains(s))
 }

@@ -43,14 +43,18 @@ impl DynamicParams {
         self.map.is_empty()
     }
 
-    /// The redacted view: a copy with secret-looking values replaced by a mask, for results, history and logs.
+    /// The redacted view: a copy with secrets masked by the one masking rule ([`crate::wire::redact_value`]:
+    /// secret-looking names, and secrets inside values such as a `Properties` map sent as JSON text), for
+    /// results, history and logs.
     pub fn masked(&self) -> BTreeMap<String, Value> {
         self.iter()
             .map(|(k, v)| {
                 let v = if crate::is_secret_name(k) {
                     Value::String(crate::MASK.to_string())
                 } else {
-                    v.clone()
+                    let mut v = v.clone();
+                    crate::wire::redact_value(&mut v);
+                    v
                 };
                 (k.to_string(), v)
             })
@@ -114,6 +118,16 @@ mod tests {
         let m = p.masked();
         assert_eq!(m["Password"], json!("********"));
         assert_eq!(m["name"], json!("x"));
+        let p: DynamicParams = [
+            ("properties", r#"{"userPassword": "hunter2", "mail": "m"}"#),
+            ("passwordneverexpires", "true"),
+        ]
+        .into_iter()
+        .collect();
+        let m = p.masked();
+        assert!(!m["properties"].to_string().contains("hunter2"), "{m:?}");
+        assert!(m["properties"].to_string().contains("mail"), "{m:?}");
+        assert_eq!(m["passwordneverexpires"], json!("true"));
     }
 
     #[test]

@@ -132,21 +132,91 @@ impl ActionRequest {
     }
 }
 
-/// Masks, in place, every value under a secret-looking key (at any depth).
+/// Texts longer than this are not parsed to look for secrets inside; one that mentions a secret word is
+/// masked whole instead.
+const MAX_EMBEDDED_TEXT: usize = 1 << 20;
+
+/// The one masking rule ([`crate::is_secret_name`]), in place, at any depth:
+///
+/// * a value under a secret-looking key (`Password`, `userPassword`, `unicodePwd`, `ApiKey`, ...) is masked
+///   (booleans excepted: a flag is not a secret);
+/// * in a name/value pair (`{"Name": "password", "Value": ...}`, a plan's `Dynamic: [{Source: password,
+///   Default: ...}]`) the value, default and options of a secret-looking name are masked;
+/// * a text value holding JSON or YAML (request bodies carry lists and maps as JSON text, e.g.
+///   `Properties: '{"userPassword": "..."}'`) is looked into and written back with its secrets masked.
+///
+/// Used for everything a person reads: plans shown by the API, instance parameters, results, logs and
+/// [`ActionRequest::redacted`]. The wire form itself keeps secrets intact.
 pub fn redact_value(v: &mut Value) {
+    redact(v);
+}
+
+/// [`redact_value`]; true when something was masked.
+fn redact(v: &mut Value) -> bool {
     match v {
         Value::Object(map) => {
+            let mut changed = false;
+            let pair_is_secret = map.iter().any(|(k, x)| {
+                ["name", "source", "key"]
+                    .iter()
+                    .any(|n| k.eq_ignore_ascii_case(n))
+                    && x.as_str().is_some_and(crate::is_secret_name)
+            });
             for (k, x) in map.iter_mut() {
-                if crate::is_secret_name(k) && !x.is_null() {
-                    *x = Value::String(crate::MASK.to_string());
+                let pair_value = pair_is_secret
+                    && ["value", "values", "default", "options"]
+                        .iter()
+                        .any(|n| k.eq_ignore_ascii_case(n));
+                // A boolean is a flag about a secret (`Token: true` of a parameter's help), never one.
+                if (pair_value || crate::is_secret_name(k)) && !x.is_null() && !x.is_boolean() {
+                    if x.as_str() != Some(crate::MASK) {
+                        *x = Value::String(crate::MASK.to_string());
+                        changed = true;
+                    }
                 } else {
-                    redact_value(x);
+                    changed |= redact(x);
                 }
             }
+            changed
         }
-        Value::Array(items) => items.iter_mut().for_each(redact_value),
-        _ => {}
+        Value::Array(items) => items.iter_mut().fold(false, |c, x| redact(x) | c),
+        Value::String(text) => match redact_text(text) {
+            Some(masked) => {
+                *text = masked;
+                true
+            }
+            None => false,
+        },
+        _ => false,
     }
+}
+
+/// A JSON or YAML text with its secrets masked, or None when it holds none (or is not structured text).
+fn redact_text(text: &str) -> Option<String> {
+    if !crate::mentions_secret(text) {
+        return None;
+    }
+    if text.len() > MAX_EMBEDDED_TEXT {
+        return Some(crate::MASK.to_string());
+    }
+    let t = text.trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        if let Ok(mut v) = serde_json::from_str::<Value>(text) {
+            return if redact(&mut v) {
+                serde_json::to_string(&v).ok()
+            } else {
+                None
+            };
+        }
+    }
+    if !text.contains(':') {
+        return None;
+    }
+    let mut v = serde_yaml::from_str::<Value>(text).ok()?;
+    if !(v.is_object() || v.is_array()) || !redact(&mut v) {
+        return None;
+    }
+    serde_yaml::to_string(&v).ok()
 }
 
 /// How a dispatch ended, as the executor must know it to retry safely.
@@ -303,6 +373,44 @@ mod tests {
         }
         assert_eq!(r.params["Users"][0]["Identity"], "cn=x,dc=y");
         assert_eq!(r.parent_exit_data["n"], 1);
+    }
+
+    #[test]
+    fn redaction_looks_into_attribute_names_pairs_and_json_or_yaml_text() {
+        let mut v = json!({
+            "Users": [{"Identity": "cn=x", "Properties": {"userPassword": "p1", "unicodePwd": ["p2"],
+                "pwdLastSet": 0, "description": "d"}, "PasswordNeverExpires": true}],
+            "properties": "{\"userPassword\": \"p3\", \"mail\": \"m\"}",
+            "yaml": "client_secret: p4\nname: n\n",
+            "Dynamic": [{"Source": "password", "Default": {"Value": "p5"}}, {"Source": "name", "Default": {"Value": "n"}}],
+            "pair": {"Name": "ApiKey", "Value": "p6"},
+            "plain": "a password is required",
+            "line": "password: p8",
+            "AccessToken": "p7",
+            "Token": true,
+        });
+        redact_value(&mut v);
+        let text = v.to_string();
+        for secret in ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"] {
+            assert!(
+                !text.contains(&format!("{secret}\"")) && !text.contains(&format!(": {secret}")),
+                "{secret} leaked: {text}"
+            );
+        }
+        assert_eq!(v["Users"][0]["Properties"]["pwdLastSet"], 0);
+        assert_eq!(v["Users"][0]["Properties"]["description"], "d");
+        assert_eq!(v["Users"][0]["PasswordNeverExpires"], true);
+        assert_eq!(v["Token"], true);
+        assert_eq!(v["Dynamic"][1]["Default"]["Value"], "n");
+        let props: Value = serde_json::from_str(v["properties"].as_str().unwrap()).unwrap();
+        assert_eq!(props, json!({"userPassword": crate::MASK, "mail": "m"}));
+        assert!(v["yaml"].as_str().unwrap().contains("name: n"), "{text}");
+        // Text that is not a map or list is left alone.
+        assert_eq!(v["plain"], "a password is required");
+        // Masking twice changes nothing more.
+        let once = v.clone();
+        redact_value(&mut v);
+        assert_eq!(v, once);
     }
 
     #[test]

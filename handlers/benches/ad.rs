@@ -544,6 +544,7 @@ impl GetBench {
                     pool: &self.pool,
                     cfg: &self.cfg,
                     dry_run: false,
+                    deadline: None,
                 };
                 let target = Target {
                     t: AdObjectType::User,

@@ -3,3 +3,4 @@
 #![allow(dead_code)]
 
 pub mod dc;
+pub mod proxy;

@@ -10,6 +10,9 @@ use crate::Error;
 pub struct Failure {
     pub status: AdStatus,
     pub message: String,
+    /// The request may have been applied: it timed out or its connection broke with it in flight
+    /// ([`maybe_applied`]). A write that fails so has an unknown outcome.
+    pub unknown_outcome: bool,
 }
 
 impl Failure {
@@ -17,7 +20,26 @@ impl Failure {
         Failure {
             status,
             message: message.into(),
+            unknown_outcome: false,
         }
+    }
+}
+
+/// Whether a failed request may nevertheless have been applied by the server: it timed out, or its
+/// connection broke after it was sent (the LDAP layer retries a write only when it provably was not sent,
+/// so any other connection failure of a write means "maybe"). Not: no free connection, no connection at all,
+/// or an answer from the server.
+pub fn maybe_applied(err: &Error) -> bool {
+    match err {
+        Error::Timeout { operation, .. } => operation.starts_with("LDAP "),
+        Error::Connection(m) => {
+            m.contains("connection lost during the")
+                || m.contains("I/O error during the")
+                || ["add", "modify", "delete", "modifyDN", "modify DN"]
+                    .iter()
+                    .any(|op| m.contains(&format!("{op} failed: ")))
+        }
+        _ => false,
     }
 }
 
@@ -44,6 +66,11 @@ pub fn status_of(err: &Error) -> AdStatus {
     if text.contains("NOT FOUND IN THE SCHEMA") || text.contains("NO SUCH ATTRIBUTE IN SCHEMA") {
         return AdStatus::InvalidAttribute;
     }
+    // attributeOrValueExists (20) for a value given twice in one request (an add with `["user", "computer"]`
+    // where the class chain repeats `user`): bad input, not an existing object.
+    if code == 20 && is_duplicate_value(&text) {
+        return AdStatus::InvalidInput;
+    }
     match code {
         32 => AdStatus::DoesNotExist,
         68 | 20 => AdStatus::AlreadyExists,
@@ -61,6 +88,19 @@ pub fn status_of(err: &Error) -> AdStatus {
     }
 }
 
+/// Whether the (upper-cased) server text says one request gave a value more than once.
+fn is_duplicate_value(text: &str) -> bool {
+    text.contains("MORE THAN ONCE") || text.contains("DUPLICATE")
+}
+
+/// The attribute an LDB/AD error text names (`attribute 'objectClass': ...`), if any.
+fn named_attribute(text: &str) -> Option<&str> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("attribute '")? + "attribute '".len();
+    let len = text[at..].find('\'')?;
+    Some(&text[at..at + len]).filter(|a| !a.is_empty())
+}
+
 /// A failure for `err` while working on `{kind} [identity]`, with the server's text kept.
 pub fn map_error(err: &Error, kind: &str, identity: &str) -> Failure {
     let status = status_of(err);
@@ -68,10 +108,28 @@ pub fn map_error(err: &Error, kind: &str, identity: &str) -> Failure {
         Error::Ldap { message, .. } if !message.is_empty() => message.trim().to_string(),
         other => other.to_string(),
     };
-    Failure::new(
-        status,
-        format!("{kind} [{identity}]: {} ({detail})", reason(status)),
-    )
+    let unknown_outcome = maybe_applied(err);
+    if let Error::Ldap {
+        code: 20, message, ..
+    } = err
+    {
+        if status == AdStatus::InvalidInput {
+            let attr = named_attribute(message).unwrap_or("an attribute");
+            return Failure::new(
+                status,
+                format!(
+                    "{kind} [{identity}]: Invalid Input: A Value Of [{attr}] Is Given More Than Once ({detail})"
+                ),
+            );
+        }
+    }
+    Failure {
+        unknown_outcome,
+        ..Failure::new(
+            status,
+            format!("{kind} [{identity}]: {} ({detail})", reason(status)),
+        )
+    }
 }
 
 /// The Active Directory sub-code of a refused bind ([`Error::Bind`]): the hex number after `data ` in the
@@ -131,6 +189,14 @@ mod tests {
             AdStatus::AlreadyExists
         );
         assert_eq!(status_of(&ldap(32, "")), AdStatus::DoesNotExist);
+        let dup = ldap(
+            20,
+            "attribute 'objectClass': value #1 on 'CN=x,DC=y' provided more than once in ADD",
+        );
+        assert_eq!(status_of(&dup), AdStatus::InvalidInput);
+        let f = map_error(&dup, "User", "CN=x,DC=y");
+        assert!(f.message.contains("[objectClass]"), "{}", f.message);
+        assert_eq!(status_of(&ldap(20, "")), AdStatus::AlreadyExists);
         assert_eq!(status_of(&ldap(17, "")), AdStatus::InvalidAttribute);
         assert_eq!(
             status_of(&ldap(

@@ -418,6 +418,7 @@ impl Handler for ActiveDirectoryHandler {
             pool: &pool,
             cfg: &cfg,
             dry_run: ctx.dry_run,
+            deadline: ctx.deadline,
         };
         let env = run_action(&octx, &params).await;
         let message = summary(&env);

@@ -9,23 +9,10 @@ use synapse_engine::{ActionContext, BasicDescriptor, ExecuteResult, Handler, Han
 /// See the module docs.
 pub struct EchoHandler;
 
-fn masked(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let v = if synapse_engine::is_secret_name(&k) && !v.is_null() {
-                        Value::String(synapse_engine::MASK.to_string())
-                    } else {
-                        masked(v)
-                    };
-                    (k, v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(masked).collect()),
-        other => other,
-    }
+/// The one masking rule of the engine (secret-looking names, name/value pairs, JSON/YAML text).
+fn masked(mut v: Value) -> Value {
+    synapse_engine::wire::redact_value(&mut v);
+    v
 }
 
 #[async_trait]

@@ -597,10 +597,12 @@ async fn custom_search_help(
     Path(plan): Path<String>,
 ) -> Result<Response, ApiError> {
     let e = state.catalog.entry(&plan)?;
-    Ok(axum::Json(json!({
+    let mut v = json!({
         "Plan": e.key,
         "Description": e.plan.as_ref().and_then(|p| p.description.clone()),
         "Parameters": e.params,
-    }))
-    .into_response())
+    });
+    // A secret parameter's default is masked, as on /synapse/execute/{plan}/help.
+    synapse_engine::wire::redact_value(&mut v);
+    Ok(axum::Json(v).into_response())
 }

@@ -203,7 +203,10 @@ async fn plan_item(
     Path(plan): Path<String>,
 ) -> Result<Response, ApiError> {
     let (_, p) = state.catalog.plan(&plan)?;
-    Ok(axum::Json(serde_json::to_value(&*p).unwrap_or_default()).into_response())
+    // Plans are shown with their secrets masked (the one masking rule: synapse_engine::wire::redact_value).
+    let mut v = serde_json::to_value(&*p).unwrap_or_default();
+    synapse_engine::wire::redact_value(&mut v);
+    Ok(axum::Json(v).into_response())
 }
 
 /// The plan's dynamic parameters
@@ -220,7 +223,10 @@ async fn plan_help(
     Path(plan): Path<String>,
 ) -> Result<Response, ApiError> {
     let e = state.catalog.entry(&plan)?;
-    Ok(axum::Json(serde_json::to_value(&e.params).unwrap_or_default()).into_response())
+    // A secret parameter's default and options are masked (synapse_engine::wire::redact_value).
+    let mut v = serde_json::to_value(&e.params).unwrap_or_default();
+    synapse_engine::wire::redact_value(&mut v);
+    Ok(axum::Json(v).into_response())
 }
 
 /// Instances of a plan, newest first

@@ -25,6 +25,8 @@ pub struct Ctx<'a> {
     pub pool: &'a DomainPool,
     pub cfg: &'a AdConfig,
     pub dry_run: bool,
+    /// The action's deadline (its Timeout), if it has one: work that settles an unknown outcome stops there.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// One requested object, whatever its type.

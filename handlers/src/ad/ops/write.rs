@@ -9,8 +9,9 @@ use crate::ad::identity::{self, dn_exists, resolve, split_rdn};
 use crate::ad::model::GroupScope;
 use crate::ad::objects::{self, uac};
 use crate::ldap::escape::{ldap_dn_value, validate_dn};
-use ldap3::Mod;
+use ldap3::{Mod, Scope, SearchEntry};
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 /// Resolves reference fields (manager, managedBy) to DNs.
 async fn resolve_references(ctx: &Ctx<'_>, c: &mut Changes) -> Result<(), Failure> {
@@ -107,12 +108,31 @@ pub async fn create(ctx: &Ctx<'_>, target: Target<'_>) -> AdResult {
         );
         return r;
     }
+    // What the add says about the object, to recognise it if the add's outcome becomes unknown.
+    let sent: Vec<(String, Vec<String>)> = attrs
+        .iter()
+        .filter(|(k, _)| !NOT_COMPARED.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.iter()
+                    .filter_map(|b| String::from_utf8(b.clone()).ok())
+                    .collect(),
+            )
+        })
+        .collect();
     let add: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = attrs
         .into_iter()
         .map(|(k, v)| (k.into_bytes(), v.into_iter().collect()))
         .collect();
     if let Err(e) = ctx.pool.add_bytes(id, add).await {
         let f = map_error(&e, kind, id);
+        if f.unknown_outcome {
+            // The add may have been applied: find out what the directory holds before answering.
+            let f = settle_unknown_create(ctx, kind, id, Some(&sent), &f.message).await;
+            push_failure(&mut r, AdAction::Create, f);
+            return r;
+        }
         let text = e.to_string().to_ascii_lowercase();
         let f = match e.ldap_code() {
             // The entry exists (a sAMAccountName taken by another object keeps the server's text).
@@ -132,8 +152,17 @@ pub async fn create(ctx: &Ctx<'_>, target: Target<'_>) -> AdResult {
     if target.t == AdObjectType::User {
         if let Err(f) = finish_user(ctx, id, &changes, true).await {
             // Never leave a half-made account behind: the user was created in this request, so remove it.
+            if f.unknown_outcome {
+                let f = settle_unknown_create(ctx, kind, id, None, &f.message).await;
+                push_failure(&mut r, AdAction::Create, f);
+                return r;
+            }
             let rollback = match ctx.pool.delete(id).await {
                 Ok(()) => "The User Was Not Created.".to_string(),
+                Err(e) if map_error(&e, kind, id).unknown_outcome || e.is_connection() => {
+                    let s = settle_unknown_create(ctx, kind, id, None, &e.to_string()).await;
+                    s.message
+                }
                 Err(e) => format!("The Disabled User Could Not Be Removed: {e}."),
             };
             r.push(
@@ -161,6 +190,155 @@ pub async fn create(ctx: &Ctx<'_>, target: Target<'_>) -> AdResult {
     .await;
     attach(ctx, &mut r, target.t, &dn, AdAction::Create).await;
     r
+}
+
+/// Attributes not compared when recognising our own entry (the server rewrites or hides them).
+const NOT_COMPARED: [&str; 4] = [
+    "objectClass",
+    "unicodePwd",
+    "userAccountControl",
+    "nTSecurityDescriptor",
+];
+
+/// The time between attempts to reach the directory while settling an unknown outcome.
+const SETTLE_PAUSE: Duration = Duration::from_millis(200);
+
+/// Settles a create whose outcome became unknown (a write timed out or its connection broke with the
+/// request in flight: the directory may hold the new object, disabled, with or without its password).
+///
+/// Until the deadline (twice the operation timeout, never past the action's own deadline) it keeps trying, on
+/// fresh connections, to read the entry back and roll the create back: an entry this request made is deleted
+/// and the deletion confirmed by reading again. `sent` (when the add itself is the unknown write) is what the
+/// add carried: an entry that does not hold those values may be someone else's and is left alone. The answer
+/// always matches the directory: "Was Not Created" once the entry is confirmed absent; otherwise an
+/// "Outcome Unknown" message naming the DN to check. The status is ConnectionError either way (HTTP 503).
+async fn settle_unknown_create(
+    ctx: &Ctx<'_>,
+    kind: &str,
+    dn: &str,
+    sent: Option<&[(String, Vec<String>)]>,
+    cause: &str,
+) -> Failure {
+    let window = ctx.pool.settings().ldap.op_timeout.saturating_mul(2);
+    let now = Instant::now();
+    let deadline = match ctx.deadline {
+        Some(d) if d < now + window => d,
+        _ => now + window,
+    };
+    let names: Vec<&str> = sent
+        .map(|s| s.iter().map(|(k, _)| k.as_str()).collect())
+        .unwrap_or_default();
+    let mut deleted = false;
+    let mut last = cause.to_string();
+    let unknown = |last: &str| {
+        Failure::new(
+            AdStatus::ConnectionError,
+            format!(
+                "Outcome Unknown: {kind} [{dn}] May Exist (Created Disabled, Perhaps With Its Password Or \
+                 Enabled): The Directory Did Not Answer ({cause}) And Did Not Answer Again Within {}s To \
+                 Remove It ({last}). Check [{dn}].",
+                window.as_secs_f64()
+            ),
+        )
+    };
+    loop {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return unknown(&last);
+        };
+        let attrs: Vec<&str> = if names.is_empty() {
+            vec!["objectClass"]
+        } else {
+            names.clone()
+        };
+        let read = tokio::time::timeout(
+            left,
+            ctx.pool.search(dn, Scope::Base, "(objectClass=*)", &attrs),
+        )
+        .await;
+        let entry = match read {
+            Err(_) => return unknown(&last),
+            Ok(Ok(mut found)) => found.pop(),
+            Ok(Err(e)) if e.ldap_code() == Some(32) => None,
+            Ok(Err(e)) if e.is_connection() => {
+                last = e.to_string();
+                tokio::time::sleep(SETTLE_PAUSE.min(left)).await;
+                continue;
+            }
+            Ok(Err(e)) => {
+                last = e.to_string();
+                return unknown(&last);
+            }
+        };
+        let Some(entry) = entry else {
+            let how = if deleted {
+                "It Was Removed Again After The Directory Answered"
+            } else {
+                "The Directory Answered Again And Holds No Such Entry"
+            };
+            return Failure::new(
+                AdStatus::ConnectionError,
+                format!(
+                    "{kind} [{dn}] Was Not Created: A Write Did Not Complete ({cause}); {how}."
+                ),
+            );
+        };
+        if !deleted {
+            if let Some(sent) = sent {
+                if !holds_all(&entry, sent) {
+                    return Failure::new(
+                        AdStatus::ConnectionError,
+                        format!(
+                            "Outcome Unknown: The Create Of {kind} [{dn}] Did Not Complete ({cause}), And \
+                             An Entry There Does Not Hold This Request's Values, So It Was Left Alone. \
+                             Check [{dn}]."
+                        ),
+                    );
+                }
+            }
+        }
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return unknown(&last);
+        };
+        match tokio::time::timeout(left, ctx.pool.delete(dn)).await {
+            Err(_) => return unknown(&last),
+            Ok(Ok(())) => deleted = true,
+            Ok(Err(e)) if e.ldap_code() == Some(32) => deleted = true,
+            Ok(Err(e)) if e.is_connection() => {
+                last = e.to_string();
+                tokio::time::sleep(SETTLE_PAUSE.min(left)).await;
+            }
+            Ok(Err(e)) => {
+                return Failure::new(
+                    map_error(&e, kind, dn).status,
+                    format!(
+                        "Outcome Unknown: The Create Of {kind} [{dn}] Did Not Complete ({cause}) And The \
+                         Entry Could Not Be Removed ({e}). Check [{dn}]."
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// Whether `entry` holds every value of `sent` (compared case-insensitively).
+fn holds_all(entry: &SearchEntry, sent: &[(String, Vec<String>)]) -> bool {
+    sent.iter().all(|(name, values)| {
+        let have = entry
+            .attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_default();
+        values
+            .iter()
+            .all(|v| have.iter().any(|h| h.eq_ignore_ascii_case(v)))
+    })
 }
 
 /// Identity, rename and memberships of a target, for the steps after a write.
