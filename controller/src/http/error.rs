@@ -44,6 +44,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// A body whose Content-Type is not JSON or YAML (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The request conflicts with an instance's state (cancelling one that is not running).
     #[error("{0}")]
     Conflict(String),
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
