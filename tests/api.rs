@@ -1081,6 +1081,19 @@ async fn api_bodies_need_a_json_or_yaml_content_type() {
     app.call(Method::POST, "/synapse/execute/Echo/start/sync", &[], body)
         .await
         .check(200, "no content type");
+    // The document lists the 415 on the routes that read a body.
+    let doc = synapse_controller::openapi::document();
+    for (path, op) in [
+        ("/synapse/execute/{plan}/start/sync", "post"),
+        ("/synapse/execute/{plan}/{id}/part", "post"),
+        ("/ad/search", "post"),
+        ("/ad/search/{plan}", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][op]["responses"]["415"].is_object(),
+            "{op} {path}: no 415 in the document"
+        );
+    }
     // Nothing to refuse in an empty body.
     app.call(
         Method::POST,

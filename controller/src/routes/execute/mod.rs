@@ -29,7 +29,7 @@ use crate::openapi::params::{
 };
 use crate::openapi::responses::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PartResponses, PayloadTooLarge,
-    StartResponses, SyncResponses, Unauthorized,
+    StartResponses, SyncResponses, Unauthorized, UnsupportedMediaType,
 };
 use crate::openapi::schemas::{
     CancelAccepted, DynamicParameters, ElementPaths, InstanceRecord, InstanceSummary, ParamHelp,

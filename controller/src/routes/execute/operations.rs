@@ -35,7 +35,8 @@ pub(super) async fn start_get(
     params(PlanPath, DryRunFlag),
     request_body(description = BODY,
         content((Option<DynamicParameters> = "application/json"))),
-    responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+    responses(StartResponses, (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType)))]
 pub(super) async fn start_post(
     state: State<Arc<AppState>>,
     plan: Path<String>,
@@ -67,7 +68,8 @@ pub(super) async fn start_async_get(
     params(PlanPath, DryRunFlag),
     request_body(description = BODY,
         content((Option<DynamicParameters> = "application/json"))),
-    responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+    responses(StartResponses, (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType)))]
 pub(super) async fn start_async_post(
     state: State<Arc<AppState>>,
     plan: Path<String>,
@@ -100,7 +102,8 @@ pub(super) async fn start_sync_get(
     params(PlanPath, DryRunFlag, SyncFlags),
     request_body(description = BODY,
         content((Option<DynamicParameters> = "application/json"))),
-    responses(SyncResponses, (status = 413, response = PayloadTooLarge)))]
+    responses(SyncResponses, (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType)))]
 pub(super) async fn start_sync_post(
     state: State<Arc<AppState>>,
     plan: Path<String>,
@@ -135,7 +138,8 @@ pub(super) async fn part_get(
     description = PART,
     params(InstancePath, PartQuery),
     request_body(description = BODY, content((Option<ElementPaths> = "application/json"))),
-    responses(PartResponses, (status = 413, response = PayloadTooLarge)))]
+    responses(PartResponses, (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType)))]
 pub(super) async fn part_post(
     state: State<Arc<AppState>>,
     path: Path<(String, String)>,
