@@ -2975,7 +2975,8 @@ async fn binary_ad_api_injection_finds_nothing_extra() {
 
 /// Every object under `base` (with description and member), as a search envelope.
 /// A group whose name holds a `/` (`Sales/Marketing`, requested as `Sales%2FMarketing`): the encoded slash is
-/// part of the name, not a `domain/name` separator.
+/// part of the name, not a `domain/name` separator. Also against the DC: a NUL in a raw search filter or base is a
+/// 400 like everywhere else.
 #[tokio::test]
 async fn binary_ad_api_encoded_slash_is_part_of_a_name() {
     let work = TempDir::new("slash");
@@ -3008,6 +3009,14 @@ async fn binary_ad_api_encoded_slash_is_part_of_a_name() {
             Some(name.to_lowercase()),
             "{path}: {v:#}"
         );
+    }
+    // A NUL in a raw search filter or search base: 400 InvalidInput, as for identities, not the DC's 500.
+    for body in [
+        json!({"Filter": "(cn=a\u{0}b)", "SearchBase": base}),
+        json!({"Filter": "(cn=a)", "SearchBase": format!("ou=a\u{0}b,{base}")}),
+    ] {
+        let r = srv.post("/ad/search", &body.to_string()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
     }
     // A name with a slash that does not exist is simply not found (not "Domain [Sales] Is Not Configured").
     let v = srv.get(&format!("/ad/group/{}", enc("Sales/Nobody"))).await;
