@@ -1057,6 +1057,17 @@ async fn api_bodies_need_a_json_or_yaml_content_type() {
             .check(415, t);
         assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
         assert!(v.to_string().contains("application/yaml"), "{v}");
+        // Also where the body is ignored (membership: the CSRF report put a user in Domain Admins).
+        let v = app
+            .call(
+                Method::POST,
+                "/ad/user/csrf/group/Domain%20Admins",
+                &[("content-type", t), ("content-length", "3")],
+                "x=1",
+            )
+            .await
+            .check(415, t);
+        assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
     }
     for t in [
         "application/json; charset=utf-8",

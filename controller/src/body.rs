@@ -76,6 +76,19 @@ pub fn check_content_type(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiErr
     )))
 }
 
+/// For routes that ignore the body: a body announced by the headers (`Content-Length` above 0, or a
+/// `Transfer-Encoding`) must still have a JSON or YAML content type (or none), so that a cross-site form or
+/// `text/plain` POST runs nothing there either.
+pub fn check_unread(headers: &HeaderMap) -> Result<(), ApiError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let announced = length.is_some_and(|n| n > 0)
+        || (length.is_none() && headers.contains_key(header::TRANSFER_ENCODING));
+    check_content_type(headers, if announced { b"?" } else { b"" })
+}
+
 /// Reads the whole body and checks its content type. The size limit is axum's `DefaultBodyLimit` (set on the
 /// router from `BodyLimit`); `limit` only names it in the 413.
 pub async fn read(req: Request, limit: usize) -> Result<Bytes, ApiError> {

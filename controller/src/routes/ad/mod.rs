@@ -265,6 +265,10 @@ async fn object_call(
         };
         let plan = c.state.ad_plan(&verb);
         let takes_body = matches!(*method, Method::POST | Method::PUT) && route.is_none();
+        if !takes_body {
+            // The body is ignored, but a browser's cross-site form or text/plain POST is still refused.
+            body::check_unread(c.headers)?;
+        }
         if let Some(req) = req.filter(|_| takes_body) {
             let from_url: Vec<&str> = ["identity"]
                 .into_iter()
