@@ -55,7 +55,7 @@ call() {
   local title=$1 method=$2 path=$3 body=${4:-}
   echo
   echo "== $title"
-  echo "   curl -X $method $base$path${body:+ -d '$body'}"
+  echo "   curl -X $method $base$path${body:+ -H 'Content-Type: application/json' -d '$body'}"
   local args=(-sS -o "$work/resp.json" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $KEY")
   [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
   local code
@@ -123,7 +123,7 @@ cat <<EOF
    export SYNAPSE_KEY=$KEY
    curl -H "Authorization: Bearer \$SYNAPSE_KEY" $base/ad/user/mfox
    curl -H "Authorization: Bearer \$SYNAPSE_KEY" "$base/ad/user/mfox?outputtype=yaml&returnobjectproperties=false"
-   curl -H "Authorization: Bearer \$SYNAPSE_KEY" -X POST $base/ad/search/GetAllGroups -d '{"distinguishedname": "$user"}'
+   curl -H "Authorization: Bearer \$SYNAPSE_KEY" -X POST $base/ad/search/GetAllGroups -H 'Content-Type: application/json' -d '{"distinguishedname": "$user"}'
    curl -H "Authorization: Bearer \$SYNAPSE_KEY" $base/synapse/execute
    curl -H "Authorization: Bearer \$SYNAPSE_KEY" $base/synapse/execute/GetUser/help
    curl $base/healthz ; curl $base/metrics ; curl $base/openapi.json

@@ -197,6 +197,10 @@ Actions:
     - {Source: dn, Target: Dn}
 ";
 
+/// The repository's GetAllGroups search plan (an ActiveDirectoryHandler Search; request errors are refused
+/// before it reaches a DC).
+const GET_ALL_GROUPS_PLAN: &str = include_str!("../plans/GetAllGroups.yaml");
+
 /// The router over the test plans, with its own store and temp directory.
 struct App {
     router: axum::Router,
@@ -1045,6 +1049,222 @@ async fn api_malformed_json_and_yaml_are_400_with_line_and_column() {
         .await;
     r.check(400, "not UTF-8");
     assert!(error_message(&r).contains("UTF-8"));
+}
+
+/// Hostile input: a body nested deeper than the limit (64) is a 400 naming the limit, refused before any parser
+/// sees it (the 100,000-deep array took 38-54 s in the YAML parser), on every route that reads a body.
+#[tokio::test]
+async fn api_deeply_nested_bodies_are_400_naming_the_limit() {
+    let app = app_with_ad_routes(true, &[], &[("GetAllGroups.yaml", GET_ALL_GROUPS_PLAN)]);
+    let n = 100_000;
+    let arrays = format!("{{\"name\":{}{}}}", "[".repeat(n), "]".repeat(n));
+    let objects = format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+    assert!(objects.len() > 600_000);
+    let yaml_dashes = format!("name:\n{}x\n", "- ".repeat(n));
+    let limit = "nested deeper than 64 levels (the nesting limit)";
+    for (uri, body) in [
+        ("/synapse/execute/Echo/start/sync", &arrays),
+        ("/synapse/execute/Echo/start/async", &objects),
+        ("/synapse/execute/Echo/start/sync", &yaml_dashes),
+    ] {
+        let started = Instant::now();
+        let r = app.post(uri, body).await;
+        r.check(400, uri);
+        let m = error_message(&r);
+        assert!(m.contains(limit), "{m}");
+        // Generous bound: the defect was 38+ s; the mechanism (refused before parsing) is asserted above.
+        assert!(started.elapsed() < Duration::from_secs(10), "{uri}");
+    }
+    for (uri, body) in [
+        ("/ad/search", &arrays),
+        ("/ad/search/GetAllGroups", &objects),
+        ("/ad/user/cn=x,dc=sandbox,dc=local", &arrays),
+    ] {
+        let v = app.post(uri, body).await.check(400, uri);
+        assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+        assert!(v.to_string().contains(limit), "{v}");
+    }
+    let id = app.start("Empty", "{}").await;
+    app.wait_done("Empty", &id).await;
+    let r = app
+        .post(&format!("/synapse/execute/Empty/{id}/part"), &arrays)
+        .await;
+    r.check(400, "part");
+    assert!(error_message(&r).contains(limit));
+}
+
+/// Request bodies only with JSON or YAML content types (or none): a browser can send `text/plain`, form and
+/// multipart bodies cross-site without a preflight, so those are 415 (CSRF), before anything runs.
+#[tokio::test]
+async fn api_bodies_need_a_json_or_yaml_content_type() {
+    let app = app();
+    let body = r#"{"name": "csrf"}"#;
+    for t in [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                "/synapse/execute/Echo/start/sync",
+                &[("content-type", t)],
+                body,
+            )
+            .await;
+        r.check(415, t);
+        let m = error_message(&r);
+        assert!(m.contains(t) && m.contains("application/json"), "{m}");
+        let v = app
+            .call(
+                Method::POST,
+                "/ad/user/cn=csrf,dc=sandbox,dc=local",
+                &[("content-type", t)],
+                "{Enabled: true}",
+            )
+            .await
+            .check(415, t);
+        assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+        assert!(v.to_string().contains("application/yaml"), "{v}");
+        // Also where the body is ignored (membership: the CSRF report put a user in Domain Admins).
+        let v = app
+            .call(
+                Method::POST,
+                "/ad/user/csrf/group/Domain%20Admins",
+                &[("content-type", t), ("content-length", "3")],
+                "x=1",
+            )
+            .await
+            .check(415, t);
+        assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+    }
+    for t in [
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+        "application/yaml",
+        "application/x-yaml",
+        "text/yaml",
+        "text/x-yaml",
+    ] {
+        let v = app
+            .call(
+                Method::POST,
+                "/synapse/execute/Echo/start/sync",
+                &[("content-type", t)],
+                "name: yaml",
+            )
+            .await
+            .check(200, t);
+        assert_eq!(v["Status"], "Complete", "{t}: {v}");
+    }
+    // No content type: accepted (a browser cannot send a body without one cross-site).
+    app.call(Method::POST, "/synapse/execute/Echo/start/sync", &[], body)
+        .await
+        .check(200, "no content type");
+    // The document lists the 415 on the routes that read a body.
+    let doc = synapse_controller::openapi::document();
+    for (path, op) in [
+        ("/synapse/execute/{plan}/start/sync", "post"),
+        ("/synapse/execute/{plan}/{id}/part", "post"),
+        ("/ad/search", "post"),
+        ("/ad/search/{plan}", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][op]["responses"]["415"].is_object(),
+            "{op} {path}: no 415 in the document"
+        );
+    }
+    // Nothing to refuse in an empty body.
+    app.call(
+        Method::POST,
+        "/synapse/execute/Empty/start/sync",
+        &[("content-type", "text/plain")],
+        "",
+    )
+    .await
+    .check(200, "empty text/plain body");
+}
+
+/// A key given twice is ambiguous, in a body (`name`/`name`, `name`/`Name`, YAML `name`/`NAME`) as in a query
+/// string, and so is a key given in both the query string and the body, or a body key for what the URL gives.
+#[tokio::test]
+async fn api_duplicate_keys_are_400_naming_the_key() {
+    let app = app_with_ad_routes(true, &[], &[("GetAllGroups.yaml", GET_ALL_GROUPS_PLAN)]);
+    for (body, key) in [
+        (r#"{"name":"a","name":"b"}"#, "name"),
+        (r#"{"name":"a","Name":"b"}"#, "Name"),
+        ("name: a\nNAME: b\n", "NAME"),
+        (
+            r#"{"DynamicParameters": {"color": "red", "COLOR": "blue"}}"#,
+            "COLOR",
+        ),
+    ] {
+        let r = app.post("/synapse/execute/Echo/start/sync", body).await;
+        r.check(400, body);
+        let m = error_message(&r);
+        assert!(
+            m.contains(&format!("key '{key}' is given more than once")),
+            "{body}: {m}"
+        );
+    }
+    let v = app
+        .post(
+            "/ad/search/GetAllGroups?distinguishedname=cn=a,dc=x",
+            r#"{"distinguishedname": "cn=b,dc=x"}"#,
+        )
+        .await
+        .check(400, "query and body");
+    assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+    assert!(
+        v.to_string()
+            .contains("'distinguishedname' is given in both the query string and the body"),
+        "{v}"
+    );
+    let v = app
+        .post("/ad/search?filter=(cn=a)", r#"{"Filter": "(cn=b)"}"#)
+        .await
+        .check(400, "search query and body");
+    assert!(v.to_string().contains("'Filter' is given twice"), "{v}");
+    let v = app
+        .post(
+            "/ad/search/GetAllGroups",
+            r#"{"distinguishedname": "cn=a,dc=x", "DistinguishedName": "cn=b,dc=x"}"#,
+        )
+        .await
+        .check(400, "body twice");
+    assert!(v.to_string().contains("is given more than once"), "{v}");
+    let v = app
+        .post(
+            "/ad/user/cn=a,dc=sandbox,dc=local",
+            r#"{"Identity": "cn=b,dc=sandbox,dc=local"}"#,
+        )
+        .await
+        .check(400, "identity in the body");
+    assert!(
+        v.to_string()
+            .contains("body key 'Identity' is ambiguous: the identity comes from the URL"),
+        "{v}"
+    );
+}
+
+/// A NUL in a token value is refused by the LDAP escapers (400 InvalidInput naming the parameter), as the
+/// identity routes refuse it, instead of reaching the DC (whose "Indexed and full searches both failed!" was a
+/// 500).
+#[tokio::test]
+async fn api_nul_in_an_ldap_token_is_400_naming_the_parameter() {
+    let app = app_with_ad_routes(true, &[], &[("GetAllGroups.yaml", GET_ALL_GROUPS_PLAN)]);
+    let v = app
+        .post(
+            "/ad/search/GetAllGroups",
+            &json!({"distinguishedname": "cn=x\u{0}y,dc=sandbox,dc=local"}).to_string(),
+        )
+        .await
+        .check(400, "NUL in distinguishedname");
+    assert_eq!(v["Results"][0]["Statuses"][0]["Status"], 14, "{v}");
+    assert_eq!(v["Problems"][0]["Kind"], "Invalid", "{v}");
+    assert_eq!(v["Problems"][0]["Parameter"], "distinguishedname", "{v}");
+    assert!(v.to_string().contains("NUL"), "{v}");
 }
 
 #[tokio::test]
@@ -2935,6 +3155,91 @@ async fn binary_ad_api_injection_finds_nothing_extra() {
 }
 
 /// Every object under `base` (with description and member), as a search envelope.
+/// A group whose name holds a `/` (`Sales/Marketing`, requested as `Sales%2FMarketing`): the encoded slash is
+/// part of the name, not a `domain/name` separator. Also against the DC: a NUL in a raw search filter or base is a
+/// 400 like everywhere else.
+#[tokio::test]
+async fn binary_ad_api_encoded_slash_is_part_of_a_name() {
+    let work = TempDir::new("slash");
+    let srv = ad_server(&work).await;
+    let base = dc().unique_ou("api-slash").await;
+    let sfx = &random_suffix()[..6];
+    let name = format!("Sales/Marketing{sfx}");
+    let dn = format!("cn={name},{base}");
+    // sAMAccountName cannot hold a `/`; the name (cn) can.
+    ad_check(
+        &srv.post(
+            &format!("/ad/group/{}?{LEAN}", enc(&dn)),
+            &format!(r#"{{"SamAccountName": "salesmkt{sfx}"}}"#),
+        )
+        .await,
+        200,
+        1,
+        "create Sales/Marketing",
+    );
+    // (`DOMAIN\name` names the sAMAccountName, which cannot hold a slash: only the one-segment form applies.)
+    for path in [
+        format!("/ad/group/{}", enc(&name)),
+        format!("/ad/group/{}?{LEAN}", enc(&name)),
+    ] {
+        let v = ad_check(&srv.get(&path).await, 200, 1, &path);
+        assert_eq!(
+            v["Results"][0]["Group"]["Name"]
+                .as_str()
+                .map(str::to_lowercase),
+            Some(name.to_lowercase()),
+            "{path}: {v:#}"
+        );
+    }
+    // A NUL in a raw search filter or search base: 400 InvalidInput, as for identities, not the DC's 500.
+    for body in [
+        json!({"Filter": "(cn=a\u{0}b)", "SearchBase": base}),
+        json!({"Filter": "(cn=a)", "SearchBase": format!("ou=a\u{0}b,{base}")}),
+    ] {
+        let r = srv.post("/ad/search", &body.to_string()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+    // A name with a slash that does not exist is simply not found (not "Domain [Sales] Is Not Configured").
+    let v = srv.get(&format!("/ad/group/{}", enc("Sales/Nobody"))).await;
+    assert_eq!(v.status, 404, "{}", v.text());
+    assert!(!v.text().contains("Is Not Configured"), "{}", v.text());
+}
+
+/// Deeply nested bodies in flight do not stall the server: /healthz answers meanwhile, and each body is a
+/// 400 naming the nesting limit.
+#[tokio::test]
+async fn binary_deep_bodies_do_not_stall_healthz() {
+    let work = TempDir::new("deep");
+    let (plans, data, key) = plain_setup(&work);
+    let srv = Server::start(&plans, &data, work.path(), &key, false).await;
+    let n = 100_000;
+    let arrays = format!("{{\"sleep\":{}{}}}", "[".repeat(n), "]".repeat(n));
+    let bound = Duration::from_secs(10);
+    let deep = (0..4).map(|_| {
+        http(
+            srv.port,
+            "POST",
+            "/synapse/execute/Empty/start/sync",
+            Some(&key),
+            Some(&arrays),
+            bound,
+        )
+    });
+    let health = http(srv.port, "GET", "/healthz", None, None, bound);
+    let (deep, health) = tokio::join!(futures::future::join_all(deep), health);
+    let health = health.unwrap_or_else(|e| panic!("/healthz: {e}"));
+    assert_eq!(health.status, 200, "{}", health.text());
+    for r in deep {
+        let r = r.unwrap_or_else(|e| panic!("deep body: {e}"));
+        r.check(400, "deep body");
+        assert!(
+            error_message(&r).contains("nested deeper than 64 levels"),
+            "{}",
+            r.text()
+        );
+    }
+}
+
 async fn everything(srv: &Server, base: &str) -> Value {
     let body = json!({"Filter": "(objectClass=*)", "SearchBase": base, "ReturnAttributes": ["description", "member"]})
         .to_string();

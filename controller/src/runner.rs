@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synapse_engine::resolve::ResolveError;
 use synapse_engine::{
-    resolve, DynamicParams, Executor, Plan, PlanResult, ProgressEvent, ProgressSink, RunError,
-    RunOptions, StatusType,
+    DynamicParams, Executor, Plan, PlanResult, ProgressEvent, ProgressSink, RunError, RunOptions,
+    StatusType,
 };
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -127,7 +127,7 @@ impl Runner {
                 plan: req.plan_key.clone(),
             });
         }
-        resolve::check_inputs(&req.plan, &req.inputs)?;
+        self.executor.check_inputs(&req.plan, &req.inputs)?;
         let id = Uuid::now_v7();
         let record = InstanceRecord {
             id,

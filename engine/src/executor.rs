@@ -92,6 +92,34 @@ impl Executor {
         &self.registry
     }
 
+    /// Checks every input before anything runs: required and token inputs ([`resolve::check_inputs`]) and the
+    /// values tokens put into escaped places ([`resolve::check_escaped_inputs`], with each action's handler
+    /// descriptor). Every problem at once.
+    pub fn check_inputs(
+        &self,
+        plan: &Plan,
+        inputs: &crate::DynamicParams,
+    ) -> Result<(), resolve::ResolveError> {
+        let missing = resolve::check_inputs(plan, inputs);
+        let escaped = resolve::check_escaped_inputs(plan, inputs, &|item| {
+            let t = item
+                .handler
+                .as_ref()
+                .and_then(|h| h.r#type.clone())
+                .filter(|t| !t.trim().is_empty())
+                .or_else(|| plan.default_handler_type.clone())?;
+            self.registry.descriptor(&t)
+        });
+        match (missing, escaped) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(mut a), Err(b)) => {
+                a.problems.extend(b.problems);
+                Err(a)
+            }
+        }
+    }
+
     /// Checks inputs, then runs the plan to completion (or cancellation).
     pub async fn run(&self, plan: &Plan, opts: RunOptions) -> Result<PlanResult, RunError> {
         if !plan.is_active {
@@ -100,7 +128,7 @@ impl Executor {
         let instance_id = opts.instance_id.unwrap_or_else(Uuid::now_v7);
         let mut inputs = opts.inputs.clone();
         add_start_info(&mut inputs, plan, instance_id, opts.request_user.as_deref());
-        resolve::check_inputs(plan, &inputs).map_err(RunError::Inputs)?;
+        self.check_inputs(plan, &inputs).map_err(RunError::Inputs)?;
         let run = Run {
             executor: self,
             plan,

@@ -18,6 +18,7 @@ pub mod handler;
 pub mod help;
 pub mod load;
 pub mod model;
+pub mod nesting;
 pub mod params;
 pub mod path;
 pub mod progress;

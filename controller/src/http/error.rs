@@ -50,6 +50,9 @@ pub enum ApiError {
     /// A request from somewhere the server does not answer (a foreign `Origin` or `Host`: `http::origin`).
     #[error("{0}")]
     ForeignOrigin(String),
+    /// A body whose Content-Type is not JSON or YAML (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The request conflicts with an instance's state (cancelling one that is not running).
     #[error("{0}")]
     Conflict(String),
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,

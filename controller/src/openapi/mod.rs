@@ -33,14 +33,17 @@ every request runs as `anonymous` with the admin role.\n\n\
 Every response carries `x-request-id` (the client's own value is kept if it sends one). Errors are \
 `{\"Error\": {\"Status\", \"Message\", \"Problems\"}}`, except that request errors on the AD routes are wrapped \
 in an AD envelope. Request bodies are JSON or YAML (the seed documents' unquoted keys are YAML flow maps), at \
-most `BodyLimit` bytes (default 1 MiB; 413 beyond). A trailing slash is ignored. A method a path does not \
+most `BodyLimit` bytes (default 1 MiB; 413 beyond), nested at most 64 levels, each key once, with a JSON or YAML \
+`Content-Type` or none (415 otherwise). A trailing slash is ignored. A method a path does not \
 serve answers 405. Query parameter names are case-insensitive. Prose and examples: docs/api.md.";
 
-/// The description of every request body. The server reads bodies as JSON, then as YAML, whatever the
-/// `Content-Type`; the document lists `application/json` only, which client generators understand.
+/// The description of every request body. The server reads bodies as JSON, then as YAML, with a JSON or YAML
+/// `Content-Type` (or none); the document lists `application/json` only, which client generators understand.
 pub const BODY: &str =
-    "JSON, or the same in YAML (any `Content-Type`: the body is parsed as JSON, then as \
-    YAML; the seed documents' unquoted keys are YAML flow maps). At most `BodyLimit` bytes.";
+    "JSON, or the same in YAML (`Content-Type` application/json, application/*+json, application/yaml, \
+    application/x-yaml, text/yaml, text/x-yaml, or none; others are 415. The body is parsed as JSON, then as \
+    YAML; the seed documents' unquoted keys are YAML flow maps). At most `BodyLimit` bytes, nested at most 64 \
+    levels, each key once (case-insensitively).";
 
 /// The frame of the document: info, tags, the security scheme and the reusable responses. The paths and the
 /// schemas they use are added by the router (routes/mod.rs).
@@ -63,6 +66,7 @@ pub const BODY: &str =
         ),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, TooManyRequests, InternalError,
+            UnsupportedMediaType, AdUnsupportedMediaType,
             AdOk, AdBadRequest, AdUnauthorized, AdForbidden, AdNotFound, AdConflict, AdPayloadTooLarge, AdTooManyRequests,
             AdInternalError, AdNotImplemented, AdUnavailable, AdGatewayTimeout,
         )

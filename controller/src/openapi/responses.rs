@@ -60,6 +60,8 @@ responses! {
     PayloadTooLarge: ErrorBody, JSON, "The request body is larger than the server's `BodyLimit` (default 1 MiB).";
     TooManyRequests: ErrorBody, JSON, "`MaxRunningInstances` plan instances are running already (default 10000); \
         nothing started. Comes with `Retry-After`.";
+    UnsupportedMediaType: ErrorBody, JSON, "A non-empty body whose `Content-Type` is not JSON or YAML (e.g. \
+        text/plain or a form); the message lists the accepted types.";
     InternalError: ErrorBody, JSON, "The plan file exists but does not validate (with its diagnostics), or a \
         store error.";
     AdOk: AdEnvelope, RENDERED, "Every status is Success (1). JSON by default; YAML or XML with `outputtype` \
@@ -79,6 +81,8 @@ responses! {
     AdPayloadTooLarge: AdEnvelope, JSON, "The body is larger than `BodyLimit` (an envelope with Status 14).";
     AdTooManyRequests: AdEnvelope, JSON, "`MaxRunningInstances` plan instances are running already; nothing \
         started. Comes with `Retry-After`.";
+    AdUnsupportedMediaType: AdEnvelope, JSON, "A non-empty body whose `Content-Type` is not JSON or YAML (an \
+        envelope with Status 14).";
     AdInternalError: AdEnvelope, RENDERED, "Worst status Unknown (0); or the plan ran no action, returned no \
         envelope, or does not validate.";
     AdNotImplemented: AdEnvelope, RENDERED, "Worst status NotSupported (7), e.g. `UserCannotChangePassword: \
@@ -92,7 +96,7 @@ responses! {
 /// The responses of an AD route (200 and every error an AD route can answer).
 pub struct AdResponses;
 
-/// The responses of an AD route that reads a body: [`AdResponses`] and 413.
+/// The responses of an AD route that reads a body: [`AdResponses`], 413 and 415.
 pub struct AdBodyResponses;
 
 fn ad_responses(with_body: bool) -> BTreeMap<String, RefOr<Response>> {
@@ -111,6 +115,7 @@ fn ad_responses(with_body: bool) -> BTreeMap<String, RefOr<Response>> {
     ];
     if with_body {
         list.push(("413", "AdPayloadTooLarge"));
+        list.push(("415", "AdUnsupportedMediaType"));
     }
     refs(&list)
 }

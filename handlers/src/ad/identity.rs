@@ -16,7 +16,8 @@ pub enum Identity {
     Sid(Vec<u8>),
     Guid([u8; 16]),
     Upn(String),
-    /// `DOMAIN\name` (or `DOMAIN/name`).
+    /// `DOMAIN\name`. A `/` is part of a name (`Sales/Marketing`); the AD API's two-segment paths
+    /// (`/ad/user/{domain}/{name}`) become `domain\name` in the controller.
     Qualified {
         domain: String,
         name: String,
@@ -50,7 +51,7 @@ pub fn classify(identity: &str) -> Identity {
     if let Some(g) = values::guid_bytes(id) {
         return Identity::Guid(g);
     }
-    if let Some((d, n)) = id.split_once(['\\', '/']) {
+    if let Some((d, n)) = id.split_once('\\') {
         if !d.is_empty() && !n.is_empty() {
             return Identity::Qualified {
                 domain: d.to_string(),
@@ -288,6 +289,11 @@ mod tests {
             }
         );
         assert_eq!(classify("mfox"), Identity::Name("mfox".into()));
+        // A slash is part of the name (an encoded `%2F` in one path segment arrives like this).
+        assert_eq!(
+            classify("Sales/Marketing"),
+            Identity::Name("Sales/Marketing".into())
+        );
         assert_eq!(
             classify("*)(objectClass=*"),
             Identity::Name("*)(objectClass=*".into())

@@ -19,6 +19,7 @@ impl Escaper for LdapFilter {
         "LdapFilter"
     }
     fn escape(&self, value: &str, _whole: bool) -> Result<String, String> {
+        no_nul(value)?;
         Ok(ldap_filter_value(value))
     }
 }
@@ -33,6 +34,7 @@ impl Escaper for LdapDn {
         "LdapDn"
     }
     fn escape(&self, value: &str, whole: bool) -> Result<String, String> {
+        no_nul(value)?;
         if whole {
             validate_dn(value)
                 .map(|()| value.to_string())
@@ -54,12 +56,23 @@ impl Escaper for LdapIdentity {
         "LdapIdentity"
     }
     fn escape(&self, value: &str, whole: bool) -> Result<String, String> {
+        no_nul(value)?;
         Ok(if whole {
             value.to_string()
         } else {
             ldap_dn_value(value)
         })
     }
+}
+
+/// No directory value, name or DN holds a NUL: a token value with one is refused (a 400 naming the
+/// parameter) by every LDAP escaper, as the identity routes refuse it, instead of reaching the DC (whose
+/// answer to `(distinguishedName=\00)` is an "operations error", a 500).
+fn no_nul(value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err("contains a NUL character, which no directory value can hold".into());
+    }
+    Ok(())
 }
 
 /// Escapes `value` for use as an assertion value in an LDAP filter (RFC 4515 §3).
@@ -211,6 +224,18 @@ mod tests {
     }
 
     #[test]
+    fn every_escaper_refuses_nul() {
+        let escapers: [&dyn Escaper; 3] = [&LdapFilter, &LdapDn, &LdapIdentity];
+        for e in escapers {
+            for whole in [true, false] {
+                let err = e.escape("cn=a\0b,dc=x", whole).unwrap_err();
+                assert!(err.contains("NUL"), "{}: {err}", e.name());
+            }
+            assert!(e.escape("mfox", false).is_ok(), "{}", e.name());
+        }
+    }
+
+    #[test]
     fn dn_value_escapes() {
         assert_eq!(ldap_dn_value("Fox, Michael J."), "Fox\\, Michael J.");
         assert_eq!(ldap_dn_value(" #lead trail "), "\\ #lead trail\\ ");
@@ -354,7 +379,13 @@ mod token_tests {
         #[test]
         fn any_input_is_exactly_one_equality_assertion(input in any::<String>()) {
             let l = |name: &str| (name == "x").then(|| Value::String(input.clone()));
-            let filter = substitute_str("(cn=~~x~~)", &LdapFilter, &l).unwrap();
+            let filter = substitute_str("(cn=~~x~~)", &LdapFilter, &l);
+            // A NUL is refused (no directory value holds one); everything else is one assertion.
+            if input.contains('\0') {
+                prop_assert!(filter.is_err());
+                return Ok(());
+            }
+            let filter = filter.unwrap();
             let (attr, value) = parse_single_equality(&filter).expect("a single equality item");
             prop_assert_eq!(attr, "cn");
             prop_assert_eq!(value, input.as_bytes().to_vec());
@@ -363,7 +394,13 @@ mod token_tests {
         #[test]
         fn hostile_ascii_is_exactly_one_equality_assertion(input in "[\\x00-\\x7f*()\\\\]{0,64}") {
             let l = |name: &str| (name == "x").then(|| Value::String(input.clone()));
-            let filter = substitute_str("(cn=~~x~~)", &LdapFilter, &l).unwrap();
+            let filter = substitute_str("(cn=~~x~~)", &LdapFilter, &l);
+            // A NUL is refused (no directory value holds one); everything else is one assertion.
+            if input.contains('\0') {
+                prop_assert!(filter.is_err());
+                return Ok(());
+            }
+            let filter = filter.unwrap();
             let (attr, value) = parse_single_equality(&filter).expect("a single equality item");
             prop_assert_eq!(attr, "cn");
             prop_assert_eq!(value, input.as_bytes().to_vec());
@@ -372,7 +409,12 @@ mod token_tests {
         #[test]
         fn any_value_inside_an_rdn_keeps_the_dn_valid(input in any::<String>()) {
             let l = |name: &str| (name == "n").then(|| Value::String(input.clone()));
-            let dn = substitute_str("cn=~~n~~,ou=Synapse,dc=sandbox,dc=local", &LdapDn, &l).unwrap();
+            let dn = substitute_str("cn=~~n~~,ou=Synapse,dc=sandbox,dc=local", &LdapDn, &l);
+            if input.contains('\0') {
+                prop_assert!(dn.is_err());
+                return Ok(());
+            }
+            let dn = dn.unwrap();
             prop_assert!(validate_dn(&dn).is_ok(), "{:?}", dn);
             prop_assert!(dn.ends_with(",ou=Synapse,dc=sandbox,dc=local"));
         }

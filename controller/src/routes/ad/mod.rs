@@ -122,18 +122,36 @@ fn split_query(
 }
 
 /// Body keys (Create/Modify/custom searches) become parameters; lists and mappings travel as JSON text
-/// (the plans parse them).
+/// (the plans parse them). A key that the query string (or the URL: `from_url`) already gives is ambiguous: a
+/// 400 naming it, not "the body wins".
 fn add_body(
     params: &mut DynamicParams,
     map: serde_json::Map<String, Value>,
+    from_url: &[&str],
 ) -> Result<(), ApiError> {
     for (k, v) in map {
         body::check_name(&k)?;
+        if let Some(u) = from_url.iter().find(|u| u.eq_ignore_ascii_case(&k)) {
+            return Err(ApiError::BadRequest(format!(
+                "body key '{k}' is ambiguous: the {u} comes from the URL"
+            )));
+        }
+        refuse_twice(params, &k)?;
         let v = match v {
             Value::Array(_) | Value::Object(_) => Value::String(v.to_string()),
             other => other,
         };
         params.insert(k, v);
+    }
+    Ok(())
+}
+
+/// A parameter given in the query string and again in the body is ambiguous (400 naming it).
+fn refuse_twice(params: &DynamicParams, k: &str) -> Result<(), ApiError> {
+    if params.get(k).is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "'{k}' is given in both the query string and the body: the request is ambiguous"
+        )));
     }
     Ok(())
 }
@@ -249,9 +267,20 @@ async fn object_call(
         };
         let plan = c.state.ad_plan(&verb);
         let takes_body = matches!(*method, Method::POST | Method::PUT) && route.is_none();
+        if !takes_body {
+            // The body is ignored, but a browser's cross-site form or text/plain POST is still refused.
+            body::check_unread(c.headers)?;
+        }
         if let Some(req) = req.filter(|_| takes_body) {
-            let bytes = body::read(req, c.state.body_limit).await?;
-            add_body(&mut params, body::parse_map(&bytes)?)?;
+            let from_url: Vec<&str> = ["identity"]
+                .into_iter()
+                .chain(extra.iter().map(|(k, _)| *k))
+                .collect();
+            add_body(
+                &mut params,
+                body::map(req, c.state.body_limit).await?,
+                &from_url,
+            )?;
         }
         params.insert("identity", identity.clone());
         for (k, v) in extra {
@@ -495,8 +524,7 @@ async fn search(
     };
     let prep = async {
         let (format, pretty, mut params) = split_query(&q, &headers)?;
-        let bytes = body::read(req, state.body_limit).await?;
-        for (k, v) in body::parse_map(&bytes)? {
+        for (k, v) in body::map(req, state.body_limit).await? {
             let name = match k.to_ascii_lowercase().as_str() {
                 "filter" => "filter",
                 "searchbase" => "searchbase",
@@ -507,6 +535,12 @@ async fn search(
                     )))
                 }
             };
+            if params.get(name).is_some() {
+                return Err(ApiError::BadRequest(format!(
+                    "'{k}' is given twice (in the query string, or as both ReturnAttributes and \
+                     Attributes): the request is ambiguous"
+                )));
+            }
             let v = match v {
                 Value::Array(_) | Value::Object(_) => Value::String(v.to_string()),
                 other => other,
@@ -571,8 +605,7 @@ async fn custom_search(
             )));
         }
         let (format, pretty, mut params) = split_query(&q, &headers)?;
-        let bytes = body::read(req, state.body_limit).await?;
-        add_body(&mut params, body::parse_map(&bytes)?)?;
+        add_body(&mut params, body::map(req, state.body_limit).await?, &[])?;
         Ok::<_, ApiError>((format, pretty, params))
     };
     match prep.await {

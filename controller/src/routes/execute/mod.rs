@@ -29,7 +29,7 @@ use crate::openapi::params::{
 };
 use crate::openapi::responses::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PartResponses, PayloadTooLarge,
-    StartResponses, SyncResponses, Unauthorized,
+    StartResponses, SyncResponses, Unauthorized, UnsupportedMediaType,
 };
 use crate::openapi::schemas::{
     CancelAccepted, DynamicParameters, ElementPaths, InstanceRecord, InstanceSummary, ParamHelp,
@@ -148,8 +148,7 @@ async fn inputs_of(
                 "query parameter '{k}' is not used on POST: send dynamic parameters in the body"
             )));
         }
-        let bytes = body::read(req, state.body_limit).await?;
-        inputs = body::dynamic_parameters(&bytes)?;
+        inputs = body::dynamic(req, state.body_limit).await?;
     }
     Ok(inputs)
 }
@@ -555,8 +554,7 @@ async fn get_part(
         .into_iter()
         .collect();
     if *req.method() == Method::POST {
-        let bytes = body::read(req, state.body_limit).await?;
-        let m = body::parse_map(&bytes)?;
+        let m = body::map(req, state.body_limit).await?;
         if let Some(Value::Array(list)) = m.get("ElementPaths") {
             paths.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)));
         }

@@ -31,7 +31,8 @@ delegate! {
             params(PlanPath, DryRunFlag),
             request_body(description = BODY,
                 content((Option<DynamicParameters> = "application/json"))),
-            responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+            responses(StartResponses, (status = 413, response = PayloadTooLarge),
+                (status = 415, response = UnsupportedMediaType)))]
         start_post;
         /// Start a plan (async)
         #[utoipa::path(get, path = "/{plan}/start/async", operation_id = "startAsyncGet", tag = "execute",
@@ -45,7 +46,8 @@ delegate! {
             params(PlanPath, DryRunFlag),
             request_body(description = BODY,
                 content((Option<DynamicParameters> = "application/json"))),
-            responses(StartResponses, (status = 413, response = PayloadTooLarge)))]
+            responses(StartResponses, (status = 413, response = PayloadTooLarge),
+                (status = 415, response = UnsupportedMediaType)))]
         start_async_post;
     }
 }
@@ -64,7 +66,8 @@ delegate! {
             params(PlanPath, DryRunFlag, SyncFlags),
             request_body(description = BODY,
                 content((Option<DynamicParameters> = "application/json"))),
-            responses(SyncResponses, (status = 413, response = PayloadTooLarge)))]
+            responses(SyncResponses, (status = 413, response = PayloadTooLarge),
+                (status = 415, response = UnsupportedMediaType)))]
         start_sync_post;
     }
 }
@@ -82,7 +85,8 @@ delegate! {
             description = PART,
             params(InstancePath, PartQuery),
             request_body(description = BODY, content((Option<ElementPaths> = "application/json"))),
-            responses(PartResponses, (status = 413, response = PayloadTooLarge)))]
+            responses(PartResponses, (status = 413, response = PayloadTooLarge),
+                (status = 415, response = UnsupportedMediaType)))]
         part_post;
     }
 }
