@@ -41,7 +41,8 @@ use crate::render::{render, Format};
 use crate::routes::execute::{check_known, timeout_of};
 use crate::runner::{Keep, StartRequest, SyncOutcome};
 use crate::AppState;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -156,24 +157,43 @@ fn refuse_twice(params: &DynamicParams, k: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// What every AD route carries along.
-struct Call<'a> {
-    state: &'a AppState,
-    q: &'a BTreeMap<String, String>,
-    headers: &'a HeaderMap,
+/// What every AD route carries along, extracted once per request: the state, the query (each key once), the
+/// headers and the authenticated principal.
+struct Call {
+    state: Arc<AppState>,
+    q: BTreeMap<String, String>,
+    headers: HeaderMap,
     principal: Principal,
+}
+
+impl FromRequestParts<Arc<AppState>> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let UniqueQuery(q) = UniqueQuery::from_request_parts(parts, state).await?;
+        let principal = Principal::from_request_parts(parts, state).await?;
+        Ok(Call {
+            state: state.clone(),
+            q,
+            headers: parts.headers.clone(),
+            principal,
+        })
+    }
 }
 
 /// Runs `plan` with `params` and answers with its first action's envelope.
 async fn call(
-    c: &Call<'_>,
+    c: &Call,
     plan: &str,
     params: DynamicParams,
     format: Format,
     pretty: bool,
     identity: &str,
 ) -> Response {
-    match call_inner(c.state, plan, params, c.q, c.principal.clone()).await {
+    match call_inner(&c.state, plan, params, &c.q, c.principal.clone()).await {
         Ok((envelope, class)) => render(outcome_status(class), &envelope, format, pretty),
         Err(e) => c.state.ad_errors.respond(e, identity),
     }
@@ -246,7 +266,7 @@ async fn call_inner(
 /// Shared by every object route. `route` names the plan route when the verb does not imply it; `req` carries
 /// the body of a Create or Modify (the other routes ignore bodies).
 async fn object_call(
-    c: &Call<'_>,
+    c: &Call,
     method: &Method,
     object: &str,
     identity: String,
@@ -256,7 +276,7 @@ async fn object_call(
 ) -> Response {
     let prep = async {
         let t = object_type(object)?;
-        let (format, pretty, mut params) = split_query(c.q, c.headers)?;
+        let (format, pretty, mut params) = split_query(&c.q, &c.headers)?;
         let verb = match (route, method) {
             (Some(r), _) => r.to_string(),
             (None, &Method::GET) | (None, &Method::HEAD) => format!("Get{t}"),
@@ -269,7 +289,7 @@ async fn object_call(
         let takes_body = matches!(*method, Method::POST | Method::PUT) && route.is_none();
         if !takes_body {
             // The body is ignored, but a browser's cross-site form or text/plain POST is still refused.
-            body::check_unread(c.headers)?;
+            body::check_unread(&c.headers)?;
         }
         if let Some(req) = req.filter(|_| takes_body) {
             let from_url: Vec<&str> = ["identity"]
@@ -297,20 +317,11 @@ async fn object_call(
 }
 
 async fn one(
-    State(state): State<Arc<AppState>>,
     Path((object, identity)): Path<(String, String)>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
     method: Method,
-    principal: Principal,
+    c: Call,
     req: Request,
 ) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
     object_call(&c, &method, &object, identity, &[], Some(req), None).await
 }
 
@@ -322,21 +333,12 @@ fn is_domain(state: &AppState, segment: &str) -> bool {
 }
 
 async fn two(
-    State(state): State<Arc<AppState>>,
     Path((object, a, b)): Path<(String, String, String)>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
     method: Method,
-    principal: Principal,
+    c: Call,
     req: Request,
 ) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
-    if matches!(method, Method::POST | Method::DELETE) && !is_domain(&state, &a) {
+    if matches!(method, Method::POST | Method::DELETE) && !is_domain(&c.state, &a) {
         // The seed's form: /ad/{object}/{identity}/{groupIdentity}.
         return membership_route(&c, &method, &object, a, b).await;
     }
@@ -353,7 +355,7 @@ async fn two(
 }
 
 async fn membership_route(
-    c: &Call<'_>,
+    c: &Call,
     method: &Method,
     object: &str,
     identity: String,
@@ -387,36 +389,18 @@ async fn membership_route(
 }
 
 async fn membership(
-    State(state): State<Arc<AppState>>,
     Path((object, identity, group)): Path<(String, String, String)>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
+    c: Call,
     req: Request,
 ) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
     membership_route(&c, req.method(), &object, identity, group).await
 }
 
 async fn membership_twin(
-    State(state): State<Arc<AppState>>,
     Path((object, domain, identity, group)): Path<(String, String, String, String)>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
+    c: Call,
     req: Request,
 ) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
     membership_route(
         &c,
         req.method(),
@@ -427,7 +411,7 @@ async fn membership_twin(
     .await
 }
 
-async fn move_route(c: &Call<'_>, object: &str, identity: String, moveto: String) -> Response {
+async fn move_route(c: &Call, object: &str, identity: String, moveto: String) -> Response {
     let t = match object_type(object) {
         Ok(t) => t,
         Err(e) => return c.state.ad_errors.respond(e, &identity),
@@ -458,18 +442,9 @@ async fn move_route(c: &Call<'_>, object: &str, identity: String, moveto: String
     responses(AdResponses)
 )]
 async fn move_to(
-    State(state): State<Arc<AppState>>,
     Path((object, identity, moveto)): Path<(String, String, String)>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
+    c: Call,
 ) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
     move_route(&c, &object, identity, moveto).await
 }
 
@@ -486,18 +461,9 @@ async fn move_to(
     responses(AdResponses)
 )]
 async fn move_to_twin(
-    State(state): State<Arc<AppState>>,
     Path((object, domain, identity, moveto)): Path<(String, String, String, String)>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
+    c: Call,
 ) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
     move_route(&c, &object, format!("{domain}\\{identity}"), moveto).await
 }
 
@@ -509,22 +475,10 @@ async fn move_to_twin(
     params(AdFlags),
     request_body(description = BODY, content((AdSearchBody = "application/json"))),
     responses(AdBodyResponses))]
-async fn search(
-    State(state): State<Arc<AppState>>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
-    req: Request,
-) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
+async fn search(c: Call, req: Request) -> Response {
     let prep = async {
-        let (format, pretty, mut params) = split_query(&q, &headers)?;
-        for (k, v) in body::map(req, state.body_limit).await? {
+        let (format, pretty, mut params) = split_query(&c.q, &c.headers)?;
+        for (k, v) in body::map(req, c.state.body_limit).await? {
             let name = match k.to_ascii_lowercase().as_str() {
                 "filter" => "filter",
                 "searchbase" => "searchbase",
@@ -557,7 +511,7 @@ async fn search(
                 .unwrap_or_default();
             call(
                 &c,
-                &state.ad_plan("Search"),
+                &c.state.ad_plan("Search"),
                 params,
                 format,
                 pretty,
@@ -565,7 +519,7 @@ async fn search(
             )
             .await
         }
-        Err(e) => state.ad_errors.respond(e, ""),
+        Err(e) => c.state.ad_errors.respond(e, ""),
     }
 }
 
@@ -580,37 +534,24 @@ async fn search(
     params(PlanPath, AdFlags),
     request_body(description = BODY, content((Option<AdCustomSearchBody> = "application/json"))),
     responses(AdBodyResponses))]
-async fn custom_search(
-    State(state): State<Arc<AppState>>,
-    Path(plan): Path<String>,
-    UniqueQuery(q): UniqueQuery,
-    headers: HeaderMap,
-    principal: Principal,
-    req: Request,
-) -> Response {
-    let c = Call {
-        state: &state,
-        q: &q,
-        headers: &headers,
-        principal,
-    };
+async fn custom_search(Path(plan): Path<String>, c: Call, req: Request) -> Response {
     let prep = async {
         // Custom searches run search plans only (upstream ran any plan file): the first action's handler
         // descriptor must call it a search.
-        let (entry, _) = state.catalog.plan(&plan)?;
+        let (entry, _) = c.state.catalog.plan(&plan)?;
         if entry.kind() != ActionKind::Search {
             return Err(ApiError::BadRequest(format!(
                 "plan '{plan}' is not a search (its first action must be a search, such as an \
                  ActiveDirectoryHandler Search); run other plans through /synapse/execute"
             )));
         }
-        let (format, pretty, mut params) = split_query(&q, &headers)?;
-        add_body(&mut params, body::map(req, state.body_limit).await?, &[])?;
+        let (format, pretty, mut params) = split_query(&c.q, &c.headers)?;
+        add_body(&mut params, body::map(req, c.state.body_limit).await?, &[])?;
         Ok::<_, ApiError>((format, pretty, params))
     };
     match prep.await {
         Ok((format, pretty, params)) => call(&c, &plan, params, format, pretty, &plan).await,
-        Err(e) => state.ad_errors.respond(e, &plan),
+        Err(e) => c.state.ad_errors.respond(e, &plan),
     }
 }
 

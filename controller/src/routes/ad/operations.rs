@@ -5,7 +5,7 @@
 use super::*;
 
 delegate! {
-    one(state: State<Arc<AppState>>, path: Path<(String, String)>, q: UniqueQuery, headers: HeaderMap, method: Method, principal: Principal, req: Request) -> Response {
+    one(path: Path<(String, String)>, method: Method, c: Call, req: Request) -> Response {
         /// Get{Type}: read an object
         ///
         /// Plan Get{Type} (GetUser, GetGroup, GetOrgUnit, GetComputer; overridable with `AdRoutes` in synapse.yaml)
@@ -54,7 +54,7 @@ delegate! {
 }
 
 delegate! {
-    two(state: State<Arc<AppState>>, path: Path<(String, String, String)>, q: UniqueQuery, headers: HeaderMap, method: Method, principal: Principal, req: Request) -> Response {
+    two(path: Path<(String, String, String)>, method: Method, c: Call, req: Request) -> Response {
         /// Get{Type} of `{a}\{b}`
         ///
         /// GET and PUT on three segments always mean the identity `{a}\{b}` (`DOMAIN\name`).
@@ -105,7 +105,7 @@ delegate! {
 }
 
 delegate! {
-    membership(state: State<Arc<AppState>>, path: Path<(String, String, String)>, q: UniqueQuery, headers: HeaderMap, principal: Principal, req: Request) -> Response {
+    membership(path: Path<(String, String, String)>, c: Call, req: Request) -> Response {
         /// Add{Type}ToGroup
         ///
         /// Upstream's explicit form. Plan Add{Type}ToGroup with identity `{identity}` and group `{group}`. The body
@@ -135,7 +135,7 @@ delegate! {
 }
 
 delegate! {
-    membership_twin(state: State<Arc<AppState>>, path: Path<(String, String, String, String)>, q: UniqueQuery, headers: HeaderMap, principal: Principal, req: Request) -> Response {
+    membership_twin(path: Path<(String, String, String, String)>, c: Call, req: Request) -> Response {
         /// Add{Type}ToGroup
         ///
         /// Upstream's explicit form. Plan Add{Type}ToGroup with identity `{domain}\{identity}` and group `{group}`.
