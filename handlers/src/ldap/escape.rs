@@ -374,36 +374,32 @@ mod token_tests {
         Some((attr.to_string(), out))
     }
 
+    /// `(cn=~~x~~)` with `input` is exactly one equality assertion holding `input` (a NUL is refused: no
+    /// directory value holds one).
+    fn one_equality_assertion(input: &str) -> Result<(), TestCaseError> {
+        let l = |name: &str| (name == "x").then(|| Value::String(input.to_string()));
+        let filter = substitute_str("(cn=~~x~~)", &LdapFilter, &l);
+        if input.contains('\0') {
+            prop_assert!(filter.is_err());
+            return Ok(());
+        }
+        let filter = filter.unwrap();
+        let (attr, value) = parse_single_equality(&filter).expect("a single equality item");
+        prop_assert_eq!(attr, "cn");
+        prop_assert_eq!(value, input.as_bytes().to_vec());
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn any_input_is_exactly_one_equality_assertion(input in any::<String>()) {
-            let l = |name: &str| (name == "x").then(|| Value::String(input.clone()));
-            let filter = substitute_str("(cn=~~x~~)", &LdapFilter, &l);
-            // A NUL is refused (no directory value holds one); everything else is one assertion.
-            if input.contains('\0') {
-                prop_assert!(filter.is_err());
-                return Ok(());
-            }
-            let filter = filter.unwrap();
-            let (attr, value) = parse_single_equality(&filter).expect("a single equality item");
-            prop_assert_eq!(attr, "cn");
-            prop_assert_eq!(value, input.as_bytes().to_vec());
+            one_equality_assertion(&input)?;
         }
 
         #[test]
         fn hostile_ascii_is_exactly_one_equality_assertion(input in "[\\x00-\\x7f*()\\\\]{0,64}") {
-            let l = |name: &str| (name == "x").then(|| Value::String(input.clone()));
-            let filter = substitute_str("(cn=~~x~~)", &LdapFilter, &l);
-            // A NUL is refused (no directory value holds one); everything else is one assertion.
-            if input.contains('\0') {
-                prop_assert!(filter.is_err());
-                return Ok(());
-            }
-            let filter = filter.unwrap();
-            let (attr, value) = parse_single_equality(&filter).expect("a single equality item");
-            prop_assert_eq!(attr, "cn");
-            prop_assert_eq!(value, input.as_bytes().to_vec());
+            one_equality_assertion(&input)?;
         }
 
         #[test]
