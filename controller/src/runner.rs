@@ -181,6 +181,8 @@ impl Runner {
             progress,
             request_user: Some(req.principal.name),
             instance_id: Some(id),
+            // Checked above, before the instance was stored.
+            inputs_checked: true,
         };
         let this = self.clone();
         let plan = req.plan;

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub request_user: Option<String>,
     /// Defaults to a new v7 UUID.
     pub instance_id: Option<Uuid>,
+    /// The caller already ran [`Executor::check_inputs`] on these inputs (the controller does, to refuse a
+    /// start before storing it): the run does not check them again.
+    pub inputs_checked: bool,
 }
 
 /// Why a run did not start.
@@ -102,13 +105,7 @@ impl Executor {
     ) -> Result<(), resolve::ResolveError> {
         let missing = resolve::check_inputs(plan, inputs);
         let escaped = resolve::check_escaped_inputs(plan, inputs, &|item| {
-            let t = item
-                .handler
-                .as_ref()
-                .and_then(|h| h.r#type.clone())
-                .filter(|t| !t.trim().is_empty())
-                .or_else(|| plan.default_handler_type.clone())?;
-            self.registry.descriptor(&t)
+            self.registry.descriptor(&handler_type(plan, item))
         });
         match (missing, escaped) {
             (Ok(()), Ok(())) => Ok(()),
@@ -128,7 +125,9 @@ impl Executor {
         let instance_id = opts.instance_id.unwrap_or_else(Uuid::now_v7);
         let mut inputs = opts.inputs.clone();
         add_start_info(&mut inputs, plan, instance_id, opts.request_user.as_deref());
-        self.check_inputs(plan, &inputs).map_err(RunError::Inputs)?;
+        if !opts.inputs_checked {
+            self.check_inputs(plan, &inputs).map_err(RunError::Inputs)?;
+        }
         let run = Run {
             executor: self,
             plan,
@@ -199,6 +198,17 @@ fn add_start_info(inputs: &mut DynamicParams, plan: &Plan, id: Uuid, user: Optio
     inputs.insert("PlanStartInfo_RequestUser", user.unwrap_or("").to_string());
 }
 
+/// The handler type an action uses: its own `Handler.Type`, else the plan's `DefaultHandlerType` (empty when
+/// neither is set).
+fn handler_type(plan: &Plan, item: &ActionItem) -> String {
+    item.handler
+        .as_ref()
+        .and_then(|h| h.r#type.clone())
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| plan.default_handler_type.clone())
+        .unwrap_or_default()
+}
+
 fn case_matches(a: &ActionItem, status: StatusType) -> bool {
     a.execute_case.as_ref().is_none_or(|c| c.matches(status))
 }
@@ -257,15 +267,6 @@ impl<'p> Run<'p> {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn handler_type(&self, item: &ActionItem) -> String {
-        item.handler
-            .as_ref()
-            .and_then(|h| h.r#type.clone())
-            .filter(|t| !t.trim().is_empty())
-            .or_else(|| self.plan.default_handler_type.clone())
-            .unwrap_or_default()
-    }
-
     /// A result for an action whose handler did not run.
     fn not_run(
         &self,
@@ -302,7 +303,7 @@ impl<'p> Run<'p> {
         inherited_run_as: Option<&'a SecurityContext>,
     ) -> BoxFuture<'a, Vec<ActionResult>> {
         async move {
-            let handler_type = self.handler_type(item);
+            let handler_type = handler_type(self.plan, item);
             if self.opts.cancel.is_cancelled() {
                 let msg = "not started: the plan was cancelled".to_string();
                 return vec![self.not_run(item, &handler_type, StatusType::Cancelled, msg)];

@@ -9,7 +9,8 @@
 //!   flow depth that no quoting can hide) and the block nesting (indentation levels plus `- `/`? ` indicators
 //!   opening a line).
 //!
-//! Used by the controller for request bodies and by [`crate::resolve::parse_value`] (`Parse: true`).
+//! Used by the controller for request bodies, and through [`parse_text`] by [`crate::resolve::parse_value`]
+//! (`Parse: true`) and by the redaction of secrets inside text values ([`crate::wire::redact_value`]).
 
 /// The deepest nesting accepted in request-controlled JSON/YAML (bodies, `Parse: true` strings).
 pub const MAX_DEPTH: usize = 64;
@@ -18,6 +19,26 @@ pub const MAX_DEPTH: usize = 64;
 /// never gets here (serde_json parses it); YAML bodies written by people have a handful. The YAML parser's
 /// cost is (tokens x flow depth): with 256, a 1 MiB body stays in the tens of milliseconds.
 pub const MAX_YAML_FLOW: usize = 256;
+
+/// Structured text parsed within the bounds above.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Json(serde_json::Value),
+    Yaml(serde_json::Value),
+}
+
+/// Parses caller-controlled text as JSON (when it looks like JSON: linear to parse) or else YAML, never past
+/// the bounds: `Err` when it is nested too deeply to parse, `Ok(None)` when it is not JSON or YAML.
+pub fn parse_text(text: &str) -> Result<Option<Parsed>, NestingError> {
+    json_depth(text, MAX_DEPTH)?;
+    if text.trim_start().starts_with(['{', '[']) {
+        if let Ok(v) = serde_json::from_str(text) {
+            return Ok(Some(Parsed::Json(v)));
+        }
+    }
+    yaml_bounds(text, MAX_DEPTH)?;
+    Ok(serde_yaml::from_str(text).ok().map(Parsed::Yaml))
+}
 
 /// Why text was refused before parsing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -372,20 +372,13 @@ pub fn parse_value(value: Value) -> Value {
     let Value::String(s) = &value else {
         return value;
     };
-    if nesting::json_depth(s, nesting::MAX_DEPTH).is_err() {
-        return value;
-    }
-    // JSON text (linear to parse) as JSON; the YAML parser only within its bounds.
-    if s.trim_start().starts_with(['{', '[']) {
-        if let Ok(parsed) = serde_json::from_str::<Value>(s) {
-            return parsed;
+    match nesting::parse_text(s) {
+        Ok(Some(nesting::Parsed::Json(parsed))) => parsed,
+        Ok(Some(nesting::Parsed::Yaml(parsed)))
+            if !parsed.is_null() || s.trim() == "null" || s.trim() == "~" =>
+        {
+            parsed
         }
-    }
-    if nesting::yaml_bounds(s, nesting::MAX_DEPTH).is_err() {
-        return value;
-    }
-    match serde_yaml::from_str::<Value>(s) {
-        Ok(parsed) if !parsed.is_null() || s.trim() == "null" || s.trim() == "~" => parsed,
         _ => value,
     }
 }
@@ -669,41 +662,6 @@ pub fn check_escaped_inputs(
         &crate::model::ActionItem,
     ) -> Option<std::sync::Arc<dyn crate::HandlerDescriptor>>,
 ) -> Result<(), ResolveError> {
-    fn walk(
-        v: &Value,
-        path: &mut Vec<path::Seg>,
-        rules: &[EscapeRule],
-        lookup: &dyn Fn(&str) -> Option<Value>,
-        errors: &mut ResolveError,
-    ) {
-        match v {
-            Value::String(s) if s.contains("~~") => {
-                let escaper = token::escaper_for(rules, path);
-                if let Err(errs) = token::substitute_str(s, escaper, lookup) {
-                    for e in errs {
-                        if matches!(e, TokenError::Rejected { .. }) {
-                            errors.push(token_problem(e));
-                        }
-                    }
-                }
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    path.push(path::Seg::Index(i));
-                    walk(item, path, rules, lookup, errors);
-                    path.pop();
-                }
-            }
-            Value::Object(m) => {
-                for (k, item) in m {
-                    path.push(path::Seg::Key(k.clone()));
-                    walk(item, path, rules, lookup, errors);
-                    path.pop();
-                }
-            }
-            _ => {}
-        }
-    }
     // Only given inputs are checked (missing ones are check_inputs' business).
     let lookup = |name: &str| inputs.get(name).cloned();
     let mut errors = ResolveError { problems: vec![] };
@@ -718,7 +676,15 @@ pub fn check_escaped_inputs(
         ];
         for (block, rules) in blocks {
             if let Some(values) = block.and_then(|b| b.values.as_ref()) {
-                walk(values, &mut Vec::new(), rules, &lookup, &mut errors);
+                // The substitution the run will make, on a copy: only the escapers' refusals count here.
+                let mut copy = values.clone();
+                if let Err(errs) = token::substitute_tree(&mut copy, rules, &lookup) {
+                    for e in errs {
+                        if matches!(e, TokenError::Rejected { .. }) {
+                            errors.push(token_problem(e));
+                        }
+                    }
+                }
             }
         }
     });

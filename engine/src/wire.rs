@@ -199,24 +199,23 @@ fn redact_text(text: &str) -> Option<String> {
     if text.len() > MAX_EMBEDDED_TEXT {
         return Some(crate::MASK.to_string());
     }
-    let t = text.trim_start();
-    if t.starts_with('{') || t.starts_with('[') {
-        if let Ok(mut v) = serde_json::from_str::<Value>(text) {
-            return if redact(&mut v) {
-                serde_json::to_string(&v).ok()
-            } else {
-                None
-            };
+    if !text.trim_start().starts_with(['{', '[']) && !text.contains(':') {
+        return None;
+    }
+    // The nesting bounds of request bodies hold here too: text too deep to parse cheaply is masked whole.
+    match crate::nesting::parse_text(text) {
+        Err(_) => Some(crate::MASK.to_string()),
+        Ok(None) => None,
+        Ok(Some(crate::nesting::Parsed::Json(mut v))) => {
+            redact(&mut v).then(|| serde_json::to_string(&v).ok())?
+        }
+        Ok(Some(crate::nesting::Parsed::Yaml(mut v))) => {
+            if !(v.is_object() || v.is_array()) || !redact(&mut v) {
+                return None;
+            }
+            serde_yaml::to_string(&v).ok()
         }
     }
-    if !text.contains(':') {
-        return None;
-    }
-    let mut v = serde_yaml::from_str::<Value>(text).ok()?;
-    if !(v.is_object() || v.is_array()) || !redact(&mut v) {
-        return None;
-    }
-    serde_yaml::to_string(&v).ok()
 }
 
 /// How a dispatch ended, as the executor must know it to retry safely.

@@ -107,6 +107,10 @@ impl HandlerDescriptor for AdDescriptor {
     }
 
     fn outcome(&self, status: StatusType, exit_data: &Value) -> OutcomeClass {
+        // The envelope as exit data (the usual case) is read in place; only text is parsed first.
+        if exit_data.get("Results").is_some() {
+            return outcome_class(worst_status(exit_data));
+        }
         match self.result_body(exit_data) {
             Some(env) => outcome_class(worst_status(&env)),
             None => OutcomeClass::from_status(status),
