@@ -115,6 +115,10 @@ async fn authorize(permission: Permission, req: Request, next: Next) -> Response
     let Some(principal) = req.extensions().get::<Principal>() else {
         return shape.respond(no_principal(), "");
     };
+    if principal.may(permission) {
+        return next.run(req).await;
+    }
+    // Refused: the message names what was asked.
     let path = req
         .extensions()
         .get::<OriginalUri>()

@@ -10,7 +10,7 @@
 use crate::http::error::{ApiError, ErrorShape};
 use crate::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -77,10 +77,7 @@ pub fn shape_for(state: &AppState, path: &str) -> ErrorShape {
 }
 
 /// The layer (needs the state in the extensions, as `http::access` does).
-pub async fn body_edges(req: Request, next: Next) -> Response {
-    let Some(state) = req.extensions().get::<Arc<AppState>>().cloned() else {
-        return next.run(req).await;
-    };
+pub async fn body_edges(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -11,7 +11,7 @@
 
 use crate::http::error::ApiError;
 use crate::AppState;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -133,10 +133,7 @@ impl SameOrigin {
 }
 
 /// The layer: refuses foreign `Origin`/`Host` before authentication and before the body is read.
-pub async fn same_origin(req: Request, next: Next) -> Response {
-    let Some(state) = req.extensions().get::<Arc<AppState>>().cloned() else {
-        return next.run(req).await;
-    };
+pub async fn same_origin(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     match state.origins.check(req.headers()) {
         Ok(()) => next.run(req).await,
         Err(e) => crate::http::edges::shape_for(&state, req.uri().path()).respond(e, ""),

@@ -84,11 +84,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies beyond `BodyLimit` fail to read (413 from body::read).
         .layer(DefaultBodyLimit::max(state.body_limit))
-        // For the authentication layers of the route groups (http::access).
         // A foreign Content-Length is refused and the body's read timeout set before any route reads it.
-        .layer(middleware::from_fn(crate::http::edges::body_edges))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::edges::body_edges,
+        ))
         // Foreign Origin/Host refused before anything else looks at the request.
-        .layer(middleware::from_fn(crate::http::origin::same_origin))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::origin::same_origin,
+        ))
+        // For the authentication layers of the route groups (http::access).
         .layer(Extension(state.clone()))
         .layer(middleware::from_fn(record_metrics))
         .layer(PropagateRequestIdLayer::new(header.clone()))
