@@ -15,12 +15,15 @@
 #       GET /synapse/execute/Empty/start/sync          (the goal: >= 10,000 req/s on 2 cores), CONNS and 1 conn
 #       GET /synapse/execute/Empty/start               (async: the same start, without waiting for the result)
 #       GET /ad/user/<sAMAccountName>?returnobjectproperties=false, GET /ad/user/<DN>?..., CONNS and 1 conn
+#       GET /ad/user/<sAMAccountName> (every attribute) at each of AD_CONNS connections (1, 8, 64)
 #  7. measures raw ldap3 (bench/ldap-raw): the handler's exact searches, 1 connection sequential and
-#     RAW_CONNS connections, DURATION s each after WARMUP s;
+#     RAW_CONNS connections, and the sAMAccountName search at each of AD_CONNS connections, DURATION s each
+#     after WARMUP s;
 #  8. restarts synapse with its data directory on /dev/shm (tmpfs) and measures the Empty sync call again, to
 #     show what the store's durable writes cost (STORE_COMPARE=0 skips it);
-#  9. prints a markdown table, the goals with PASS/MISS (information only: exit 0 either way), and the
-#     synapse process's RSS before and after the load.
+#  9. prints a markdown table, the API/raw ratios (throughput and p99 at each of AD_CONNS connections), the
+#     goals with PASS/MISS (information only: exit 0 either way), and the synapse process's RSS before and
+#     after the load.
 #
 # Each row also shows where the machine's CPU went during the measured seconds, in cores (of nproc):
 # synapse, the DC (samba's process group), the load client (wrk or ldap-raw) and "other" (everything else on
@@ -28,7 +31,8 @@
 # QUIET_WAIT s for the machine to be idle and warns when "other" is large).
 #
 # Stops synapse (by PID) and the DC on exit, whatever happens; the DC also stops itself after 1800 s.
-# Tunables (environment): DURATION=10 WARMUP=2 CONNS=32 THREADS=2 RAW_CONNS=8 STORE_COMPARE=1 QUIET_WAIT=30
+# Tunables (environment): DURATION=10 WARMUP=2 CONNS=32 THREADS=2 RAW_CONNS=8 AD_CONNS='1 8 64' STORE_COMPARE=1
+# QUIET_WAIT=30
 # KEEP_LOGS=DIR (copy wrk outputs and the server log there). Results go to stdout, progress to stderr.
 set -euo pipefail
 
@@ -40,12 +44,17 @@ readonly WARMUP=${WARMUP:-2}
 readonly CONNS=${CONNS:-32}
 readonly THREADS=${THREADS:-2}
 readonly RAW_CONNS=${RAW_CONNS:-8}
+read -r -a AD_CONNS <<<"${AD_CONNS:-1 8 64}"
+readonly AD_CONNS
 readonly STORE_COMPARE=${STORE_COMPARE:-1}
 readonly QUIET_WAIT=${QUIET_WAIT:-30}
 readonly DC_MAXRUN=1800
 readonly START_ATTEMPTS=5
 readonly GOAL_SYNC_RPS=10000
 readonly GOAL_AD_OVERHEAD_US=1000
+# API/raw at 8 connections: throughput ratio at least this, p99 at most this many times raw's.
+readonly GOAL_RATIO_RPS=0.8
+readonly GOAL_RATIO_P99=2
 
 log() { printf 'http bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -338,6 +347,9 @@ load ad-get-sam "$CONNS" "$by_sam"
 load ad-get-sam 1 "$by_sam"
 load ad-get-dn "$CONNS" "$by_dn"
 load ad-get-dn 1 "$by_dn"
+for c in "${AD_CONNS[@]}"; do
+    load ad-get-sam-all "$c" "/ad/user/$sam"
+done
 note_memory "AD runs, store on disk" "$rss0" "$work/data-ad"
 stop_synapse
 
@@ -356,6 +368,22 @@ for m in dn-seq sam-seq dn-conc; do
     cpu=$(cpu_since)
     line=$(grep '^RAW ' "$logs/raw-$m.txt") || die "ldap-raw printed no RAW line"
     results+=("raw-$m|$c|$(kv ops "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|0|0|$cpu|—")
+done
+
+# The sAMAccountName search at each of AD_CONNS connections (1: sequential), for the API/raw ratios.
+for c in "${AD_CONNS[@]}"; do
+    m=sam-conc
+    ((c > 1)) || m=sam-seq
+    wait_quiet
+    log "raw ldap3 $m: $c connection(s), ${WARMUP}s warm-up + ${DURATION}s"
+    cpu_mark
+    LDAP_RAW_PASSWORD=$SYNAPSE_AD_PASSWORD timeout $((WARMUP + DURATION + 60)) \
+        "$raw_bin" "$SYNAPSE_AD_URL" "$SYNAPSE_AD_BIND_DN" "$base_dn" "$user_dn" "$sam" "$DURATION" "$WARMUP" \
+        "$c" "$m" >"$logs/raw-$m-$c.txt"
+    times >"$work/times"
+    cpu=$(cpu_since)
+    line=$(grep '^RAW ' "$logs/raw-$m-$c.txt") || die "ldap-raw printed no RAW line"
+    results+=("raw-sam-all|$c|$(kv ops "$line")|$(kv rps "$line")|$(kv p50_us "$line")|$(kv p99_us "$line")|0|0|$cpu|—")
 done
 
 # 8. The store on tmpfs: same Empty sync call, data directory on /dev/shm.
@@ -390,6 +418,8 @@ describe() {
         empty-async) echo 'GET /synapse/execute/Empty/start (async, context)' ;;
         ad-get-sam) echo "GET /ad/user/{sAMAccountName}?returnobjectproperties=false" ;;
         ad-get-dn) echo "GET /ad/user/{DN}?returnobjectproperties=false" ;;
+        ad-get-sam-all) echo "GET /ad/user/{sAMAccountName} (every attribute)" ;;
+        raw-sam-all) echo 'raw ldap3: subtree search by sAMAccountName, CONNS connections' ;;
         raw-dn-seq) echo 'raw ldap3: base search of the DN (handler filter + attributes)' ;;
         raw-sam-seq) echo 'raw ldap3: subtree search by sAMAccountName (handler filter + attributes)' ;;
         raw-dn-conc) echo 'raw ldap3: base search of the DN, parallel connections' ;;
@@ -421,6 +451,17 @@ for m in "${memory[@]}"; do
         $((f[n - 2] / 1024)) $((f[n - 1] / 1048576))
 done
 echo
+echo "### API / raw LDAP (GET /ad/user/{sAMAccountName} against the same search over raw ldap3)"
+echo
+echo "| connections | API req/s | raw ops/s | throughput API/raw | API p99 | raw p99 | p99 API/raw |"
+echo "|---|---|---|---|---|---|---|"
+for c in "${AD_CONNS[@]}"; do
+    awk -v c="$c" -v ar="$(get ad-get-sam-all "$c" rps)" -v rr="$(get raw-sam-all "$c" rps)" \
+        -v ap="$(get ad-get-sam-all "$c" p99)" -v rp="$(get raw-sam-all "$c" p99)" 'BEGIN {
+        printf "| %d | %.0f | %.0f | %.2f | %.2f ms | %.2f ms | %.2f |\n", c, ar, rr, (rr > 0 ? ar / rr : 0),
+            ap / 1000, rp / 1000, (rp > 0 ? ap / rp : 0) }'
+done
+echo
 echo "### Goals (information only)"
 echo
 echo "| goal | measured | verdict |"
@@ -436,4 +477,10 @@ for kind in dn sam; do
         printf "| AD GET by %s adds <= %.0f ms p50 over raw LDAP (1 connection) | %.2f ms (HTTP %.2f ms - raw %.2f ms) | %s |\n",
             (k == "dn" ? "DN" : "sAMAccountName"), g / 1000, d / 1000, h / 1000, r / 1000, (d <= g ? "PASS" : "MISS") }'
 done
+awk -v ar="$(get ad-get-sam-all 8 rps)" -v rr="$(get raw-sam-all 8 rps)" -v ap="$(get ad-get-sam-all 8 p99)" \
+    -v rp="$(get raw-sam-all 8 p99)" -v gr="$GOAL_RATIO_RPS" -v gp="$GOAL_RATIO_P99" 'BEGIN {
+    if (rr == "" || ar == "") { print "| API/raw at 8 connections | not measured (AD_CONNS has no 8) | — |"; exit }
+    t = ar / rr; p = ap / rp
+    printf "| GET /ad/user/{sAMAccountName} >= %.1fx raw throughput, p99 <= %dx raw (8 connections) | %.2fx, p99 %.2fx | %s |\n",
+        gr, gp, t, p, (t >= gr && p <= gp ? "PASS" : "MISS") }'
 log "done"

@@ -5,6 +5,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+/// mimalloc instead of glibc malloc: the server allocates and frees many small JSON values per request, and
+/// glibc's malloc/free/consolidate took about a fifth of its CPU under load (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use synapse_engine::{
     help, load, validate, Diagnostics, DynamicParams, Executor, ProgressSink, RunError, RunOptions,
 };

@@ -2,7 +2,7 @@
 //! events, store the result, and let callers await completion (no polling), cancel, or stream events.
 
 use crate::auth::Principal;
-use crate::store::{InstanceRecord, InstanceStore};
+use crate::store::{Durability, InstanceRecord, InstanceStore};
 use crate::writer::{InstanceWriter, Writer};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -166,7 +166,14 @@ impl Runner {
                 },
             );
         }
-        self.writer.put(record.clone());
+        // A write's Running record must reach the disk (a crash then marks the instance interrupted); a
+        // read's may follow within MAX_UNFLUSHED: losing it in a crash loses no trace of a change.
+        let durability = if req.durable {
+            Durability::Now
+        } else {
+            Durability::Later
+        };
+        self.writer.put_with(record.clone(), durability);
         let sink_events = events.clone();
         let progress = ProgressSink::new(move |e| {
             // Events are best-effort for watchers; without one there is nothing to do.
@@ -213,7 +220,7 @@ impl Runner {
             let settled = if durable {
                 Some(this.writer.put_settled(record.clone()))
             } else {
-                this.writer.put(record.clone());
+                this.writer.put_with(record.clone(), Durability::Later);
                 None
             };
             if let Ok(mut live) = this.live.lock() {

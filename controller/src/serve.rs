@@ -318,7 +318,15 @@ async fn accept_loop<S>(
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    // Responses go out in more than one write (headers, then a body that is not one
+                    // buffer): without TCP_NODELAY, Nagle's algorithm holds the second write back until
+                    // the client's delayed ACK (40 ms or more), the tail latency of larger answers.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+                    }
+                    stream
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
                     tracing::warn!(error = %e, "accept failed");

@@ -1,29 +1,44 @@
 //! Group commit: callers hand records of any kind to a writer thread, which stores whatever has queued up in
 //! ONE transaction with one commit ([`BatchStore::write_batch`]), one disk flush for many records. Callers of
-//! [`Writer::put`] never block on the disk; [`Writer::flush`] waits until everything queued is committed;
-//! [`Writer::close`] (shutdown) commits what is queued and stops the thread. A crash can lose the records of
-//! the last few milliseconds; the store itself stays consistent.
+//! [`Writer::put`] never block on the disk; [`Writer::flush`] waits until everything queued is committed and
+//! on disk; [`Writer::close`] (shutdown) commits what is queued, flushes it and stops the thread.
+//!
+//! Records say how soon they must be on disk ([`Record::durability`]). A batch holding any
+//! [`Durability::Now`] record is flushed by its commit. A batch of [`Durability::Later`] records only (the
+//! records of reads: AD gets, searches) is committed without a flush, readable at once, and reaches the disk
+//! with the next flushed commit, at the latest [`MAX_UNFLUSHED`] later (the writer flushes on its own when
+//! nothing else comes). A crash can lose the read records of that last second; the store itself stays
+//! consistent. Reads no longer pay a disk flush each (docs/performance.md).
 //!
 //! A record kind joins by implementing [`Record`] (write yourself through [`WriteTxn`]; hear when your batch
 //! is settled). [`InstanceWriter`] is the instance kind's wrapper: records not yet committed stay readable
 //! through [`InstanceWriter::pending`], so the runner never sees an instance vanish between "finished" and
 //! "stored".
 
-use crate::store::{BatchStore, InstanceRecord, StoreError, WriteTxn};
+use crate::store::{BatchStore, Durability, InstanceRecord, StoreError, WriteTxn};
 use std::collections::HashMap;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Most records per transaction.
 const MAX_BATCH: usize = 1024;
+
+/// How long a [`Durability::Later`] commit may stay off the disk.
+pub const MAX_UNFLUSHED: Duration = Duration::from_secs(1);
 
 /// A record the writer can queue: it writes itself inside the batch's transaction.
 pub trait Record: Send + 'static {
     /// Writes the record through the batch's open transaction. An error abandons the whole batch (the
     /// transaction is all or nothing), so only fail for a record that can never be stored.
     fn apply(&self, txn: &mut dyn WriteTxn) -> Result<(), StoreError>;
+
+    /// How soon the record must be on disk; [`Durability::Now`] unless the kind says otherwise.
+    fn durability(&self) -> Durability {
+        Durability::Now
+    }
 
     /// Called once the batch holding the record is settled: committed (`true`) or abandoned on an error
     /// (`false`, already logged). Not called for a record put after [`Writer::close`].
@@ -32,7 +47,7 @@ pub trait Record: Send + 'static {
 
 enum Msg {
     Put(Box<dyn Record>),
-    /// Reply when everything queued before has been committed.
+    /// Reply when everything queued before has been committed and flushed.
     Flush(Sender<()>),
 }
 
@@ -45,10 +60,15 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread on `store`.
     pub fn start(store: Arc<dyn BatchStore>) -> Writer {
+        Writer::start_with(store, MAX_UNFLUSHED)
+    }
+
+    /// Starts the writer thread on `store`; unflushed commits reach the disk within `max_unflushed`.
+    pub fn start_with(store: Arc<dyn BatchStore>, max_unflushed: Duration) -> Writer {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("synapse-store-writer".into())
-            .spawn(move || run(store, rx))
+            .spawn(move || run(store, rx, max_unflushed))
             .ok();
         Writer {
             tx: Mutex::new(Some(tx)),
@@ -68,7 +88,7 @@ impl Writer {
         }
     }
 
-    /// Waits until everything queued so far is committed.
+    /// Waits until everything queued so far is committed and on disk.
     pub fn flush(&self) {
         let (tx, rx) = mpsc::channel();
         let sent = self
@@ -81,7 +101,7 @@ impl Writer {
         }
     }
 
-    /// Commits what is queued and stops the thread.
+    /// Commits what is queued, flushes it and stops the thread.
     pub fn close(&self) {
         if let Ok(mut t) = self.tx.lock() {
             t.take();
@@ -98,8 +118,35 @@ impl Drop for Writer {
     }
 }
 
-fn run(store: Arc<dyn BatchStore>, rx: Receiver<Msg>) {
-    while let Ok(first) = rx.recv() {
+/// Flushes earlier unflushed commits (a commit that writes nothing, with a flush).
+fn flush_only(store: &dyn BatchStore) {
+    if let Err(e) = store.write_batch(Durability::Now, &mut |_| Ok(())) {
+        tracing::error!(error = %e, "flushing the store to disk failed");
+    }
+}
+
+fn run(store: Arc<dyn BatchStore>, rx: Receiver<Msg>, max_unflushed: Duration) {
+    // Since when an unflushed (Durability::Later) commit waits for a flush.
+    let mut unflushed: Option<Instant> = None;
+    loop {
+        let first = match unflushed {
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+            Some(since) => {
+                let left = max_unflushed.saturating_sub(since.elapsed());
+                match rx.recv_timeout(left) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) => {
+                        flush_only(store.as_ref());
+                        unflushed = None;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
         let mut batch: Vec<Box<dyn Record>> = Vec::new();
         let mut flushes: Vec<Sender<()>> = Vec::new();
         let mut take = |m: Msg, batch: &mut Vec<Box<dyn Record>>| match m {
@@ -113,8 +160,16 @@ fn run(store: Arc<dyn BatchStore>, rx: Receiver<Msg>) {
                 Err(_) => break,
             }
         }
+        let must_flush = !flushes.is_empty()
+            || batch.iter().any(|r| r.durability() == Durability::Now)
+            || unflushed.is_some_and(|since| since.elapsed() >= max_unflushed);
+        let durability = if must_flush {
+            Durability::Now
+        } else {
+            Durability::Later
+        };
         if !batch.is_empty() {
-            let stored = store.write_batch(&mut |txn| {
+            let stored = store.write_batch(durability, &mut |txn| {
                 for rec in &batch {
                     rec.apply(txn)?;
                 }
@@ -122,16 +177,30 @@ fn run(store: Arc<dyn BatchStore>, rx: Receiver<Msg>) {
             });
             if let Err(e) = &stored {
                 tracing::error!(error = %e, records = batch.len(), "storing a batch of records failed");
+                if must_flush && unflushed.is_some() {
+                    // The batch failed, but what was committed before must still reach the disk.
+                    flush_only(store.as_ref());
+                }
             }
             metrics::histogram!("synapse_store_batch_records").record(batch.len() as f64);
             let committed = stored.is_ok();
             for rec in batch {
                 rec.settled(committed);
             }
+        } else if must_flush && unflushed.is_some() {
+            flush_only(store.as_ref());
+        }
+        if must_flush {
+            unflushed = None;
+        } else if unflushed.is_none() {
+            unflushed = Some(Instant::now());
         }
         for f in flushes {
             let _ = f.send(());
         }
+    }
+    if unflushed.is_some() {
+        flush_only(store.as_ref());
     }
 }
 
@@ -146,6 +215,7 @@ pub struct InstanceWriter {
 /// One queued instance record.
 struct PutInstance {
     rec: InstanceRecord,
+    durability: Durability,
     pending: Pending,
     /// Told how the batch holding the record settled (committed or not).
     settled: Option<tokio::sync::oneshot::Sender<bool>>,
@@ -154,6 +224,10 @@ struct PutInstance {
 impl Record for PutInstance {
     fn apply(&self, txn: &mut dyn WriteTxn) -> Result<(), StoreError> {
         txn.put_instance(&self.rec)
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn settled(self: Box<Self>, committed: bool) {
@@ -178,13 +252,20 @@ impl InstanceWriter {
         }
     }
 
-    /// Queues a record (it is readable through `pending` until committed).
+    /// Queues a record (it is readable through `pending` until committed), to be on disk with its commit.
     pub fn put(&self, rec: InstanceRecord) {
+        self.put_with(rec, Durability::Now);
+    }
+
+    /// Queues a record (readable through `pending` until committed) that may reach the disk up to
+    /// [`MAX_UNFLUSHED`] after its commit: the records of reads.
+    pub fn put_with(&self, rec: InstanceRecord, durability: Durability) {
         if let Ok(mut p) = self.pending.lock() {
             p.insert(rec.id, rec.clone());
         }
         self.writer.put(Box::new(PutInstance {
             rec,
+            durability,
             pending: self.pending.clone(),
             settled: None,
         }));
@@ -201,6 +282,7 @@ impl InstanceWriter {
         }
         self.writer.put(Box::new(PutInstance {
             rec,
+            durability: Durability::Now,
             pending: self.pending.clone(),
             settled: Some(tx),
         }));
@@ -212,7 +294,7 @@ impl InstanceWriter {
         self.pending.lock().ok().and_then(|p| p.get(&id).cloned())
     }
 
-    /// Waits until everything queued so far (of every kind) is committed.
+    /// Waits until everything queued so far (of every kind) is committed and on disk.
     pub fn flush(&self) {
         self.writer.flush();
     }
@@ -392,5 +474,131 @@ mod tests {
         instances.put(c.clone());
         writer.flush();
         assert_eq!(store.get_instance(c.id).unwrap(), Some(c));
+    }
+
+    /// A store that records the durability of every commit (and whether it wrote anything).
+    #[derive(Default)]
+    struct Commits(Mutex<Vec<(Durability, bool)>>);
+
+    struct Count(bool);
+
+    impl WriteTxn for Count {
+        fn put_instance(&mut self, _rec: &InstanceRecord) -> Result<(), StoreError> {
+            self.0 = true;
+            Ok(())
+        }
+    }
+
+    impl BatchStore for Commits {
+        fn write_batch(
+            &self,
+            durability: Durability,
+            apply: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            let mut txn = Count(false);
+            apply(&mut txn)?;
+            self.0.lock().unwrap().push((durability, txn.0));
+            Ok(())
+        }
+    }
+
+    impl Commits {
+        fn take(&self) -> Vec<(Durability, bool)> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    #[test]
+    fn reads_commit_without_a_flush_and_reach_the_disk_within_the_bound() {
+        let store = Arc::new(Commits::default());
+        // An hour: only flush, a durable record or close can flush here.
+        let writer = Arc::new(Writer::start_with(
+            store.clone(),
+            std::time::Duration::from_secs(3600),
+        ));
+        let w = InstanceWriter::new(writer.clone());
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        // Hold the writer in one batch so the next records queue up together.
+        writer.put(Box::new(Gate {
+            entered: entered_tx,
+            release: Mutex::new(release_rx),
+        }));
+        entered.recv().unwrap();
+        w.put_with(running("p.yaml", t0(), 1), Durability::Later);
+        w.put_with(running("p.yaml", t0(), 2), Durability::Later);
+        release.send(()).unwrap();
+        // The gate's own batch is durable by default; then wait until the two reads are committed.
+        while !w.pending.lock().unwrap().is_empty() {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            store.take(),
+            [(Durability::Now, false), (Durability::Later, true)]
+        );
+        // A write in the next batch flushes it all with its own commit.
+        w.put(running("p.yaml", t0(), 3));
+        while !w.pending.lock().unwrap().is_empty() {
+            std::thread::yield_now();
+        }
+        assert_eq!(store.take(), [(Durability::Now, true)]);
+        // Flush after a read: one unflushed commit, then an empty flushing one.
+        w.put_with(running("p.yaml", t0(), 4), Durability::Later);
+        w.flush();
+        let commits = store.take();
+        assert!(
+            commits == [(Durability::Now, true)]
+                || commits == [(Durability::Later, true), (Durability::Now, false)],
+            "{commits:?}"
+        );
+        // Close flushes what is unflushed.
+        w.put_with(running("p.yaml", t0(), 5), Durability::Later);
+        while !w.pending.lock().unwrap().is_empty() {
+            std::thread::yield_now();
+        }
+        writer.close();
+        assert_eq!(
+            store.take(),
+            [(Durability::Later, true), (Durability::Now, false)]
+        );
+
+        // With nothing else coming, the writer flushes on its own once the bound has passed.
+        let store = Arc::new(Commits::default());
+        let bound = std::time::Duration::from_millis(20);
+        let writer = Arc::new(Writer::start_with(store.clone(), bound));
+        let w = InstanceWriter::new(writer.clone());
+        w.put_with(running("p.yaml", t0(), 6), Durability::Later);
+        let waited = std::time::Instant::now();
+        while store.0.lock().unwrap().len() < 2
+            && waited.elapsed() < std::time::Duration::from_secs(30)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            store.take(),
+            [(Durability::Later, true), (Durability::Now, false)]
+        );
+        writer.close();
+        // Nothing unflushed at close: no further commit.
+        assert_eq!(store.take(), []);
+    }
+
+    #[test]
+    fn unflushed_reads_survive_a_clean_close_on_redb() {
+        let dir = TempDir::new("writer-later");
+        let (store, writer) = open(&dir);
+        let w = InstanceWriter::new(writer.clone());
+        let recs: Vec<_> = (0..50u32).map(|i| running("p.yaml", t0(), i)).collect();
+        for r in &recs {
+            w.put_with(r.clone(), Durability::Later);
+        }
+        writer.close();
+        drop(w);
+        drop(writer);
+        drop(store);
+        let store = RedbStore::open(&dir.file()).unwrap();
+        for r in &recs {
+            assert_eq!(store.get_instance(r.id).unwrap().as_ref(), Some(r));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Raw ldap3 lookup rate and latency against one DC, for bench/http.sh.
 //!
 //! ```text
-//! ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS [dn-seq|sam-seq|dn-conc]
+//! ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS [dn-seq|sam-seq|dn-conc|sam-conc]
 //! ```
 //! The bind password comes from `LDAP_RAW_PASSWORD` (not the command line). Certificates are not verified
 //! (the fixture DC's certificate has no IP SAN), as with `SYNAPSE_AD_TLS_INSECURE=true`.
@@ -11,7 +11,8 @@
 //!   READ_ATTRS (what `GET /ad/user/{DN}` sends);
 //! - `sam-seq`: one connection, sequential subtree search from BASE_DN with the handler's sAMAccountName
 //!   filter and READ_ATTRS (what `GET /ad/user/{sAMAccountName}` sends; the handler pages it, this does not);
-//! - `dn-conc`: CONNECTIONS connections, each running the `dn-seq` loop at the same time.
+//! - `dn-conc`: CONNECTIONS connections, each running the `dn-seq` loop at the same time;
+//! - `sam-conc`: CONNECTIONS connections, each running the `sam-seq` loop at the same time.
 //!
 //! With a last argument, only that measurement runs. Prints one
 //! `RAW name=... ops=... rps=... p50_us=... p99_us=...` line per measurement on stdout.
@@ -44,13 +45,13 @@ fn die(msg: impl std::fmt::Display) -> ! {
 fn args() -> Args {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.len() != 8 && a.len() != 9 {
-        die("usage: ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS [dn-seq|sam-seq|dn-conc]");
+        die("usage: ldap-raw URL BIND_DN BASE_DN USER_DN SAM SECONDS WARMUP_SECONDS CONNECTIONS [dn-seq|sam-seq|dn-conc|sam-conc]");
     }
     let only = a.get(8).cloned();
     if let Some(o) = &only {
-        if !["dn-seq", "sam-seq", "dn-conc"].contains(&o.as_str()) {
+        if !["dn-seq", "sam-seq", "dn-conc", "sam-conc"].contains(&o.as_str()) {
             die(format!(
-                "unknown measurement '{o}' (dn-seq, sam-seq, dn-conc)"
+                "unknown measurement '{o}' (dn-seq, sam-seq, dn-conc, sam-conc)"
             ));
         }
     }
@@ -210,5 +211,6 @@ fn main() {
         measure(&a, "dn-seq", Lookup::ByDn, 1).await;
         measure(&a, "sam-seq", Lookup::BySam, 1).await;
         measure(&a, "dn-conc", Lookup::ByDn, a.conns.max(1)).await;
+        measure(&a, "sam-conc", Lookup::BySam, a.conns.max(1)).await;
     });
 }

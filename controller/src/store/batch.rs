@@ -18,12 +18,25 @@ pub trait WriteTxn {
     fn put_instance(&mut self, rec: &InstanceRecord) -> Result<(), StoreError>;
 }
 
+/// How a batch's commit reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk when the commit returns (one flush).
+    Now,
+    /// Committed and readable at once, flushed to disk by the next [`Durability::Now`] commit. A crash before that
+    /// loses it; the store itself stays consistent.
+    Later,
+}
+
 /// A store that can apply a batch of writes in one transaction.
 pub trait BatchStore: Send + Sync {
     /// Opens one write transaction, calls `apply` with it, and commits it if `apply` succeeds. All or
-    /// nothing: if `apply` (or the commit) fails, none of the batch's writes is stored.
+    /// nothing: if `apply` (or the commit) fails, none of the batch's writes is stored. A [`Durability::Now`]
+    /// commit also makes every earlier [`Durability::Later`] commit durable (with an `apply` that writes nothing,
+    /// it does only that).
     fn write_batch(
         &self,
+        durability: Durability,
         apply: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 }

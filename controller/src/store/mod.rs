@@ -49,7 +49,7 @@ mod redb;
 pub(crate) mod test_support;
 
 pub use self::redb::RedbStore;
-pub use batch::{BatchStore, WriteTxn};
+pub use batch::{BatchStore, Durability, WriteTxn};
 pub use instances::{
     InstanceRecord, InstanceStore, InstanceSummary, Page, RequesterKind, INTERRUPTED_MESSAGE,
 };

@@ -23,7 +23,7 @@
 mod instances;
 mod keys;
 
-use super::{BatchStore, InstanceRecord, StoreError, WriteTxn};
+use super::{BatchStore, Durability, InstanceRecord, StoreError, WriteTxn};
 use redb::{Database, DatabaseError, ReadableTable, TableDefinition, WriteTransaction};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -159,9 +159,13 @@ impl WriteTxn for Batch<'_> {
 impl BatchStore for RedbStore {
     fn write_batch(
         &self,
+        durability: Durability,
         apply: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let mut txn = self.db.begin_write().db(self)?;
+        if durability == Durability::Later {
+            txn.set_durability(redb::Durability::None).db(self)?;
+        }
         apply(&mut Batch {
             store: self,
             txn: &txn,
@@ -404,7 +408,7 @@ mod tests {
         let b = finished(running("p.yaml", t0(), 2), StatusType::Complete);
         let mut calls = 0;
         store
-            .write_batch(&mut |txn| {
+            .write_batch(Durability::Now, &mut |txn| {
                 calls += 1;
                 txn.put_instance(&a)?;
                 txn.put_instance(&b)?;
@@ -425,7 +429,7 @@ mod tests {
         let mut v4 = running("p.yaml", t0(), 4);
         v4.id = uuid::Uuid::from_u128(0x1234_5678_9abc_4def_8000_0000_0000_0001);
         let err = store
-            .write_batch(&mut |txn| {
+            .write_batch(Durability::Now, &mut |txn| {
                 txn.put_instance(&c)?;
                 txn.put_instance(&v4)
             })
@@ -448,7 +452,7 @@ mod tests {
         let rec = running("p.yaml", t0(), 1);
         stores
             .batch
-            .write_batch(&mut |txn| txn.put_instance(&rec))
+            .write_batch(Durability::Now, &mut |txn| txn.put_instance(&rec))
             .unwrap();
         assert_eq!(stores.instances.get_instance(rec.id).unwrap(), Some(rec));
         let token = TokenRecord {
