@@ -162,7 +162,9 @@ pub fn load_file(path: &Path) -> Result<LoadedPlan, Diagnostics> {
 }
 
 /// Loads a plan from YAML text; `file` names it in diagnostics.
+/// A leading UTF-8 byte order mark (Windows editors write one) is not part of the YAML.
 pub fn load_str(src: &str, file: &str) -> Result<LoadedPlan, Diagnostics> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let spans = SpanIndex::build(src);
     let mut diags = Vec::new();
     let err = |line: usize, column: usize, field: String, message: String| Diagnostic {
@@ -370,10 +372,19 @@ const KNOWN_FIELDS: &[&str] = &[
 ];
 
 fn suggest(unknown: &str) -> Option<&'static str> {
+    closest(unknown, KNOWN_FIELDS.iter().copied())
+}
+
+/// The candidate `unknown` is most likely a typo of (case-insensitive, at most two edits), for "did you
+/// mean" suggestions.
+pub fn closest<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let u = unknown.to_ascii_lowercase();
-    KNOWN_FIELDS
-        .iter()
-        .map(|k| (edit_distance(&u, &k.to_ascii_lowercase()), *k))
+    candidates
+        .into_iter()
+        .map(|k| (edit_distance(&u, &k.to_ascii_lowercase()), k))
         .filter(|(d, k)| *d <= 2.min(k.len() / 3 + 1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -405,6 +416,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.plan.actions[0].name, "a");
+    }
+
+    #[test]
+    fn a_utf8_bom_is_not_part_of_the_plan() {
+        let p = load_str(
+            "\u{feff}Name: p\nActions:\n- Name: a\n  Handler: {Type: Empty}\n",
+            "p.yaml",
+        )
+        .unwrap();
+        assert_eq!(p.plan.name, "p");
+        // Positions still count from the first visible character.
+        let e = load_str("\u{feff}Name: p\nActons: []\n", "p.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("p.yaml:2:1: "), "{e}");
     }
 
     #[test]
