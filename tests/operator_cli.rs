@@ -85,6 +85,17 @@ fn app(plans: &[(&str, &str)]) -> App {
 
 impl App {
     async fn call(&self, method: Method, uri: &str, body: &str) -> (u16, Value) {
+        let (status, _, v) = self.call_h(method, uri, body).await;
+        (status, v)
+    }
+
+    /// With the response headers (lower-case names).
+    async fn call_h(
+        &self,
+        method: Method,
+        uri: &str,
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, Value) {
         let req = Request::builder()
             .method(method)
             .uri(uri)
@@ -96,12 +107,21 @@ impl App {
             .unwrap_or_else(|_| panic!("{uri}: no response within {REQUEST_TIMEOUT:?}"))
             .unwrap();
         let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
         let body = tokio::time::timeout(REQUEST_TIMEOUT, resp.into_body().collect())
             .await
             .unwrap()
             .unwrap()
             .to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+        (
+            status,
+            headers,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -384,4 +404,245 @@ fn cli_completions_for_bash_zsh_fish() {
     }
     // Every flag has help text: checked on the clap definition by the binary's unit test
     // (src/main.rs `every_flag_and_argument_has_help`).
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// docs/api.md examples, run as written
+// ---------------------------------------------------------------------------------------------------------------
+
+/// `synapse serve` over the repository's plans on a free loopback port; killed by PID on drop.
+struct DocsServer {
+    child: std::process::Child,
+    base: String,
+    key: String,
+    _dir: TempDir,
+}
+
+impl Drop for DocsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `sh -c script` with the docs' variables; returns stdout.
+fn sh(script: &str, srv: &DocsServer) -> String {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("SYNAPSE", &srv.base)
+        .env("SYNAPSE_KEY", &srv.key)
+        .output()
+        .expect("sh runs");
+    text(&o.stdout)
+}
+
+fn docs_server() -> DocsServer {
+    let dir = TempDir::new("docs");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap().to_string();
+    let o = synapse_in(
+        dir.path(),
+        &[
+            "token", "create", "--name", "docs", "--roles", "admin", "--data", &data_arg,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let key = text(&o.stdout).trim().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let plans = root.join("plans");
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_synapse"));
+    c.args(["serve", "--listen", &listen, "--data", &data_arg])
+        .arg("--plans")
+        .arg(&plans)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SYNAPSE_") {
+            c.env_remove(k);
+        }
+    }
+    let srv = DocsServer {
+        child: c.spawn().unwrap(),
+        base: format!("http://{listen}"),
+        key,
+        _dir: dir,
+    };
+    for _ in 0..200 {
+        if sh(
+            "curl -s -o /dev/null -w '%{http_code}' $SYNAPSE/healthz",
+            &srv,
+        ) == "200"
+        {
+            return srv;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("synapse serve did not answer /healthz within 20 s");
+}
+
+/// One `curl` example: the command (continuation lines and here-documents included) and the status a `# NNN`
+/// comment under it documents.
+#[derive(Debug)]
+struct Example {
+    line: usize,
+    section: String,
+    command: String,
+    status: Option<u16>,
+}
+
+fn curl_examples(doc: &str) -> Vec<Example> {
+    let lines: Vec<&str> = doc.lines().collect();
+    let mut out: Vec<Example> = Vec::new();
+    let (mut in_sh, mut section) = (false, String::new());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.starts_with("## ") {
+            section = line.trim_start_matches("## ").to_string();
+        }
+        if line.trim_start().starts_with("```") {
+            in_sh = !in_sh && line.trim() == "```sh";
+            i += 1;
+            continue;
+        }
+        let t = line.trim_start();
+        if in_sh && t.starts_with("curl ") {
+            let start = i;
+            let mut command = line.to_string();
+            let mut heredoc = None;
+            loop {
+                let cur = lines[i];
+                if let Some(pos) = cur.find("<<'") {
+                    heredoc = cur[pos + 3..].split('\'').next().map(str::to_string);
+                }
+                if cur.trim_end().ends_with('\\') {
+                    i += 1;
+                    command.push('\n');
+                    command.push_str(lines[i]);
+                    continue;
+                }
+                break;
+            }
+            if let Some(end) = heredoc {
+                loop {
+                    i += 1;
+                    command.push('\n');
+                    command.push_str(lines[i]);
+                    if lines[i].trim() == end {
+                        break;
+                    }
+                }
+            }
+            out.push(Example {
+                line: start + 1,
+                section: section.clone(),
+                command,
+                status: None,
+            });
+        } else if in_sh && t.starts_with("# ") {
+            if let Some(last) = out.last_mut().filter(|e| e.status.is_none()) {
+                let word = t[2..].split_whitespace().next().unwrap_or("");
+                if word.len() == 3 {
+                    last.status = word.parse().ok();
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Every curl example of docs/api.md outside the AD sections runs as written against `synapse serve` over
+/// the repository's plans and answers the status it documents (a 2xx when none is written).
+#[test]
+fn docs_api_examples_run() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md")).unwrap();
+    let examples = curl_examples(&doc);
+    assert!(
+        examples.len() >= 30,
+        "only {} curl examples found",
+        examples.len()
+    );
+    let srv = docs_server();
+    let start = |plan: &str, body: &str| -> String {
+        let out = sh(
+            &format!(
+                "curl -s -H \"Authorization: Bearer $SYNAPSE_KEY\" -H 'Content-Type: application/json' \
+                 -X POST $SYNAPSE/synapse/execute/{plan}/start/async -d '{body}'"
+            ),
+            &srv,
+        );
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("start {plan}: {out}"));
+        v["PlanInstanceId"].as_str().unwrap().to_string()
+    };
+    let hello_id = start("hello", r#"{"name": "Zed"}"#);
+    let slow_id = start("slow", "{}");
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for e in examples
+        .iter()
+        .filter(|e| !e.section.starts_with("/ad") && !e.section.starts_with("The seed"))
+    {
+        let command = e
+            .command
+            .replacen(
+                "curl ",
+                "curl -sS -o /dev/null -w '%{http_code}' --max-time 20 ",
+                1,
+            )
+            .replace("/hello/$ID", &format!("/hello/{hello_id}"))
+            .replace("/slow/$ID", &format!("/slow/{slow_id}"));
+        let got: u16 = sh(&command, &srv).trim().parse().unwrap_or(0);
+        let ok = match e.status {
+            Some(s) => got == s,
+            None => (200..300).contains(&got),
+        };
+        if !ok {
+            failures.push(format!(
+                "docs/api.md:{}: expected {}, got {got}: {}",
+                e.line,
+                e.status.map_or("2xx".to_string(), |s| s.to_string()),
+                e.command
+            ));
+        }
+        ran += 1;
+    }
+    eprintln!("{ran} docs/api.md examples ran");
+    assert!(ran >= 15, "only {ran} examples ran");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The docs/api.md "Caveats" as the server behaves: 405 has the JSON Error body and an Allow header; HEAD
+/// answers as GET, on the AD routes too.
+#[tokio::test]
+async fn docs_caveats_hold() {
+    let app = app(&[("Greet.yaml", GREET_PLAN)]);
+    let (status, headers, v) = app
+        .call_h(Method::DELETE, "/synapse/execute/Greet/item", "")
+        .await;
+    assert_eq!(status, 405, "{v}");
+    assert_eq!(v["Error"]["Status"], 405, "{v}");
+    let allow = headers
+        .iter()
+        .find(|(k, _)| k == "allow")
+        .map(|(_, v)| v.clone());
+    assert!(allow.is_some_and(|a| a.contains("GET")), "{headers:?}");
+    for uri in ["/ad/user/mfox", "/synapse/execute/Greet/help"] {
+        let (head, _, _) = app.call_h(Method::HEAD, uri, "").await;
+        let (get, _, _) = app.call_h(Method::GET, uri, "").await;
+        assert_eq!(head, get, "HEAD {uri} answers as GET");
+        assert_ne!(head, 405, "{uri}");
+    }
 }
