@@ -332,17 +332,10 @@ fn plan_file(arg: &str, args: &PlansArgs) -> Result<PathBuf> {
         })
 }
 
-/// Loads and validates one plan (the handlers' static checks included): the plan when it has no errors,
-/// and every diagnostic.
+/// Loads and validates one plan (the handlers' static checks included), every problem of both stages at
+/// once: the plan when it has no errors, and every diagnostic.
 fn check_plan(file: &Path) -> (Option<load::LoadedPlan>, Diagnostics) {
-    let registry = synapse_handlers::builtin_registry();
-    match load::load_file(file) {
-        Err(diags) => (None, diags),
-        Ok(loaded) => {
-            let diags = Diagnostics(validate::validate(&loaded, &registry));
-            ((!diags.has_errors()).then_some(loaded), diags)
-        }
-    }
+    validate::check_file(file, &synapse_handlers::builtin_registry())
 }
 
 /// [`check_plan`], printing every diagnostic to stderr.

@@ -356,6 +356,19 @@ fn cli_plan_validate_catches_run_time_errors_all_at_once() {
     assert_eq!(v[0]["Ok"], false, "{v}");
     assert_eq!(v[0]["Diagnostics"].as_array().unwrap().len(), 7, "{v}");
     assert_eq!(v[0]["Diagnostics"][0]["Severity"], "Error", "{v}");
+    // Loading and validation in one run: an unknown field does not hide the handler's problems.
+    let dir = TempDir::new("stages");
+    let both = dir.path().join("both.yaml");
+    std::fs::write(
+        &both,
+        "Name: both\nDescripton: typo\nActions:\n- Name: a\n  Handler:\n    Type: ActiveDirectoryHandler\n    Config: {Values: {Action: Serch}}\n",
+    )
+    .unwrap();
+    let o = synapse_in(root, &["plan", "validate", both.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("unknown field 'Descripton'"), "{err}");
+    assert!(err.contains("unknown variant `Serch`"), "{err}");
     // Without arguments: every plan of the configured directory; the repository's plans are all valid.
     let o = synapse_in(root, &["plan", "validate", "--plans", "plans"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));

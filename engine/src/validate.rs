@@ -338,3 +338,21 @@ pub fn validate(loaded: &LoadedPlan, registry: &HandlerRegistry) -> Vec<Diagnost
     out.sort_by_key(|d| (d.line, d.column));
     out
 }
+
+/// Loads and validates a plan file, reporting every problem of both stages in one run: when the plan parses
+/// despite unknown fields or duplicate keys, it is validated too (the handlers' static checks included). The
+/// plan is returned only when it has no errors.
+pub fn check_file(
+    path: &std::path::Path,
+    registry: &HandlerRegistry,
+) -> (Option<LoadedPlan>, crate::Diagnostics) {
+    let (loaded, mut diags) = crate::load::load_file_lenient(path);
+    let Some(loaded) = loaded else {
+        return (None, diags);
+    };
+    diags.0.extend(validate(&loaded, registry));
+    diags.0.sort_by_key(|d| (d.line, d.column));
+    diags.0.dedup();
+    let ok = !diags.has_errors();
+    (ok.then_some(loaded), diags)
+}
