@@ -467,14 +467,17 @@ fn sh(script: &str, srv: &DocsServer) -> String {
     sh_with(script, srv, &[])
 }
 
+/// Shell variables set for the next examples.
+type Vars = Vec<(String, String)>;
+
 /// Runs `examples`; every one answers its documented status (a 2xx without one). The body of each answer is
 /// kept in `body_file`; `after` sees it and may set variables for the next examples.
 fn run_examples(
     srv: &DocsServer,
     examples: &[&Example],
     body_file: &Path,
-    mut vars: Vec<(String, String)>,
-    after: &mut dyn FnMut(&Example, &str, &mut Vec<(String, String)>),
+    mut vars: Vars,
+    after: &mut dyn FnMut(&Example, &str, &mut Vars),
 ) -> Vec<String> {
     let mut failures = Vec::new();
     let capture = format!(
