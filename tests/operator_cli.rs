@@ -785,3 +785,38 @@ fn docs_api_ad_examples_run() {
     eprintln!("{} AD examples of docs/api.md ran", chosen.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `PUT /ad/group/x {Scope: Weird}` lists each accepted scope once (DomainLocal included, no duplicate).
+#[tokio::test]
+async fn behaviour_refused_scope_lists_each_option_once() {
+    let app = app(&[(
+        "ModifyGroup.yaml",
+        include_str!("../plans/ModifyGroup.yaml"),
+    )]);
+    let (status, v) = app
+        .call(Method::PUT, "/ad/group/x", r#"{"Scope": "Weird"}"#)
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let text = v.to_string();
+    assert!(
+        text.contains("allowed options: Local, Global, Universal, DomainLocal"),
+        "{text}"
+    );
+    assert_eq!(v["Problems"][0]["Parameter"], "scope", "{v}");
+}
+
+/// The server refuses at start what `plan validate` refuses: a plan with a handler's static error is listed
+/// as invalid and does not run.
+#[tokio::test]
+async fn behaviour_server_start_reports_handler_checks() {
+    let typo = "Name: Typo\nActions:\n- Name: a\n  Handler:\n    Type: ActiveDirectoryHandler\n    Config: {Values: {Action: Serch}}\n";
+    let app = app(&[("Typo.yaml", typo), ("Greet.yaml", GREET_PLAN)]);
+    let (status, v) = app.call(Method::GET, "/healthz", "").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["InvalidPlans"], json!(["Typo"]), "{v}");
+    let (status, v) = app
+        .call(Method::POST, "/synapse/execute/Typo/start/sync", "{}")
+        .await;
+    assert_eq!(status, 500, "{v}");
+    assert!(v.to_string().contains("unknown variant `Serch`"), "{v}");
+}
