@@ -1,7 +1,8 @@
-//! `synapse`: the one binary. Today: the plan tools (`plan validate`, `plan run`, `plan help`).
+//! `synapse`: the one binary: the plan tools (`plan list`, `plan validate`, `plan run`, `plan help`), the
+//! server (`serve`), API keys (`token`), `config print` and shell completions.
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -65,6 +66,12 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script, e.g. `synapse completions bash > /etc/bash_completion.d/synapse`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -90,6 +97,7 @@ struct ServeArgs {
 enum TokenCommand {
     /// Create an API key; it is printed once, only its hash is stored.
     Create {
+        /// A name for the key (1 to 128 characters), e.g. who or what uses it.
         #[arg(long)]
         name: String,
         /// Comma-separated roles: read, execute, admin.
@@ -105,6 +113,7 @@ enum TokenCommand {
     },
     /// Delete an API key by name.
     Delete {
+        /// The key's name.
         #[arg(long)]
         name: String,
         #[command(flatten)]
@@ -117,6 +126,7 @@ struct StoreArgs {
     /// Directory of the store (default ./data, or Data in synapse.yaml / SYNAPSE_DATA).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Configuration file (default ./synapse.yaml if present).
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -140,23 +150,60 @@ enum HelpOutput {
     Yaml,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListOutput {
+    Text,
+    Json,
+}
+
+/// Where plans are found and how handlers are set up: the same configuration as `synapse serve`.
+#[derive(clap::Args, Clone, Default)]
+struct PlansArgs {
+    /// Configuration file as `synapse serve` reads it (default ./synapse.yaml if present): the plans
+    /// directory and the handlers' settings (Handlers, else SYNAPSE_AD_*).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory of plan files, where plan names are looked up (default: Plans of the configuration, else
+    /// ./plans).
+    #[arg(long)]
+    plans: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum PlanCommand {
-    /// Check plan files; prints `file:line:col: error: field: message` for every problem.
+    /// List the plans of the plans directory (the names `plan run` and the API take), with their state.
+    List {
+        #[command(flatten)]
+        plans: PlansArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: ListOutput,
+    },
+    /// Check plans; prints `file:line:col: error: field: message` for every problem, all at once (the
+    /// handlers' own checks included). Without PLAN, every plan of the plans directory.
     Validate {
-        /// Plan files (YAML).
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
+        /// Plan names (in the plans directory) or plan files.
+        plans_or_files: Vec<String>,
+        #[command(flatten)]
+        plans: PlansArgs,
+        /// Output format: text (diagnostics on stderr) or json (one report on stdout).
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: ListOutput,
     },
     /// Run a plan and print its result tree. Exit code 0 only when the plan's status is Complete.
     Run {
-        file: PathBuf,
-        /// A dynamic parameter, `name=value` (repeatable; a later value for the same name wins).
+        /// A plan name (in the plans directory) or a plan file.
+        plan: String,
+        #[command(flatten)]
+        plans: PlansArgs,
+        /// A dynamic parameter, `name=value` (repeatable; a later value for the same name wins). A name the
+        /// plan does not take is refused (exit 2), as the API refuses it (400).
         #[arg(short, long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
         /// Handlers are told not to change anything.
         #[arg(long)]
         dry_run: bool,
+        /// Output format of the result tree.
         #[arg(short, long, value_enum, default_value = "json")]
         output: Output,
         /// Print progress events to stderr while the plan runs.
@@ -168,7 +215,11 @@ enum PlanCommand {
     },
     /// List the dynamic parameters a plan takes.
     Help {
-        file: PathBuf,
+        /// A plan name (in the plans directory) or a plan file.
+        plan: String,
+        #[command(flatten)]
+        plans: PlansArgs,
+        /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: HelpOutput,
     },
@@ -195,16 +246,35 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Plan(PlanCommand::Validate { files }) => Ok(validate_files(&files)),
+        Command::Plan(PlanCommand::List { plans, output }) => list_plans(&plans, output),
+        Command::Plan(PlanCommand::Validate {
+            plans_or_files,
+            plans,
+            output,
+        }) => validate_plans(&plans_or_files, &plans, output),
         Command::Plan(PlanCommand::Run {
-            file,
+            plan,
+            plans,
             params,
             dry_run,
             output,
             verbose,
             user,
-        }) => run_plan(&file, &params, dry_run, output, verbose, user),
-        Command::Plan(PlanCommand::Help { file, output }) => plan_help(&file, output),
+        }) => {
+            let file = plan_file(&plan, &plans)?;
+            run_plan(&file, &plans, &params, dry_run, output, verbose, user)
+        }
+        Command::Plan(PlanCommand::Help {
+            plan,
+            plans,
+            output,
+        }) => plan_help(&plan_file(&plan, &plans)?, output),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "synapse", &mut out);
+            out_raw!("{}", String::from_utf8_lossy(&out));
+            Ok(0)
+        }
         Command::Serve(args) => serve(args),
         Command::Node => {
             eprintln!("synapse node: distributed dispatch (NATS) is not available yet; `synapse serve` runs an embedded node");
@@ -213,48 +283,174 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Token(cmd) => token(cmd),
         Command::Config(ConfigCommand::Print(args)) => {
             let cfg = serve_config(&args)?;
-            out_raw!("{}", serde_yaml::to_string(&cfg.printable())?);
+            out_raw!("{}", cfg.printable_yaml()?);
             Ok(0)
         }
     }
 }
 
-/// Loads and validates one plan; prints every diagnostic to stderr.
-fn load_checked(file: &Path) -> Option<load::LoadedPlan> {
-    let registry = synapse_handlers::builtin_registry();
-    match load::load_file(file) {
-        Err(diags) => {
-            eprintln!("{diags}");
-            None
-        }
-        Ok(loaded) => {
-            let diags = Diagnostics(validate::validate(&loaded, &registry));
-            if !diags.0.is_empty() {
-                eprintln!("{diags}");
-            }
-            (!diags.has_errors()).then_some(loaded)
-        }
-    }
+/// The effective configuration for the plan commands (`--plans` wins over the file's Plans).
+fn plans_config(args: &PlansArgs) -> Result<synapse_controller::config::ServeConfig> {
+    serve_config(&ServeArgs {
+        listen: None,
+        plans: args.plans.clone(),
+        data: None,
+        config: args.config.clone(),
+        no_auth: false,
+    })
 }
 
-fn validate_files(files: &[PathBuf]) -> u8 {
+/// The plan files of a plans directory by name (file name without `.yaml`/`.yml`, as the API addresses
+/// them), sorted by name; not recursive, as the server.
+fn plan_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let rd =
+        std::fs::read_dir(dir).with_context(|| format!("plans directory {}", dir.display()))?;
+    let mut out: Vec<(String, PathBuf)> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p)))
+        .collect();
+    out.sort_by_key(|(k, _)| k.to_ascii_lowercase());
+    Ok(out)
+}
+
+/// A plan argument: an existing file, something that looks like a path, or a plan name in the plans
+/// directory (case-insensitive, as the API).
+fn plan_file(arg: &str, args: &PlansArgs) -> Result<PathBuf> {
+    let p = Path::new(arg);
+    let looks_like_path =
+        arg.contains(['/', '\\']) || arg.ends_with(".yaml") || arg.ends_with(".yml");
+    if p.is_file() || looks_like_path {
+        return Ok(p.to_path_buf());
+    }
+    let dir = plans_config(args)?.plans;
+    plan_files(&dir)
+        .with_context(|| format!("no plan named '{arg}' (and no file of that name)"))?
+        .into_iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(arg))
+        .map(|(_, p)| p)
+        .with_context(|| {
+            format!(
+                "no plan named '{arg}' in {} (`synapse plan list` shows them)",
+                dir.display()
+            )
+        })
+}
+
+/// Loads and validates one plan (the handlers' static checks included), every problem of both stages at
+/// once: the plan when it has no errors, and every diagnostic.
+fn check_plan(file: &Path) -> (Option<load::LoadedPlan>, Diagnostics) {
+    validate::check_file(file, &synapse_handlers::builtin_registry())
+}
+
+/// [`check_plan`], printing every diagnostic to stderr.
+fn load_checked(file: &Path) -> Option<load::LoadedPlan> {
+    let (loaded, diags) = check_plan(file);
+    if !diags.0.is_empty() {
+        eprintln!("{diags}");
+    }
+    loaded
+}
+
+fn action_count(loaded: &load::LoadedPlan) -> usize {
+    let mut count = 0;
+    loaded.plan.walk(|_, _| count += 1);
+    count
+}
+
+fn validate_plans(args: &[String], plans: &PlansArgs, output: ListOutput) -> Result<u8> {
+    let files: Vec<PathBuf> = if args.is_empty() {
+        let dir = plans_config(plans)?.plans;
+        plan_files(&dir)?.into_iter().map(|(_, p)| p).collect()
+    } else {
+        args.iter()
+            .map(|a| plan_file(a, plans))
+            .collect::<Result<_>>()?
+    };
     let mut failed = 0;
-    for f in files {
-        match load_checked(f) {
-            Some(l) => {
-                let mut count = 0;
-                l.plan.walk(|_, _| count += 1);
-                out!("{}: ok ({} actions)", f.display(), count);
-            }
-            None => failed += 1,
+    let mut report = Vec::new();
+    for f in &files {
+        let (loaded, diags) = check_plan(f);
+        if loaded.is_none() {
+            failed += 1;
         }
+        match output {
+            ListOutput::Json => report.push(serde_json::json!({
+                "File": f.display().to_string(),
+                "Ok": loaded.is_some(),
+                "Actions": loaded.as_ref().map(action_count),
+                "Diagnostics": diags.0,
+            })),
+            ListOutput::Text => {
+                if !diags.0.is_empty() {
+                    eprintln!("{diags}");
+                }
+                if let Some(l) = &loaded {
+                    out!("{}: ok ({} actions)", f.display(), action_count(l));
+                }
+            }
+        }
+    }
+    if output == ListOutput::Json {
+        out!("{}", serde_json::to_string_pretty(&report)?);
     }
     if failed > 0 {
         eprintln!("{failed} of {} plan file(s) have errors", files.len());
-        EXIT_INVALID
+        Ok(EXIT_INVALID)
     } else {
-        0
+        Ok(0)
     }
+}
+
+fn list_plans(args: &PlansArgs, output: ListOutput) -> Result<u8> {
+    let dir = plans_config(args)?.plans;
+    let mut rows = Vec::new();
+    for (name, file) in plan_files(&dir)? {
+        let (loaded, diags) = check_plan(&file);
+        let errors = diags
+            .0
+            .iter()
+            .filter(|d| d.severity == synapse_engine::Severity::Error)
+            .count();
+        let description = loaded
+            .as_ref()
+            .and_then(|l| l.plan.description.clone())
+            .unwrap_or_default();
+        rows.push(serde_json::json!({
+            "Name": name,
+            "File": file.display().to_string(),
+            "Valid": loaded.is_some(),
+            "Errors": errors,
+            "Description": description,
+        }));
+    }
+    match output {
+        ListOutput::Json => out!("{}", serde_json::to_string_pretty(&rows)?),
+        ListOutput::Text => {
+            if rows.is_empty() {
+                eprintln!("no plans in {}", dir.display());
+            }
+            for r in &rows {
+                let state = if r["Valid"] == true {
+                    "ok".to_string()
+                } else {
+                    format!(
+                        "{} error(s): synapse plan validate {}",
+                        r["Errors"],
+                        display(&r["Name"])
+                    )
+                };
+                out!(
+                    "{}\t{}\t{}",
+                    display(&r["Name"]),
+                    state,
+                    display(&r["Description"])
+                );
+            }
+        }
+    }
+    Ok(0)
 }
 
 fn parse_params(pairs: &[String]) -> Result<DynamicParams> {
@@ -273,6 +469,7 @@ fn parse_params(pairs: &[String]) -> Result<DynamicParams> {
 
 fn run_plan(
     file: &Path,
+    plans: &PlansArgs,
     params: &[String],
     dry_run: bool,
     output: Output,
@@ -283,11 +480,21 @@ fn run_plan(
     let Some(loaded) = load_checked(file) else {
         return Ok(EXIT_INVALID);
     };
+    // The plan's name as the API knows it: its file name.
+    let key = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let takes = help::plan_help(&loaded.plan);
+    if let Some(message) = help::unknown_parameters(&key, &takes, inputs.iter().map(|(k, _)| k)) {
+        eprintln!("{}: error: {message}", file.display());
+        return Ok(EXIT_INVALID);
+    }
+    // The same configuration and builder as `synapse serve`: Handlers of synapse.yaml (or --config), each
+    // absent section from its variables (SYNAPSE_AD_*).
+    let cfg = plans_config(plans)?;
+    let registry = synapse_handlers::registry(&cfg.handlers).context("handler settings")?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    // The same builder as `synapse serve`, each handler's section from its variables (SYNAPSE_AD_*).
-    let registry = synapse_handlers::HandlersConfig::from_env()
-        .and_then(|handlers| synapse_handlers::registry(&handlers))
-        .context("Active Directory settings (SYNAPSE_AD_*)")?;
     let executor = Executor::in_process(Arc::new(registry));
     let progress = if verbose {
         ProgressSink::new(|e| {
@@ -523,5 +730,32 @@ fn token(cmd: TokenCommand) -> Result<u8> {
                 Ok(EXIT_PLAN_FAILED)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `synapse <any command> --help` describes every flag and argument.
+    #[test]
+    fn every_flag_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "synapse", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

@@ -34,11 +34,11 @@ fn validate_reports_every_problem_with_position_and_fails() {
     let o = synapse(&[
         "plan",
         "validate",
-        "plans/examples/hello.yaml",
+        "plans/hello.yaml",
         "tests/corpus/broken/04-semantic.yaml",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stdout(&o).contains("plans/examples/hello.yaml: ok"));
+    assert!(stdout(&o).contains("plans/hello.yaml: ok"));
     let err = stderr(&o);
     assert!(err.contains("tests/corpus/broken/04-semantic.yaml:4:13: error: Actions[0].Handler.Type: unknown handler"), "{err}");
     assert!(
@@ -52,7 +52,7 @@ fn validate_succeeds_on_good_plans() {
     let o = synapse(&[
         "plan",
         "validate",
-        "plans/examples/hello.yaml",
+        "plans/hello.yaml",
         "plans/examples/branching.yaml",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -60,13 +60,7 @@ fn validate_succeeds_on_good_plans() {
 
 #[test]
 fn run_prints_the_result_tree_as_json_or_yaml() {
-    let o = synapse(&[
-        "plan",
-        "run",
-        "plans/examples/hello.yaml",
-        "--param",
-        "name=World",
-    ]);
+    let o = synapse(&["plan", "run", "plans/hello.yaml", "--param", "name=World"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["Status"], "Complete");
@@ -79,7 +73,7 @@ fn run_prints_the_result_tree_as_json_or_yaml() {
     let o = synapse(&[
         "plan",
         "run",
-        "plans/examples/hello.yaml",
+        "plans/hello.yaml",
         "-p",
         "name=World",
         "--output",
@@ -107,13 +101,7 @@ fn run_exit_code_follows_the_plan_status() {
 
 #[test]
 fn run_with_missing_or_invalid_parameters_runs_nothing() {
-    let o = synapse(&[
-        "plan",
-        "run",
-        "plans/examples/hello.yaml",
-        "-p",
-        "loud=perhaps",
-    ]);
+    let o = synapse(&["plan", "run", "plans/hello.yaml", "-p", "loud=perhaps"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).is_empty());
     let err = stderr(&o);
@@ -134,7 +122,7 @@ fn run_with_missing_or_invalid_parameters_runs_nothing() {
         stderr(&o)
     );
 
-    let o = synapse(&["plan", "run", "plans/examples/hello.yaml", "-p", "novalue"]);
+    let o = synapse(&["plan", "run", "plans/hello.yaml", "-p", "novalue"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected NAME=VALUE"));
 }
@@ -170,7 +158,7 @@ fn help_lists_dynamic_parameters() {
     assert_eq!(v[0]["Default"], "Complete");
     assert_eq!(v[0]["Options"][1]["Key"], "bad");
 
-    let o = synapse(&["plan", "help", "plans/examples/hello.yaml"]);
+    let o = synapse(&["plan", "help", "plans/hello.yaml"]);
     let text = stdout(&o);
     assert!(text.contains("name  (required)"), "{text}");
     assert!(text.contains("loud  (Boolean, default: false)"), "{text}");

@@ -14,5 +14,6 @@ mod api;
 mod cli;
 mod engine_exec;
 mod ldap_pool;
+mod operator_cli;
 mod plan_errors;
 mod support;

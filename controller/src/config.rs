@@ -295,13 +295,22 @@ impl ServeConfig {
         Ok(())
     }
 
+    /// `synapse config print`: [`ServeConfig::printable`] as YAML that `--config` reads back (the store file,
+    /// derived from Data, is a comment; masked secrets read back as the mask).
+    pub fn printable_yaml(&self) -> Result<String, serde_yaml::Error> {
+        Ok(format!(
+            "# Store: {} (Data/synapse.redb)\n{}",
+            self.data.join("synapse.redb").display(),
+            serde_yaml::to_string(&self.printable())?
+        ))
+    }
+
     /// The effective settings with secrets masked (for `synapse config print`).
     pub fn printable(&self) -> Printable {
         Printable {
             listen: self.listen.to_string(),
             plans: self.plans.display().to_string(),
             data: self.data.display().to_string(),
-            store: self.data.join("synapse.redb").display().to_string(),
             no_auth: self.no_auth,
             body_limit: self.body_limit,
             retention_days: self.retention_days,
@@ -470,7 +479,6 @@ pub struct Printable {
     pub listen: String,
     pub plans: String,
     pub data: String,
-    pub store: String,
     pub no_auth: bool,
     pub body_limit: usize,
     pub retention_days: u32,

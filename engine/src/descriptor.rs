@@ -9,8 +9,13 @@
 //!   result the controller keeps;
 //! - outcome classes ([`OutcomeClass`]): how a finished action's result reads to an API (the controller maps
 //!   classes to HTTP statuses in exactly one place);
-//! - the handler's own result body (e.g. the AD result envelope) and how a request error looks in it.
+//! - the handler's own result body (e.g. the AD result envelope) and how a request error looks in it;
+//! - static checks of an action's Config and Parameters as written ([`HandlerDescriptor::check_action`]):
+//!   what would fail at run time (an unknown action, a filter that does not parse, a Dynamic Target the
+//!   handler does not have), reported by `plan validate` and at server start with the plan's other errors.
 
+use crate::model::ParameterInfo;
+use crate::path::Seg;
 use crate::status::StatusType;
 use crate::token::EscapeRule;
 use serde::{Deserialize, Serialize};
@@ -76,6 +81,34 @@ pub struct RequestErrorInfo<'a> {
     pub subject: &'a str,
 }
 
+/// Which block of an action a [`ActionProblem`] is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionBlock {
+    /// `Handler.Config`.
+    Config,
+    /// `Parameters`.
+    Parameters,
+}
+
+/// A problem a handler finds in an action as written (before any run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionProblem {
+    pub block: ActionBlock,
+    /// Inside the block, e.g. `Values:Action` or `Dynamic[0]:Target` (placed at that node's line and column).
+    pub path: Vec<Seg>,
+    pub message: String,
+}
+
+impl ActionProblem {
+    pub fn new(block: ActionBlock, path: Vec<Seg>, message: impl Into<String>) -> Self {
+        ActionProblem {
+            block,
+            path,
+            message: message.into(),
+        }
+    }
+}
+
 /// A handler's metadata. Implemented by a small type in the handler's module; available without the handler
 /// (no connections, no configuration), so a controller can hold the descriptors of handlers that only run on
 /// remote nodes.
@@ -119,6 +152,17 @@ pub trait HandlerDescriptor: Send + Sync {
     /// A refused request in the handler's result body shape, when it has one.
     fn request_error_body(&self, _error: &RequestErrorInfo<'_>) -> Option<Value> {
         None
+    }
+
+    /// Static checks of one action's `Handler.Config` and `Parameters` as the plan writes them (Values with
+    /// `~~tokens~~` unfilled, Dynamic entries unresolved): every problem that would fail the action at run
+    /// time whatever the inputs. Values holding tokens are the run's business. The default finds none.
+    fn check_action(
+        &self,
+        _config: Option<&ParameterInfo>,
+        _parameters: Option<&ParameterInfo>,
+    ) -> Vec<ActionProblem> {
+        Vec::new()
     }
 }
 

@@ -155,11 +155,7 @@ impl Executor {
         .into_iter()
         .flatten()
         .collect();
-        let mut status = results
-            .iter()
-            .map(|r| r.branch_status)
-            .max()
-            .unwrap_or(StatusType::Complete);
+        let mut status = roll_up(&results).unwrap_or(StatusType::Complete);
         let mut message = String::new();
         if results.is_empty() {
             status = StatusType::Complete;
@@ -599,16 +595,102 @@ async fn run_bounded(
 }
 
 fn branch(own: StatusType, group: &[ActionResult], children: &[ActionResult]) -> StatusType {
-    group
-        .iter()
-        .chain(children)
-        .map(|r| r.branch_status)
+    [roll_up(group), roll_up(children)]
+        .into_iter()
+        .flatten()
         .fold(own, StatusType::worst)
+}
+
+/// The status a list of sibling results contributes to their parent (and the plan): the worst, except that
+/// the ForEach clones of one action count together: when some clones' branches end `Failed` and others
+/// succeed (`Complete` or `CompletedWithErrors`), together they are `CompletedWithErrors`; all failed is
+/// `Failed`, and `Cancelled`/`Tombstoned` still rank above everything. The clones of one action are adjacent
+/// in `results`, numbered from `ForEachIndex` 0. None for no results.
+fn roll_up(results: &[ActionResult]) -> Option<StatusType> {
+    let mut worst: Option<StatusType> = None;
+    let mut i = 0;
+    while i < results.len() {
+        let mut end = i + 1;
+        if results[i].for_each_index == Some(0) {
+            while results
+                .get(end)
+                .is_some_and(|r| r.for_each_index == Some(end - i))
+            {
+                end += 1;
+            }
+        }
+        let clones = &results[i..end];
+        let max = clones
+            .iter()
+            .map(|r| r.branch_status)
+            .fold(StatusType::None, StatusType::worst);
+        let some_succeeded = clones.iter().any(|r| {
+            matches!(
+                r.branch_status,
+                StatusType::Complete | StatusType::CompletedWithErrors
+            )
+        });
+        let status = if max == StatusType::Failed && some_succeeded {
+            StatusType::CompletedWithErrors
+        } else {
+            max
+        };
+        worst = Some(worst.map_or(status, |w| w.worst(status)));
+        i = end;
+    }
+    worst
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn result(branch_status: StatusType, for_each_index: Option<usize>) -> ActionResult {
+        let now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        ActionResult {
+            name: "a".into(),
+            instance_id: 1,
+            handler: "Empty".into(),
+            status: branch_status,
+            branch_status,
+            message: String::new(),
+            exit_data: Value::Null,
+            exit_code: 0,
+            attempts: 1,
+            for_each_index,
+            started_at: now,
+            finished_at: now,
+            duration_ms: 0.0,
+            action_group: Vec::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn for_each_clones_partly_failed_roll_up_to_completed_with_errors() {
+        use StatusType::{Cancelled, Complete, CompletedWithErrors, Failed};
+        let clones = |s: &[StatusType]| -> Vec<ActionResult> {
+            s.iter()
+                .enumerate()
+                .map(|(i, s)| result(*s, Some(i)))
+                .collect()
+        };
+        assert_eq!(
+            roll_up(&clones(&[Complete, Failed, Complete])),
+            Some(CompletedWithErrors)
+        );
+        assert_eq!(roll_up(&clones(&[Failed, Failed])), Some(Failed));
+        assert_eq!(roll_up(&clones(&[Complete, Cancelled])), Some(Cancelled));
+        assert_eq!(roll_up(&clones(&[Complete, Complete])), Some(Complete));
+        // Separate actions are not clones of each other: their worst counts.
+        let siblings = vec![result(Complete, None), result(Failed, None)];
+        assert_eq!(roll_up(&siblings), Some(Failed));
+        // Two ForEach actions side by side: each set of clones on its own.
+        let mut two = clones(&[Complete, Failed]);
+        two.extend(clones(&[Failed, Failed]));
+        assert_eq!(roll_up(&two), Some(Failed));
+        assert_eq!(roll_up(&[]), Option::None);
+    }
 
     #[test]
     fn retry_delays_grow_up_to_the_cap_and_never_overflow() {

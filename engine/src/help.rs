@@ -41,6 +41,34 @@ pub struct ParamHelp {
     pub used_by: Vec<String>,
 }
 
+/// The refusal of inputs a plan does not take (names compared case-insensitively), worded the same for the
+/// API (a 400) and `synapse plan run` (exit 2); None when every input is a parameter of the plan. `plan` is
+/// the name the caller used (the file name).
+pub fn unknown_parameters<'a>(
+    plan: &str,
+    params: &[ParamHelp],
+    given: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let unknown: Vec<String> = given
+        .into_iter()
+        .filter(|k| !params.iter().any(|p| p.name.eq_ignore_ascii_case(k)))
+        .map(|k| format!("'{k}'"))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    Some(format!(
+        "plan '{plan}' takes no parameter {} (it takes: {})",
+        unknown.join(", "),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
 /// Every dynamic parameter of `plan`, sorted by name (case-insensitive merge of repeated names).
 pub fn plan_help(plan: &Plan) -> Vec<ParamHelp> {
     let mut by_name: BTreeMap<String, ParamHelp> = BTreeMap::new();

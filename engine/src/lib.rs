@@ -31,7 +31,8 @@ pub mod wire;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use descriptor::{
-    ActionKind, BasicDescriptor, HandlerDescriptor, OutcomeClass, RequestErrorInfo,
+    ActionBlock, ActionKind, ActionProblem, BasicDescriptor, HandlerDescriptor, OutcomeClass,
+    RequestErrorInfo,
 };
 pub use dispatch::{ActionJob, ActionRuntime, Dispatcher, InProcess};
 pub use executor::{Executor, RunError, RunOptions};

@@ -354,7 +354,15 @@ fn apply_options(d: &DynamicValue, value: Value) -> Result<Value, String> {
     match hit {
         Some(o) => Ok(Value::String(o.value.clone())),
         None if d.restrict_to_options => {
-            let allowed: Vec<&str> = d.options.iter().map(|o| o.value.as_str()).collect();
+            // Every accepted spelling once: the values, then the keys that differ from every value
+            // (`{Key: DomainLocal, Value: Local}` accepts both).
+            let mut allowed: Vec<&str> = Vec::new();
+            let values = d.options.iter().map(|o| o.value.as_str());
+            for name in values.chain(d.options.iter().map(|o| o.key.as_str())) {
+                if !name.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+                    allowed.push(name);
+                }
+            }
             Err(format!(
                 "'{}' is not one of the allowed options: {}",
                 display_value(&d.source, &text),
@@ -675,6 +683,27 @@ pub fn check_escaped_inputs(
             (item.parameters.as_ref(), d.parameter_escaping()),
         ];
         for (block, rules) in blocks {
+            // A Dynamic value fills its whole target: it must be acceptable there as a whole (a DN where a
+            // DN goes). It is not escaped (the caller gives the whole value), only checked. Empty text is
+            // left to the handler (its default), `Replace` and `Parse` entries are not whole values.
+            let dynamic = block.map(|b| b.dynamic.as_slice()).unwrap_or_default();
+            for d in dynamic.iter().filter(|d| d.replace.is_none() && !d.parse) {
+                let Some(Value::String(text)) = inputs.get(&d.source) else {
+                    continue;
+                };
+                let Ok(target) = d.target.parse::<ColonPath>() else {
+                    continue;
+                };
+                if text.trim().is_empty() {
+                    continue;
+                }
+                if let Err(reason) = token::escaper_for(rules, &target.0).escape(text, true) {
+                    errors.push(Problem::Invalid {
+                        parameter: d.source.clone(),
+                        reason: format!("'{}' {reason}", d.source),
+                    });
+                }
+            }
             if let Some(values) = block.and_then(|b| b.values.as_ref()) {
                 // The substitution the run will make, on a copy: only the escapers' refusals count here.
                 let mut copy = values.clone();
@@ -737,6 +766,23 @@ mod tests {
             kind: SetKind::Parameters,
             escaping: NO_ESCAPING,
         }
+    }
+
+    #[test]
+    fn refused_option_lists_every_accepted_spelling_once() {
+        let d: DynamicValue = serde_yaml::from_str(
+            "Source: scope\nTarget: Scope\nOptions:\n- {Key: Local, Value: Local}\n- {Key: Global, Value: Global}\n- {Key: Universal, Value: Universal}\n- {Key: DomainLocal, Value: Local}\nRestrictToOptions: true",
+        )
+        .unwrap();
+        let e = apply_options(&d, json!("Weird")).unwrap_err();
+        assert!(
+            e.ends_with("allowed options: Local, Global, Universal, DomainLocal"),
+            "{e}"
+        );
+        assert_eq!(
+            apply_options(&d, json!("domainlocal")).unwrap(),
+            json!("Local")
+        );
     }
 
     #[test]

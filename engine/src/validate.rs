@@ -1,6 +1,7 @@
 //! Semantic validation of a loaded plan: handler names, paths, regexes, ForEach sources, named sets,
 //! timeouts and retries. Every problem is reported (with its position), not just the first.
 
+use crate::descriptor::ActionBlock;
 use crate::handler::HandlerRegistry;
 use crate::load::{Diagnostic, LoadedPlan, Severity};
 use crate::model::{ActionItem, ParameterInfo, SerializationType};
@@ -129,12 +130,24 @@ impl Checker<'_> {
                 }
             },
         };
-        if self.registry.descriptor(&ty).is_none() {
+        let Some(descriptor) = self.registry.descriptor(&ty) else {
             let known = self.registry.names().join(", ");
             self.error(
                 at,
                 format!("unknown handler '{ty}' (known handlers: {known})"),
             );
+            return;
+        };
+        // The handler's own static checks of what it will receive.
+        let config = a.handler.as_ref().and_then(|h| h.config.as_ref());
+        for p in descriptor.check_action(config, a.parameters.as_ref()) {
+            let block = match p.block {
+                ActionBlock::Config => vec![key("Handler"), key("Config")],
+                ActionBlock::Parameters => vec![key("Parameters")],
+            };
+            let mut at = with(path, &block);
+            at.extend(p.path);
+            self.error(at, p.message);
         }
     }
 
@@ -324,4 +337,22 @@ pub fn validate(loaded: &LoadedPlan, registry: &HandlerRegistry) -> Vec<Diagnost
     let mut out = c.out;
     out.sort_by_key(|d| (d.line, d.column));
     out
+}
+
+/// Loads and validates a plan file, reporting every problem of both stages in one run: when the plan parses
+/// despite unknown fields or duplicate keys, it is validated too (the handlers' static checks included). The
+/// plan is returned only when it has no errors.
+pub fn check_file(
+    path: &std::path::Path,
+    registry: &HandlerRegistry,
+) -> (Option<LoadedPlan>, crate::Diagnostics) {
+    let (loaded, mut diags) = crate::load::load_file_lenient(path);
+    let Some(loaded) = loaded else {
+        return (None, diags);
+    };
+    diags.0.extend(validate(&loaded, registry));
+    diags.0.sort_by_key(|d| (d.line, d.column));
+    diags.0.dedup();
+    let ok = !diags.has_errors();
+    (ok.then_some(loaded), diags)
 }

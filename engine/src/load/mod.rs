@@ -138,6 +138,12 @@ fn locate(
 
 /// Reads and loads a plan file.
 pub fn load_file(path: &Path) -> Result<LoadedPlan, Diagnostics> {
+    strict(load_file_lenient(path))
+}
+
+/// [`load_file`], also returning the plan when it parsed despite errors that do not stop parsing (unknown
+/// fields, duplicate keys), so validation can report its problems in the same run.
+pub fn load_file_lenient(path: &Path) -> (Option<LoadedPlan>, Diagnostics) {
     let file = path.display().to_string();
     let one = |message: String| {
         Diagnostics(vec![Diagnostic {
@@ -149,20 +155,42 @@ pub fn load_file(path: &Path) -> Result<LoadedPlan, Diagnostics> {
             severity: Severity::Error,
         }])
     };
-    let meta = std::fs::metadata(path).map_err(|e| one(format!("cannot read the file: {e}")))?;
-    if meta.len() > MAX_PLAN_BYTES as u64 {
-        return Err(one(format!(
-            "the file is {} bytes; plans are limited to {MAX_PLAN_BYTES} bytes",
-            meta.len()
-        )));
+    let text = (|| {
+        let meta =
+            std::fs::metadata(path).map_err(|e| one(format!("cannot read the file: {e}")))?;
+        if meta.len() > MAX_PLAN_BYTES as u64 {
+            return Err(one(format!(
+                "the file is {} bytes; plans are limited to {MAX_PLAN_BYTES} bytes",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| one(format!("cannot read the file: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| one(format!("the file is not UTF-8: {e}")))
+    })();
+    match text {
+        Ok(text) => load_str_lenient(&text, &file),
+        Err(d) => (None, d),
     }
-    let bytes = std::fs::read(path).map_err(|e| one(format!("cannot read the file: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| one(format!("the file is not UTF-8: {e}")))?;
-    load_str(&text, &file)
 }
 
 /// Loads a plan from YAML text; `file` names it in diagnostics.
+/// A leading UTF-8 byte order mark (Windows editors write one) is not part of the YAML.
 pub fn load_str(src: &str, file: &str) -> Result<LoadedPlan, Diagnostics> {
+    strict(load_str_lenient(src, file))
+}
+
+/// A plan only when it has no diagnostics at all.
+fn strict((plan, diags): (Option<LoadedPlan>, Diagnostics)) -> Result<LoadedPlan, Diagnostics> {
+    match plan {
+        Some(p) if diags.0.is_empty() => Ok(p),
+        _ => Err(diags),
+    }
+}
+
+/// [`load_str`], also returning the plan when it parsed despite unknown fields or duplicate keys (the
+/// diagnostics hold those errors all the same).
+pub fn load_str_lenient(src: &str, file: &str) -> (Option<LoadedPlan>, Diagnostics) {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let spans = SpanIndex::build(src);
     let mut diags = Vec::new();
     let err = |line: usize, column: usize, field: String, message: String| Diagnostic {
@@ -174,36 +202,43 @@ pub fn load_str(src: &str, file: &str) -> Result<LoadedPlan, Diagnostics> {
         severity: Severity::Error,
     };
     if src.len() > MAX_PLAN_BYTES {
-        return Err(Diagnostics(vec![err(
-            1,
-            1,
-            String::new(),
-            format!("plans are limited to {MAX_PLAN_BYTES} bytes"),
-        )]));
+        return (
+            None,
+            Diagnostics(vec![err(
+                1,
+                1,
+                String::new(),
+                format!("plans are limited to {MAX_PLAN_BYTES} bytes"),
+            )]),
+        );
     }
     if let Some((pos, msg)) = &spans.syntax_error {
-        return Err(Diagnostics(vec![err(
-            pos.line,
-            pos.column,
-            String::new(),
-            format!("YAML syntax error: {msg}"),
-        )]));
+        return (
+            None,
+            Diagnostics(vec![err(
+                pos.line,
+                pos.column,
+                String::new(),
+                format!("YAML syntax error: {msg}"),
+            )]),
+        );
     }
     if spans.documents > 1 {
-        return Err(Diagnostics(vec![err(
-            1,
-            1,
-            String::new(),
-            "a plan file holds exactly one YAML document".into(),
-        )]));
+        return (
+            None,
+            Diagnostics(vec![err(
+                1,
+                1,
+                String::new(),
+                "a plan file holds exactly one YAML document".into(),
+            )]),
+        );
     }
     if src.trim().is_empty() || spans.documents == 0 {
-        return Err(Diagnostics(vec![err(
-            1,
-            1,
-            String::new(),
-            "the plan is empty".into(),
-        )]));
+        return (
+            None,
+            Diagnostics(vec![err(1, 1, String::new(), "the plan is empty".into())]),
+        );
     }
     for (path, pos) in &spans.duplicates {
         let key = match path.last() {
@@ -256,18 +291,14 @@ pub fn load_str(src: &str, file: &str) -> Result<LoadedPlan, Diagnostics> {
             None
         }
     };
-    match plan {
-        Some(plan) if diags.is_empty() => Ok(LoadedPlan {
-            plan,
-            file: file.to_string(),
-            spans,
-            warnings: Vec::new(),
-        }),
-        _ => {
-            diags.sort_by_key(|d| (d.line, d.column));
-            Err(Diagnostics(diags))
-        }
-    }
+    diags.sort_by_key(|d| (d.line, d.column));
+    let loaded = plan.map(|plan| LoadedPlan {
+        plan,
+        file: file.to_string(),
+        spans,
+        warnings: Vec::new(),
+    });
+    (loaded, Diagnostics(diags))
 }
 
 /// yaml_serde messages end with " at line N column M" and may start with the path; we print both ourselves.
@@ -370,10 +401,19 @@ const KNOWN_FIELDS: &[&str] = &[
 ];
 
 fn suggest(unknown: &str) -> Option<&'static str> {
+    closest(unknown, KNOWN_FIELDS.iter().copied())
+}
+
+/// The candidate `unknown` is most likely a typo of (case-insensitive, at most two edits), for "did you
+/// mean" suggestions.
+pub fn closest<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let u = unknown.to_ascii_lowercase();
-    KNOWN_FIELDS
-        .iter()
-        .map(|k| (edit_distance(&u, &k.to_ascii_lowercase()), *k))
+    candidates
+        .into_iter()
+        .map(|k| (edit_distance(&u, &k.to_ascii_lowercase()), k))
         .filter(|(d, k)| *d <= 2.min(k.len() / 3 + 1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -405,6 +445,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.plan.actions[0].name, "a");
+    }
+
+    #[test]
+    fn a_utf8_bom_is_not_part_of_the_plan() {
+        let p = load_str(
+            "\u{feff}Name: p\nActions:\n- Name: a\n  Handler: {Type: Empty}\n",
+            "p.yaml",
+        )
+        .unwrap();
+        assert_eq!(p.plan.name, "p");
+        // Positions still count from the first visible character.
+        let e = load_str("\u{feff}Name: p\nActons: []\n", "p.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("p.yaml:2:1: "), "{e}");
     }
 
     #[test]

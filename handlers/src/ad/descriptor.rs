@@ -5,9 +5,11 @@
 use crate::ad::envelope::AdStatus;
 use crate::ldap::escape::{LdapDn, LdapFilter, LdapIdentity};
 use serde_json::{json, Value};
+use synapse_engine::model::ParameterInfo;
 use synapse_engine::resolve::normalize_exit_data;
 use synapse_engine::{
-    ActionKind, EscapeRule, HandlerDescriptor, OutcomeClass, RequestErrorInfo, StatusType,
+    ActionKind, ActionProblem, EscapeRule, HandlerDescriptor, OutcomeClass, RequestErrorInfo,
+    StatusType,
 };
 
 /// The ActiveDirectoryHandler's descriptor.
@@ -121,6 +123,16 @@ impl HandlerDescriptor for AdDescriptor {
     fn result_body(&self, exit_data: &Value) -> Option<Value> {
         let data = normalize_exit_data(exit_data);
         data.get("Results").is_some().then_some(data)
+    }
+
+    /// Config and Parameters fields the model has, values it accepts, filters that parse, Dynamic targets
+    /// that exist (crate::ad::check).
+    fn check_action(
+        &self,
+        config: Option<&ParameterInfo>,
+        parameters: Option<&ParameterInfo>,
+    ) -> Vec<ActionProblem> {
+        crate::ad::check::check_action(config, parameters)
     }
 
     fn request_error_body(&self, e: &RequestErrorInfo<'_>) -> Option<Value> {

@@ -9,6 +9,7 @@
 //! - `envelope`: the result envelope; `errors`: LDAP outcome -> envelope status.
 //! - `descriptor`: the handler's metadata (escaping per path, reads vs writes, outcome classes).
 
+pub mod check;
 pub mod descriptor;
 pub mod domain;
 pub mod envelope;

@@ -306,11 +306,11 @@ fn opt_scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GroupScope>, D::E
             "global" => Ok(Some(GroupScope::Global)),
             "universal" => Ok(Some(GroupScope::Universal)),
             other => Err(de::Error::custom(format!(
-                "'{other}' is not a group scope (Local, Global, Universal)"
+                "'{other}' is not a group scope (Local, Global, Universal, DomainLocal)"
             ))),
         },
         other => Err(de::Error::custom(format!(
-            "{other} is not a group scope (Local, Global, Universal)"
+            "{other} is not a group scope (Local, Global, Universal, DomainLocal)"
         ))),
     }
 }

@@ -314,11 +314,15 @@ impl LdapSettings {
         m.insert("PoolSize".into(), self.pool_size.into());
         m.insert(
             "ConnectTimeout".into(),
-            format!("{:?}", self.connect_timeout).into(),
+            synapse_engine::model::DurationSpec(self.connect_timeout)
+                .to_string()
+                .into(),
         );
         m.insert(
             "OperationTimeout".into(),
-            format!("{:?}", self.op_timeout).into(),
+            synapse_engine::model::DurationSpec(self.op_timeout)
+                .to_string()
+                .into(),
         );
         m
     }

@@ -105,29 +105,14 @@ fn reserved(k: &str) -> bool {
 
 /// Rejects parameters the plan does not take (upstream silently passed every query key along).
 pub fn check_known(entry: &Entry, inputs: &DynamicParams) -> Result<(), ApiError> {
-    let unknown: Vec<&str> = inputs
-        .iter()
-        .map(|(k, _)| k)
-        .filter(|k| !entry.params.iter().any(|p| p.name.eq_ignore_ascii_case(k)))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
+    match synapse_engine::help::unknown_parameters(
+        &entry.key,
+        &entry.params,
+        inputs.iter().map(|(k, _)| k),
+    ) {
+        None => Ok(()),
+        Some(message) => Err(ApiError::BadRequest(message)),
     }
-    let known: Vec<&str> = entry.params.iter().map(|p| p.name.as_str()).collect();
-    Err(ApiError::BadRequest(format!(
-        "plan '{}' takes no parameter {} (it takes: {})",
-        entry.key,
-        unknown
-            .iter()
-            .map(|u| format!("'{u}'"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        }
-    )))
 }
 
 /// Dynamic parameters of a start call: query (GET) or body (POST).
