@@ -1744,6 +1744,7 @@ fn put_key(app: &App, name: &str, roles: &str, secret: &str) {
                 .collect(),
             created_at: chrono::Utc::now(),
             hash: hash_token(secret),
+            ..TokenRecord::default()
         })
         .unwrap();
 }
@@ -1928,6 +1929,7 @@ async fn api_every_route_declares_a_permission() {
             roles: vec!["superuser".into()],
             created_at: chrono::Utc::now(),
             hash: hash_token("syn_legacy_secret"),
+            ..TokenRecord::default()
         })
         .unwrap();
     let doc = app.get("/openapi.json").await.check(200, "openapi");

@@ -56,6 +56,7 @@ pub const BODY: &str =
         (name = "ops", description = "Open operational routes."),
         (name = "execute", description = "The generic plan API."),
         (name = "ad", description = "The Active Directory API (also under /myriad)."),
+        (name = "admin", description = "Server administration: live plan reload, API keys (admin keys; a key may manage itself)."),
     ),
     components(
         // Schemas that the reusable responses and the parameter sets name (the routes add the ones their

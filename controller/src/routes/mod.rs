@@ -18,7 +18,9 @@ macro_rules! delegate {
 
 pub mod ad;
 pub mod execute;
+pub mod keys;
 pub mod ops;
+pub mod plans;
 
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -41,7 +43,9 @@ fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) 
     let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
-        .nest("/ad", ad::routes());
+        .nest("/ad", ad::routes())
+        .merge(plans::routes())
+        .merge(keys::routes());
     (open, protected)
 }
 

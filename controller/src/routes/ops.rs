@@ -35,6 +35,9 @@ pub struct Health {
     pub invalid_plans: Vec<String>,
     /// Instances running now.
     pub running: usize,
+    /// The last load of the plans directory (at start, or its latest live reload): what changed, and the
+    /// plans whose current file is refused (`KeptLastGood`: the previous version keeps serving).
+    pub plan_reload: crate::reload::ReloadReport,
 }
 
 /// Liveness and catalog health
@@ -45,6 +48,7 @@ pub struct Health {
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let invalid: Vec<String> = state
         .catalog
+        .snapshot()
         .entries()
         .filter(|e| e.plan.is_none())
         .map(|e| e.key.clone())
@@ -54,6 +58,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         plans: state.catalog.len(),
         invalid_plans: invalid,
         running: state.runner.running(),
+        plan_reload: crate::reload::Reload::last_report(state.catalog.as_ref()),
     })
     .into_response()
 }
