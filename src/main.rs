@@ -145,21 +145,40 @@ enum PlanCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SYNAPSE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    init_logging(&cli);
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("synapse: {e:#}");
             ExitCode::from(EXIT_INVALID)
         }
+    }
+}
+
+/// The log on stderr: `SYNAPSE_LOG` filters (default `warn`; `serve` also logs `info`: its start, readiness and
+/// the request log); `serve` writes JSON lines when `LogFormat: json` / `SYNAPSE_LOG_FORMAT=json`.
+fn init_logging(cli: &Cli) {
+    use synapse_controller::config::LogFormat;
+    let serve = match &cli.command {
+        Command::Serve(args) => Some(serve_config(args).map_or(LogFormat::Text, |c| c.log_format)),
+        _ => None,
+    };
+    let default = if serve.is_some() {
+        "warn,synapse=info,synapse_controller=info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SYNAPSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if serve == Some(LogFormat::Json) {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
     }
 }
 

@@ -124,6 +124,7 @@ fn app(plans: &[(&str, &str)]) -> App {
         ad_routes: Default::default(),
         handlers: Default::default(),
         edge: Default::default(),
+        log_format: Default::default(),
     };
     let state = Arc::new(
         AppState::new(
@@ -902,5 +903,179 @@ impl Server {
     async fn header_check(&self) -> bool {
         let r = self.http("GET", "/healthz", None, None).await.unwrap();
         r.header("x-request-id").is_some()
+    }
+}
+
+/// `/readyz` per domain (a wrong bind password: live but not ready, with the error), the request log as JSON
+/// lines (route templates, status, key name, request id; never the key), auth failures and route templates in
+/// `/metrics` with `# HELP` lines, LDAP pool gauges and per-handler action latency.
+#[tokio::test]
+async fn op_binary_readiness_request_log_and_metrics() {
+    let dc = crate::support::dc::dc();
+    let work = TempDir::new("ready");
+    let plans = work.0.join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/GetUser.yaml"),
+        plans.join("GetUser.yaml"),
+    )
+    .unwrap();
+    let data = work.0.join("data");
+    let (rc, admin, err) = cli(
+        &[
+            "token",
+            "create",
+            "--name",
+            "root",
+            "--roles",
+            "admin",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        &work.0,
+    );
+    assert_eq!(rc, 0, "{err}");
+    let admin = admin.trim().to_string();
+    let wrong = "not-the-password-Zq9";
+    let ad = |password: &str| -> Vec<(String, String)> {
+        vec![
+            ("SYNAPSE_AD_URL".into(), dc.url.clone()),
+            ("SYNAPSE_AD_BIND_DN".into(), dc.bind_dn.clone()),
+            ("SYNAPSE_AD_PASSWORD".into(), password.to_string()),
+            ("SYNAPSE_AD_TLS_INSECURE".into(), "true".into()),
+            ("SYNAPSE_LOG_FORMAT".into(), "json".into()),
+        ]
+    };
+    let vars = ad(wrong);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start(&plans, &data, &work.0, &vars).await;
+
+    // Live, not ready, with the error, once the start-up check is done.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let r = server.http("GET", "/readyz", None, None).await.unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        if v["Targets"][0]["CheckedAt"].is_string() {
+            assert_eq!(r.status, 503, "{v}");
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never checked: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready["Status"], "not ready", "{ready}");
+    let t = &ready["Targets"][0];
+    assert_eq!(
+        (t["Handler"].as_str(), t["Ready"].as_bool()),
+        (Some("ActiveDirectoryHandler"), Some(false)),
+        "{ready}"
+    );
+    assert!(
+        t["Error"].as_str().unwrap().contains("Cannot Connect"),
+        "{ready}"
+    );
+    assert!(!ready.to_string().contains(wrong), "{ready}");
+    server
+        .http("GET", "/healthz", None, None)
+        .await
+        .unwrap()
+        .check(200, "live");
+    assert!(
+        server.log_text().contains("NOT READY"),
+        "{}",
+        server.log_text()
+    );
+
+    // Requests: refused ones, an AD call that cannot bind.
+    server
+        .http("GET", "/synapse/execute", None, None)
+        .await
+        .unwrap()
+        .check(401, "no key");
+    server
+        .http("GET", "/synapse/execute", Some("syn_nope"), None)
+        .await
+        .unwrap()
+        .check(401, "unknown key");
+    let r = server
+        .http("GET", "/ad/user/Administrator", Some(&admin), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    let rid = r.header("x-request-id").unwrap().to_string();
+    let metrics = server
+        .http("GET", "/metrics", None, None)
+        .await
+        .unwrap()
+        .text();
+    for needle in [
+        "# HELP synapse_http_requests_total",
+        "# TYPE synapse_http_requests_total counter",
+        "# HELP synapse_auth_failures_total",
+        "synapse_auth_failures_total{reason=\"missing_key\"} 1",
+        "synapse_auth_failures_total{reason=\"unknown_key\"} 1",
+        "route=\"/ad/{object}/{identity}\"",
+        "synapse_ready{handler=\"ActiveDirectoryHandler\"",
+        "synapse_handler_action_seconds",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in:\n{metrics}");
+    }
+    // The request log: one JSON line per request, without secrets.
+    let log = server.log_text();
+    assert!(
+        !log.contains(&admin) && !log.contains(wrong),
+        "a secret in the log:\n{log}"
+    );
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let line = lines
+        .iter()
+        .find(|l| l["request_id"] == rid.as_str())
+        .unwrap_or_else(|| panic!("no log line for {rid}:\n{log}"));
+    assert_eq!(line["route"], "/ad/{object}/{identity}", "{line}");
+    assert_eq!(line["status"], 503, "{line}");
+    assert_eq!(line["key"], "root", "{line}");
+    assert_eq!(line["method"], "GET", "{line}");
+    assert!(line["latency_ms"].is_number(), "{line}");
+    let refused = lines
+        .iter()
+        .filter(|l| l["status"] == 401 && l["route"] == "/synapse/execute")
+        .count();
+    assert_eq!(refused, 2, "{log}");
+    drop(server);
+
+    // The right password: ready, and the pool's gauges are there.
+    let vars = ad(&dc.password);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start(&plans, &data, &work.0, &vars).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = server.http("GET", "/readyz", None, None).await.unwrap();
+        if r.status == 200 {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(v["Targets"][0]["Ready"], true, "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
+        .http("GET", "/ad/user/Administrator", Some(&admin), None)
+        .await
+        .unwrap()
+        .check(200, "get user");
+    let metrics = server
+        .http("GET", "/metrics", None, None)
+        .await
+        .unwrap()
+        .text();
+    for needle in [
+        "synapse_ldap_pool_connections{handler=\"ActiveDirectoryHandler\"",
+        "state=\"idle\"",
+        "synapse_ldap_pool_opened_total",
+        "synapse_handler_action_seconds_count{handler=\"ActiveDirectoryHandler\",status=\"Complete\"}",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in:\n{metrics}");
     }
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod live_catalog;
 pub mod openapi;
 pub mod query;
+pub mod readiness;
 pub mod reload;
 pub mod render;
 pub mod routes;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub body_read_timeout: Duration,
     /// Calendar time for key expiry and last use.
     pub clock: Arc<dyn synapse_engine::Clock>,
+    /// Whether the handlers' targets (AD domains) answer (`/readyz`).
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
 impl AppState {
@@ -77,6 +80,9 @@ impl AppState {
         stores: Stores,
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, ServeError> {
+        let registry = crate::readiness::timed(registry);
+        let clock = synapse_engine::clock::system();
+        let readiness = Arc::new(crate::readiness::Readiness::new(&registry, clock.clone()));
         let registry = Arc::new(registry);
         let catalog = Arc::new(PlanCatalog::load(&cfg.plans, registry.clone())?);
         let ad_errors = registry
@@ -111,7 +117,8 @@ impl AppState {
                 &cfg.edge.allowed_hosts,
             ),
             body_read_timeout: cfg.edge.body_read_timeout,
-            clock: synapse_engine::clock::system(),
+            clock,
+            readiness,
         })
     }
 

@@ -132,6 +132,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
+    crate::readiness::describe_metrics();
     // Bound first: the same-origin check knows the port (also when `Listen` asks for port 0).
     let listen_error = |source| ServeError::Listen {
         addr: cfg.listen,
@@ -166,6 +167,8 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         }
     };
     let sighup = crate::reload::on_sighup(vec![plans]);
+    // Each domain's bind, checked now (one log line each; the server starts either way) and periodically.
+    let readiness = state.readiness.clone().spawn();
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::router(state.clone()));
     tracing::info!(%addr, "synapse controller listening");
     eprintln!(
@@ -195,6 +198,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     accept_loop(listener, app, &cfg, shutdown_signal()).await;
     pruner.abort();
     sighup.abort();
+    readiness.abort();
     tracing::info!(
         running = state.runner.running(),
         "shutting down: cancelling running plans"

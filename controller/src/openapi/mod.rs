@@ -28,7 +28,7 @@ Authentication: `Authorization: Bearer syn_...` API keys (`synapse token create 
 read|execute|admin`). Each operation needs one permission (its `x-permission`); `read` keys have ReadPlans, \
 ReadInstances and RunAdReads (look at plans and instances, AD reads and searches), `execute` keys also \
 StartPlans, CancelInstances and RunAdWrites, `admin` keys everything. \
-`/healthz`, `/metrics` and `/openapi.json` are open. With `synapse serve --no-auth` (loopback addresses only) \
+`/healthz`, `/readyz`, `/metrics` and `/openapi.json` are open. With `synapse serve --no-auth` (loopback addresses only) \
 every request runs as `anonymous` with the admin role.\n\n\
 Every response carries `x-request-id` (the client's own value is kept if it sends one). Errors are \
 `{\"Error\": {\"Status\", \"Message\", \"Problems\"}}`, except that request errors on the AD routes are wrapped \

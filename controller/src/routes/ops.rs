@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(openapi))
 }
@@ -63,6 +64,25 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
+/// Readiness per handler target
+///
+/// Open (no API key). Whether each handler's targets answer: each AD domain's pool connects, binds and reads the
+/// rootDSE. Checked at start and every 30 s; `LastError` keeps the most recent failure after a recovery. 200 when
+/// every target is ready, 503 when one is not (or not checked yet). Liveness is `/healthz`.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Every target is ready.", body = crate::readiness::ReadyReport),
+        (status = 503, description = "A target is not ready (or not checked yet).", body = crate::readiness::ReadyReport),
+    ))]
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let report = state.readiness.report();
+    let status = match report.status {
+        crate::readiness::ReadyStatus::Ready => StatusCode::OK,
+        crate::readiness::ReadyStatus::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, axum::Json(report)).into_response()
+}
+
 /// Prometheus metrics
 ///
 /// Open. `synapse_http_requests_total{method,route,status}`, `synapse_http_request_seconds{method,route}` (route
@@ -75,6 +95,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
             body = inline(String), content_type = "text/plain"),
     ))]
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state.readiness.record_pool_gauges();
     match &state.metrics {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
