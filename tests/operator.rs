@@ -896,6 +896,45 @@ async fn op_binary_token_cli_manages_keys_while_the_server_runs_and_sighup_reloa
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(server.header_check().await);
+
+    // /docs: Swagger UI from the binary, over /openapi.json whose `servers` is this server.
+    let page = server.http("GET", "/docs", None, None).await.unwrap();
+    page.check(200, "docs");
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text();
+    assert!(
+        html.contains("/docs/swagger-ui-bundle.js") && html.contains("/openapi.json"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"),
+        "external: {html}"
+    );
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
+        let r = server.http("GET", asset, None, None).await.unwrap();
+        r.check(200, asset);
+        assert!(r.body.len() > 100_000, "{asset}: {} bytes", r.body.len());
+    }
+    server
+        .http("GET", "/docs/nope.js", None, None)
+        .await
+        .unwrap()
+        .check(404, "no asset");
+    let doc = server
+        .http("GET", "/openapi.json", None, None)
+        .await
+        .unwrap()
+        .check(200, "openapi");
+    assert_eq!(
+        doc["servers"][0]["url"],
+        server.url().as_str(),
+        "{}",
+        doc["servers"]
+    );
+    assert!(doc["paths"]["/synapse/keys"].is_object() && doc["paths"]["/readyz"].is_object());
 }
 
 impl Server {

@@ -67,6 +67,8 @@ pub struct AppState {
     pub body_read_timeout: Duration,
     /// Calendar time for key expiry and last use.
     pub clock: Arc<dyn synapse_engine::Clock>,
+    /// The address the server listens on (`servers` of `/openapi.json`).
+    pub listen: std::net::SocketAddr,
     /// Whether the handlers' targets (AD domains) answer (`/readyz`).
     pub readiness: Arc<crate::readiness::Readiness>,
 }
@@ -118,6 +120,7 @@ impl AppState {
             ),
             body_read_timeout: cfg.edge.body_read_timeout,
             clock,
+            listen: cfg.listen,
             readiness,
         })
     }

@@ -150,5 +150,12 @@ pub fn json() -> &'static str {
     DOC.get_or_init(|| document().to_string())
 }
 
+/// The document with `servers` set to `url` (the server's own address).
+pub fn json_with_server(url: &str) -> String {
+    let mut doc: Value = serde_json::from_str(json()).unwrap_or(Value::Null);
+    doc["servers"] = json!([{"url": url, "description": "This server (its listen address)."}]);
+    doc.to_string()
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ macro_rules! delegate {
 }
 
 pub mod ad;
+pub mod docs;
 pub mod execute;
 pub mod keys;
 pub mod ops;
@@ -40,7 +41,9 @@ use utoipa_axum::router::OpenApiRouter;
 /// `routes!`, which takes the path and methods from the handler's `#[utoipa::path]`: the router serves what
 /// the document lists, and nothing else (tests/api.rs probes it).
 fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) {
-    let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
+    let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .merge(ops::routes())
+        .merge(docs::routes());
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
         .nest("/ad", ad::routes())

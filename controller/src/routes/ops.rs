@@ -108,13 +108,22 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// This document
 ///
-/// Open. Generated from the routes and types (`crate::openapi`); docs/api.md is the prose form.
+/// Open. Generated from the routes and types (`crate::openapi`); docs/api.md is the prose form. `servers` is
+/// this server: its listen address (the request's `Host` when it listens on all addresses).
 #[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops",
     responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object)))]
-async fn openapi() -> Response {
+async fn openapi(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()));
+    let url = match host {
+        Some(h) if state.listen.ip().is_unspecified() => format!("http://{h}"),
+        _ => format!("http://{}", state.listen),
+    };
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::json(),
+        crate::openapi::json_with_server(&url),
     )
         .into_response()
 }
