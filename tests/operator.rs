@@ -1118,3 +1118,35 @@ async fn op_binary_readiness_request_log_and_metrics() {
         assert!(metrics.contains(needle), "{needle} not in:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn op_plans_reload_of_an_unreadable_directory_swaps_nothing() {
+    let app = app(&[("Versioned.yaml", &versioned(4, 0))]);
+    let moved = app.plans.with_extension("moved");
+    std::fs::rename(&app.plans, &moved).unwrap();
+    let report = app
+        .admin(Method::POST, "/synapse/plans/reload", "")
+        .await
+        .check(200, "reload");
+    assert!(
+        report["Error"]
+            .as_str()
+            .unwrap()
+            .contains("plans directory"),
+        "{report}"
+    );
+    assert_eq!(report["Generation"], 0, "{report}");
+    // The last good set keeps serving.
+    assert_eq!(app.version("Versioned").await, 4);
+    std::fs::rename(&moved, &app.plans).unwrap();
+    let report = app
+        .admin(Method::POST, "/synapse/plans/reload", "")
+        .await
+        .check(200, "reload");
+    assert!(report["Error"].is_null(), "{report}");
+    assert_eq!(
+        (report["Generation"].as_u64(), report["Unchanged"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+}
