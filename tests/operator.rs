@@ -1104,6 +1104,34 @@ async fn op_binary_readiness_request_log_and_metrics() {
         .await
         .unwrap()
         .check(200, "get user");
+    // A custom search plan dropped into the plans directory is served without a restart (the watch).
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/GetAllGroups.yaml"),
+        plans.join("NewPlan.yaml"),
+    )
+    .unwrap();
+    let body = format!(
+        r#"{{"distinguishedname": "CN=Administrator,CN=Users,{}"}}"#,
+        dc.base_dn
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = server
+            .http("POST", "/ad/search/NewPlan", Some(&admin), Some(&body))
+            .await
+            .unwrap();
+        if r.status == 200 {
+            assert!(r.text().contains("Administrator"), "{}", r.text());
+            break;
+        }
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(
+            Instant::now() < deadline,
+            "NewPlan never served: {}",
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let metrics = server
         .http("GET", "/metrics", None, None)
         .await
