@@ -1041,6 +1041,25 @@ async fn op_binary_readiness_request_log_and_metrics() {
         .unwrap();
     assert_eq!(r.status, 503, "{}", r.text());
     let rid = r.header("x-request-id").unwrap().to_string();
+    // On use: an action that finds the domain unavailable has it checked again within seconds (not 30 s).
+    let first_check = ready["Targets"][0]["CheckedAt"].clone();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v: Value = serde_json::from_slice(
+            &server
+                .http("GET", "/readyz", None, None)
+                .await
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        if v["Targets"][0]["CheckedAt"] != first_check {
+            assert_eq!(v["Targets"][0]["Ready"], false, "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not checked again on use: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let metrics = server
         .http("GET", "/metrics", None, None)
         .await

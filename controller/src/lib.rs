@@ -82,9 +82,14 @@ impl AppState {
         stores: Stores,
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, ServeError> {
-        let registry = crate::readiness::timed(registry);
+        let recheck = Arc::new(tokio::sync::Notify::new());
+        let registry = crate::readiness::timed(registry, &recheck);
         let clock = synapse_engine::clock::system();
-        let readiness = Arc::new(crate::readiness::Readiness::new(&registry, clock.clone()));
+        let readiness = Arc::new(crate::readiness::Readiness::new(
+            &registry,
+            clock.clone(),
+            recheck,
+        ));
         let registry = Arc::new(registry);
         let catalog = Arc::new(PlanCatalog::load(&cfg.plans, registry.clone())?);
         let ad_errors = registry

@@ -3,7 +3,8 @@
 //!
 //! The targets are checked at start (one log line per target: ready, or why not; the server starts either
 //! way) and then every [`CHECK_EVERY`] by a background task, through `Handler::check_targets` (for AD: open the
-//! pool, bind, read the rootDSE). A change of state is logged. `/metrics` reads the pools' gauges without I/O
+//! pool, bind, read the rootDSE), and again within seconds when an action's outcome is `Unavailable` (on use). A
+//! change of state is logged. `/metrics` reads the pools' gauges without I/O
 //! (`Handler::pool_gauges`). Handlers that run actions are also wrapped in [`Timed`], which records
 //! `synapse_handler_action_seconds{handler,status}`.
 
@@ -16,13 +17,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synapse_engine::{
-    ActionContext, ExecuteResult, Handler, HandlerDescriptor, HandlerRegistry, PoolGauges,
-    SharedClock, TargetHealth,
+    ActionContext, ExecuteResult, Handler, HandlerDescriptor, HandlerRegistry, OutcomeClass,
+    PoolGauges, SharedClock, TargetHealth,
 };
 use utoipa::ToSchema;
 
 /// How often the targets are checked again.
 pub const CHECK_EVERY: Duration = Duration::from_secs(30);
+/// At most one extra check per this interval when actions find a target unavailable ("on use").
+const RECHECK_SPACING: Duration = Duration::from_secs(5);
 /// Upper bound of one round of checks (each handler bounds its own by its timeouts).
 const CHECK_LIMIT: Duration = Duration::from_secs(90);
 
@@ -65,14 +68,22 @@ pub struct ReadyReport {
 /// The handlers' targets and their last check.
 pub struct Readiness {
     handlers: Vec<(&'static str, Arc<dyn Handler>)>,
+    /// Signalled by [`Timed`] when an action's outcome is `Unavailable`: check again soon.
+    recheck: Arc<tokio::sync::Notify>,
     /// `None` until the first check is done (not ready).
     last: Live<Option<BTreeMap<(String, String), TargetReadiness>>>,
     clock: SharedClock,
 }
 
 impl Readiness {
-    pub fn new(registry: &HandlerRegistry, clock: SharedClock) -> Readiness {
+    /// Over `registry`'s handlers; `recheck` is the signal given to [`timed`].
+    pub fn new(
+        registry: &HandlerRegistry,
+        clock: SharedClock,
+        recheck: Arc<tokio::sync::Notify>,
+    ) -> Readiness {
         Readiness {
+            recheck,
             handlers: registry.implementations(),
             last: Live::new(None),
             clock,
@@ -167,14 +178,19 @@ impl Readiness {
         }
     }
 
-    /// Checks now, then every [`CHECK_EVERY`]. Must be called inside a Tokio runtime.
+    /// Checks now, then every [`CHECK_EVERY`], and soon after an action finds a target unavailable (at most
+    /// once per [`RECHECK_SPACING`]). Must be called inside a Tokio runtime.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECK_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = self.recheck.notified() => {}
+                }
                 self.check().await;
+                tokio::time::sleep(RECHECK_SPACING).await;
             }
         })
     }
@@ -194,10 +210,13 @@ fn record_pool(handler: &str, target: &str, g: PoolGauges) {
         .absolute(g.errors);
 }
 
-/// A handler whose actions are timed: `synapse_handler_action_seconds{handler,status}`.
+/// A handler whose actions are timed (`synapse_handler_action_seconds{handler,status}`) and whose
+/// `Unavailable` outcomes ask for a readiness check.
 pub struct Timed {
     inner: Arc<dyn Handler>,
+    descriptor: Arc<dyn HandlerDescriptor>,
     name: &'static str,
+    recheck: Arc<tokio::sync::Notify>,
 }
 
 #[async_trait]
@@ -211,6 +230,11 @@ impl Handler for Timed {
         let r = self.inner.execute(ctx, config, params).await;
         metrics::histogram!("synapse_handler_action_seconds", "handler" => self.name, "status" => format!("{:?}", r.status))
             .record(started.elapsed().as_secs_f64());
+        if r.status != synapse_engine::StatusType::Complete
+            && self.descriptor.outcome(r.status, &r.exit_data) == OutcomeClass::Unavailable
+        {
+            self.recheck.notify_one();
+        }
         r
     }
 
@@ -224,9 +248,14 @@ impl Handler for Timed {
 }
 
 /// The registry with every in-process handler wrapped in [`Timed`].
-pub fn timed(mut registry: HandlerRegistry) -> HandlerRegistry {
+pub fn timed(mut registry: HandlerRegistry, recheck: &Arc<tokio::sync::Notify>) -> HandlerRegistry {
     for (name, h) in registry.implementations() {
-        registry.register(Arc::new(Timed { inner: h, name }));
+        registry.register(Arc::new(Timed {
+            descriptor: h.descriptor(),
+            inner: h,
+            name,
+            recheck: recheck.clone(),
+        }));
     }
     registry
 }
