@@ -87,6 +87,7 @@ pub(crate) struct StoreArgs {
     /// Directory of the store (default ./data, or Data in synapse.yaml / SYNAPSE_DATA).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// synapse.yaml to read `Data` from.
     #[arg(long)]
     config: Option<PathBuf>,
 }

@@ -444,6 +444,23 @@ async fn op_keys_are_managed_live_all_by_admins_own_by_every_key() {
         .await
         .check(200, "own");
     assert_eq!(own.as_array().unwrap().len(), 2, "{own}");
+    // A key may not extend its own expiry; it may change its description.
+    app.call(
+        Method::PATCH,
+        "/synapse/keys/own/helpdesk",
+        Some(&helpdesk),
+        r#"{"ExpiresAt": null}"#,
+    )
+    .await
+    .check(403, "own expiry");
+    app.call(
+        Method::PATCH,
+        "/synapse/keys/own/helpdesk",
+        Some(&helpdesk),
+        r#"{"Description": "desk"}"#,
+    )
+    .await
+    .check(200, "own description");
     // Someone else's key is not found through /own.
     app.call(
         Method::PATCH,

@@ -266,21 +266,25 @@ async fn create(
         .into_response())
 }
 
-/// Applies `change` to the key `name` when `allowed` says the caller may.
+/// Applies `change` to the key `name` when `allowed` says the caller may (`own`: through `/own`, where a key
+/// may not change its own expiry).
 async fn change(
     state: &AppState,
     caller: &Principal,
     name: &str,
     req: Request,
-    allowed: impl Fn(&TokenRecord) -> bool,
+    own: bool,
 ) -> Result<Json<KeyInfo>, ApiError> {
     let change: KeyChange = read_body(state, req).await?;
     let current = state
         .keys
         .token_by_name(name)
         .map_err(store_error)?
-        .filter(|t| allowed(t))
+        .filter(|t| !own || owns(caller, t))
         .ok_or_else(|| no_key(name))?;
+    if own && current.name == caller.name && change.expires_at.is_some() {
+        return Err(refuse(caller, "change its own expiry"));
+    }
     let changed = state
         .keys
         .modify_token(&current.name, &mut |t| {
@@ -412,7 +416,7 @@ async fn change_key(
     Path(name): Path<String>,
     req: Request,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    change(&state, &caller, &name, req, |_| true).await
+    change(&state, &caller, &name, req, false).await
 }
 
 /// Delete an API key
@@ -476,7 +480,8 @@ async fn create_own_key(
 
 /// Change an own API key
 ///
-/// Like `PATCH /synapse/keys/{name}`, for the calling key and the keys it created (others: 404).
+/// Like `PATCH /synapse/keys/{name}`, for the calling key and the keys it created (others: 404). A key may not
+/// change its own `ExpiresAt` (403).
 #[utoipa::path(patch, path = "/synapse/keys/own/{name}", operation_id = "changeOwnKey", tag = "admin",
     params(("name" = String, Path, description = "The key's name.")),
     request_body(content = KeyChange, description = BODY),
@@ -494,8 +499,7 @@ async fn change_own_key(
     Path(name): Path<String>,
     req: Request,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    let who = caller.clone();
-    change(&state, &caller, &name, req, move |t| owns(&who, t)).await
+    change(&state, &caller, &name, req, true).await
 }
 
 /// Delete an own API key
