@@ -35,6 +35,8 @@ macro_rules! out_raw {
     }};
 }
 
+mod token;
+
 /// Exit code when the plan ran and did not succeed.
 const EXIT_PLAN_FAILED: u8 = 1;
 /// Exit code for an invalid plan, bad inputs or bad usage: nothing ran.
@@ -62,7 +64,7 @@ enum Command {
     Node,
     /// Manage API keys.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(token::TokenCommand),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -93,36 +95,8 @@ struct ServeArgs {
     no_auth: bool,
 }
 
-#[derive(Subcommand)]
-enum TokenCommand {
-    /// Create an API key; it is printed once, only its hash is stored.
-    Create {
-        /// A name for the key (1 to 128 characters), e.g. who or what uses it.
-        #[arg(long)]
-        name: String,
-        /// Comma-separated roles: read, execute, admin.
-        #[arg(long, default_value = "execute")]
-        roles: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// List API keys (names and roles).
-    List {
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Delete an API key by name.
-    Delete {
-        /// The key's name.
-        #[arg(long)]
-        name: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-}
-
 #[derive(clap::Args, Clone)]
-struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// Directory of the store (default ./data, or Data in synapse.yaml / SYNAPSE_DATA).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -226,21 +200,40 @@ enum PlanCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SYNAPSE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    init_logging(&cli);
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("synapse: {e:#}");
             ExitCode::from(EXIT_INVALID)
         }
+    }
+}
+
+/// The log on stderr: `SYNAPSE_LOG` filters (default `warn`; `serve` also logs `info`: its start, readiness and
+/// the request log); `serve` writes JSON lines when `LogFormat: json` / `SYNAPSE_LOG_FORMAT=json`.
+fn init_logging(cli: &Cli) {
+    use synapse_controller::config::LogFormat;
+    let serve = match &cli.command {
+        Command::Serve(args) => Some(serve_config(args).map_or(LogFormat::Text, |c| c.log_format)),
+        _ => None,
+    };
+    let default = if serve.is_some() {
+        "warn,synapse=info,synapse_controller=info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SYNAPSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if serve == Some(LogFormat::Json) {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
     }
 }
 
@@ -280,7 +273,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             eprintln!("synapse node: distributed dispatch (NATS) is not available yet; `synapse serve` runs an embedded node");
             Ok(EXIT_INVALID)
         }
-        Command::Token(cmd) => token(cmd),
+        Command::Token(cmd) => token::run(cmd),
         Command::Config(ConfigCommand::Print(args)) => {
             let cfg = serve_config(&args)?;
             out_raw!("{}", cfg.printable_yaml()?);
@@ -664,7 +657,7 @@ fn serve(args: ServeArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn open_store(args: &StoreArgs) -> Result<synapse_controller::store::RedbStore> {
+pub(crate) fn open_store(args: &StoreArgs) -> Result<synapse_controller::store::RedbStore> {
     let cfg = serve_config(&ServeArgs {
         listen: None,
         plans: None,
@@ -675,62 +668,6 @@ fn open_store(args: &StoreArgs) -> Result<synapse_controller::store::RedbStore> 
     Ok(synapse_controller::store::RedbStore::open(
         &synapse_controller::serve::store_path(&cfg),
     )?)
-}
-
-fn token(cmd: TokenCommand) -> Result<u8> {
-    use synapse_controller::store::{hash_token, new_token, KeyStore, TokenRecord};
-    match cmd {
-        TokenCommand::Create { name, roles, store } => {
-            use synapse_controller::auth::Role;
-            let mut parsed = Vec::new();
-            for r in roles.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-                match Role::parse(r) {
-                    Some(role) => parsed.push(role.name().to_string()),
-                    None => bail!("unknown role '{r}' (roles: {})", Role::names()),
-                }
-            }
-            let roles = parsed;
-            if roles.is_empty() {
-                bail!("--roles needs at least one of {}", Role::names());
-            }
-            if name.trim().is_empty() || name.len() > 128 {
-                bail!("--name must be 1 to 128 characters");
-            }
-            let st = open_store(&store)?;
-            let secret = new_token()?;
-            st.put_token(&TokenRecord {
-                name: name.clone(),
-                roles,
-                created_at: synapse_engine::Clock::now(&synapse_engine::SystemClock),
-                hash: hash_token(&secret),
-            })?;
-            eprintln!("API key '{name}' created. It is shown only now; store it safely:");
-            out!("{secret}");
-            Ok(0)
-        }
-        TokenCommand::List { store } => {
-            let st = open_store(&store)?;
-            for t in st.list_tokens()? {
-                out!(
-                    "{}\t{}\t{}",
-                    t.name,
-                    t.roles.join(","),
-                    t.created_at.to_rfc3339()
-                );
-            }
-            Ok(0)
-        }
-        TokenCommand::Delete { name, store } => {
-            let st = open_store(&store)?;
-            if st.delete_token(&name)? {
-                eprintln!("API key '{name}' deleted");
-                Ok(0)
-            } else {
-                eprintln!("no API key named '{name}'");
-                Ok(EXIT_PLAN_FAILED)
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -261,6 +261,7 @@ fn app_with_limits(
             .collect(),
         handlers: Default::default(),
         edge: Default::default(),
+        log_format: Default::default(),
     };
     let stores = Stores::all_in(store.clone());
     let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), stores, None).unwrap();
@@ -1744,6 +1745,7 @@ fn put_key(app: &App, name: &str, roles: &str, secret: &str) {
                 .collect(),
             created_at: chrono::Utc::now(),
             hash: hash_token(secret),
+            ..TokenRecord::default()
         })
         .unwrap();
 }
@@ -1928,6 +1930,7 @@ async fn api_every_route_declares_a_permission() {
             roles: vec!["superuser".into()],
             created_at: chrono::Utc::now(),
             hash: hash_token("syn_legacy_secret"),
+            ..TokenRecord::default()
         })
         .unwrap();
     let doc = app.get("/openapi.json").await.check(200, "openapi");

@@ -14,6 +14,7 @@ mod api;
 mod cli;
 mod engine_exec;
 mod ldap_pool;
+mod operator;
 mod operator_cli;
 mod plan_errors;
 mod support;

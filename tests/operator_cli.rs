@@ -69,6 +69,7 @@ fn app(plans: &[(&str, &str)]) -> App {
         ad_routes: Default::default(),
         handlers: Default::default(),
         edge: Default::default(),
+        log_format: Default::default(),
     };
     let state = AppState::new(
         &cfg,

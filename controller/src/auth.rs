@@ -7,6 +7,7 @@
 //! `--no-auth` (loopback only) every request runs as the anonymous admin.
 
 use crate::store::{hash_token, KeyStore, StoreError, TokenRecord};
+use chrono::{DateTime, Utc};
 use std::fmt;
 
 /// What a key is given. Stored as `read`, `execute`, `admin`.
@@ -49,7 +50,7 @@ impl Role {
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Role::Read => &[ReadPlans, ReadInstances, RunAdReads],
+            Role::Read => &[ReadPlans, ReadInstances, RunAdReads, OwnKeys],
             Role::Execute => &[
                 ReadPlans,
                 ReadInstances,
@@ -57,6 +58,7 @@ impl Role {
                 StartPlans,
                 CancelInstances,
                 RunAdWrites,
+                OwnKeys,
             ],
             Role::Admin => &Permission::ALL,
         }
@@ -85,18 +87,22 @@ pub enum Permission {
     RunAdReads,
     /// AD API changes: `POST`/`PUT`/`DELETE /ad/...`.
     RunAdWrites,
-    /// Administration (reserved for the routes that manage keys and schedules).
+    /// Manage the calling key's own keys (`/synapse/keys/own`: itself and the keys it created). Every role
+    /// has it.
+    OwnKeys,
+    /// Administration: every key (`/synapse/keys`), plan reload, schedules.
     Admin,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::ReadPlans,
         Permission::ReadInstances,
         Permission::StartPlans,
         Permission::CancelInstances,
         Permission::RunAdReads,
         Permission::RunAdWrites,
+        Permission::OwnKeys,
         Permission::Admin,
     ];
 }
@@ -185,6 +191,10 @@ pub enum AuthError {
     MalformedHeader,
     #[error("unknown API key")]
     UnknownKey,
+    #[error("the API key '{0}' is disabled")]
+    DisabledKey(String),
+    #[error("the API key '{key}' expired at {at}")]
+    ExpiredKey { key: String, at: String },
     /// The stored key has a role this version does not know.
     #[error(
         "the key '{key}' has the unknown role '{role}' (roles are {}); recreate it with `synapse token create`",
@@ -207,19 +217,51 @@ impl AuthError {
     pub fn is_unauthenticated(&self) -> bool {
         matches!(
             self,
-            AuthError::MissingKey | AuthError::MalformedHeader | AuthError::UnknownKey
+            AuthError::MissingKey
+                | AuthError::MalformedHeader
+                | AuthError::UnknownKey
+                | AuthError::DisabledKey(_)
+                | AuthError::ExpiredKey { .. }
         )
+    }
+
+    /// A short label for metrics (`synapse_auth_failures_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingKey => "missing_key",
+            AuthError::MalformedHeader => "malformed_header",
+            AuthError::UnknownKey => "unknown_key",
+            AuthError::DisabledKey(_) => "disabled_key",
+            AuthError::ExpiredKey { .. } => "expired_key",
+            AuthError::UnknownRole { .. } => "unknown_role",
+            AuthError::Forbidden { .. } => "forbidden",
+            AuthError::Store(_) => "store",
+        }
     }
 }
 
-/// The principal of an `Authorization` header value (`None`: no header, or not text).
-pub fn authenticate(header: Option<&str>, keys: &dyn KeyStore) -> Result<Principal, AuthError> {
+/// The principal of an `Authorization` header value (`None`: no header, or not text) at `now`, with the key's
+/// record: disabled keys and keys past their expiry are refused.
+pub fn authenticate(
+    header: Option<&str>,
+    keys: &dyn KeyStore,
+    now: DateTime<Utc>,
+) -> Result<(Principal, TokenRecord), AuthError> {
     let header = header.ok_or(AuthError::MissingKey)?;
     let key = bearer_key(header).ok_or(AuthError::MalformedHeader)?;
     let rec = keys
         .token_by_hash(&hash_token(key))?
         .ok_or(AuthError::UnknownKey)?;
-    Principal::of_key(rec)
+    if !rec.enabled {
+        return Err(AuthError::DisabledKey(rec.name));
+    }
+    if let Some(at) = rec.expires_at.filter(|at| *at <= now) {
+        return Err(AuthError::ExpiredKey {
+            key: rec.name,
+            at: at.to_rfc3339(),
+        });
+    }
+    Ok((Principal::of_key(rec.clone())?, rec))
 }
 
 /// The key of `Bearer <key>`. The scheme is case-insensitive (RFC 7235 section 2.1: `bearer`, `BEARER`, ...)
@@ -244,6 +286,7 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             created_at: chrono::DateTime::UNIX_EPOCH,
             hash: hash_token("syn_k"),
+            ..TokenRecord::default()
         }
     }
 

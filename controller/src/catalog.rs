@@ -86,10 +86,69 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Loads and validates one plan file.
+    pub fn load(key: String, path: PathBuf, registry: &HandlerRegistry) -> Entry {
+        match load::load_file(&path) {
+            Err(d) => Entry {
+                key,
+                path,
+                plan: None,
+                diagnostics: d,
+                params: Vec::new(),
+                first: None,
+            },
+            Ok(l) => {
+                let d = Diagnostics(validate::validate(&l, registry));
+                let params = plan_help(&l.plan);
+                let first = FirstAction::of(&l.plan, registry);
+                let plan = (!d.has_errors()).then(|| Arc::new(l.plan));
+                Entry {
+                    key,
+                    path,
+                    plan,
+                    diagnostics: d,
+                    params,
+                    first,
+                }
+            }
+        }
+    }
+
+    /// Logs its diagnostics.
+    pub fn log(&self) {
+        for d in &self.diagnostics.0 {
+            match d.severity {
+                Severity::Error => tracing::error!("{d}"),
+                Severity::Warning => tracing::warn!("{d}"),
+            }
+        }
+    }
+
     /// What the first action does (a write when unknown: the safe answer).
     pub fn kind(&self) -> ActionKind {
         self.first.as_ref().map_or(ActionKind::Write, |f| f.kind)
     }
+}
+
+/// The plan files directly in `dir` (`*.yaml`, `*.yml`), with their keys (file names without extension).
+pub fn plan_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Unreadable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for item in rd.flatten() {
+        let path = item.path();
+        if !path.is_file() || path.extension().is_none_or(|e| e != "yaml" && e != "yml") {
+            continue;
+        }
+        let Some(key) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        out.push((key, path));
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// All plans by lower-case key.
@@ -102,52 +161,18 @@ impl Catalog {
     /// Loads every `*.yaml` directly in `dir` (not recursively: subfolders such as `examples/` are not
     /// served).
     pub fn load(dir: &Path, registry: &HandlerRegistry) -> Result<Catalog, CatalogError> {
-        let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Unreadable {
-            path: dir.to_path_buf(),
-            source,
-        })?;
         let mut entries = BTreeMap::new();
-        for item in rd.flatten() {
-            let path = item.path();
-            if !path.is_file() || path.extension().is_none_or(|e| e != "yaml" && e != "yml") {
-                continue;
-            }
-            let Some(key) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
-                continue;
-            };
-            let entry = match load::load_file(&path) {
-                Err(d) => Entry {
-                    key: key.clone(),
-                    path,
-                    plan: None,
-                    diagnostics: d,
-                    params: Vec::new(),
-                    first: None,
-                },
-                Ok(l) => {
-                    let d = Diagnostics(validate::validate(&l, registry));
-                    let params = plan_help(&l.plan);
-                    let first = FirstAction::of(&l.plan, registry);
-                    let plan = (!d.has_errors()).then(|| Arc::new(l.plan));
-                    Entry {
-                        key: key.clone(),
-                        path,
-                        plan,
-                        diagnostics: d,
-                        params,
-                        first,
-                    }
-                }
-            };
-            for d in &entry.diagnostics.0 {
-                match d.severity {
-                    Severity::Error => tracing::error!("{d}"),
-                    Severity::Warning => tracing::warn!("{d}"),
-                }
-            }
-            entries.insert(key.to_ascii_lowercase(), Arc::new(entry));
+        for (key, path) in plan_files(dir)? {
+            let entry = Entry::load(key, path, registry);
+            entry.log();
+            entries.insert(entry.key.to_ascii_lowercase(), Arc::new(entry));
         }
         Ok(Catalog { entries })
+    }
+
+    /// A catalog of these entries (`reload`).
+    pub(crate) fn of(entries: BTreeMap<String, Arc<Entry>>) -> Catalog {
+        Catalog { entries }
     }
 
     /// The entry for a plan name.

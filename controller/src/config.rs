@@ -111,6 +111,19 @@ pub struct FileConfig {
     /// Host names the server answers to besides its listen address (checked with `--no-auth`, or whenever
     /// given).
     pub allowed_hosts: Option<Vec<String>>,
+    /// `text` (default) or `json`: how the server writes its log (the request log included) to stderr.
+    pub log_format: Option<LogFormat>,
+}
+
+/// How the server writes its log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, message, fields).
+    Json,
 }
 
 /// The effective settings.
@@ -130,6 +143,8 @@ pub struct ServeConfig {
     pub handlers: HandlersConfig,
     /// Timeouts, the connection limit, allowed host names.
     pub edge: EdgeConfig,
+    /// `LogFormat` / `SYNAPSE_LOG_FORMAT`.
+    pub log_format: LogFormat,
 }
 
 /// A configuration problem, naming the key or variable.
@@ -253,6 +268,19 @@ impl ServeConfig {
         let handlers = handlers
             .with_env(&env)
             .map_err(|e| err("SYNAPSE_AD_*", e.to_string()))?;
+        let log_format = match env("SYNAPSE_LOG_FORMAT") {
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(err(
+                        "SYNAPSE_LOG_FORMAT",
+                        format!("'{v}' is not one of text, json"),
+                    ))
+                }
+            },
+            None => file.log_format.unwrap_or_default(),
+        };
         Ok(ServeConfig {
             listen,
             plans: o
@@ -275,6 +303,7 @@ impl ServeConfig {
             ad_routes: file.ad_routes.unwrap_or_default(),
             handlers,
             edge,
+            log_format,
         })
     }
 
@@ -322,6 +351,7 @@ impl ServeConfig {
             body_read_timeout: DurationSpec(self.edge.body_read_timeout).to_string(),
             max_connections: self.edge.max_connections,
             allowed_hosts: self.edge.allowed_hosts.clone(),
+            log_format: self.log_format,
         }
     }
 }
@@ -492,6 +522,7 @@ pub struct Printable {
     pub body_read_timeout: String,
     pub max_connections: usize,
     pub allowed_hosts: Vec<String>,
+    pub log_format: LogFormat,
 }
 
 #[cfg(test)]

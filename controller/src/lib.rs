@@ -14,8 +14,11 @@ pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod http;
+pub mod live_catalog;
 pub mod openapi;
 pub mod query;
+pub mod readiness;
+pub mod reload;
 pub mod render;
 pub mod routes;
 pub mod runner;
@@ -23,9 +26,9 @@ pub mod serve;
 pub mod store;
 pub mod writer;
 
-use crate::catalog::Catalog;
 use crate::config::ServeConfig;
 use crate::http::error::ErrorShape;
+use crate::live_catalog::PlanCatalog;
 use crate::runner::Runner;
 use crate::serve::ServeError;
 use crate::store::{InstanceStore, KeyStore, Stores};
@@ -39,7 +42,8 @@ use synapse_engine::{Executor, HandlerRegistry};
 
 /// Everything routes need.
 pub struct AppState {
-    pub catalog: Catalog,
+    /// The plans, reloaded live (`live_catalog`).
+    pub catalog: Arc<PlanCatalog>,
     pub runner: Arc<Runner>,
     pub instances: Arc<dyn InstanceStore>,
     pub keys: Arc<dyn KeyStore>,
@@ -61,6 +65,12 @@ pub struct AppState {
     pub origins: crate::http::origin::SameOrigin,
     /// Time to send a request's body once its headers are in (`BodyReadTimeout`).
     pub body_read_timeout: Duration,
+    /// Calendar time for key expiry and last use.
+    pub clock: Arc<dyn synapse_engine::Clock>,
+    /// The address the server listens on (`servers` of `/openapi.json`).
+    pub listen: std::net::SocketAddr,
+    /// Whether the handlers' targets (AD domains) answer (`/readyz`).
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
 impl AppState {
@@ -72,12 +82,21 @@ impl AppState {
         stores: Stores,
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, ServeError> {
-        let catalog = Catalog::load(&cfg.plans, &registry)?;
+        let recheck = Arc::new(tokio::sync::Notify::new());
+        let registry = crate::readiness::timed(registry, &recheck);
+        let clock = synapse_engine::clock::system();
+        let readiness = Arc::new(crate::readiness::Readiness::new(
+            &registry,
+            clock.clone(),
+            recheck,
+        ));
+        let registry = Arc::new(registry);
+        let catalog = Arc::new(PlanCatalog::load(&cfg.plans, registry.clone())?);
         let ad_errors = registry
             .descriptor(routes::ad::ENVELOPE_HANDLER)
             .map(ErrorShape::Handler)
             .unwrap_or_default();
-        let executor = Executor::in_process(Arc::new(registry));
+        let executor = Executor::in_process(registry);
         let writer = Arc::new(Writer::start(stores.batch.clone()));
         let runner = Arc::new(Runner::new(
             executor,
@@ -105,6 +124,9 @@ impl AppState {
                 &cfg.edge.allowed_hosts,
             ),
             body_read_timeout: cfg.edge.body_read_timeout,
+            clock,
+            listen: cfg.listen,
+            readiness,
         })
     }
 

@@ -51,6 +51,9 @@ pub enum ServeError {
     Server(#[source] std::io::Error),
 }
 
+/// How long the plans directory must be quiet before a change is reloaded (editors write in steps).
+const PLANS_DEBOUNCE: Duration = Duration::from_millis(300);
+
 /// The store file under the data directory.
 pub fn store_path(cfg: &ServeConfig) -> std::path::PathBuf {
     cfg.data.join("synapse.redb")
@@ -129,6 +132,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
+    crate::readiness::describe_metrics();
     // Bound first: the same-origin check knows the port (also when `Listen` asks for port 0).
     let listen_error = |source| ServeError::Listen {
         addr: cfg.listen,
@@ -148,8 +152,23 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         Stores::all_in(store.clone()),
         metrics,
     )?);
-    let invalid = state.catalog.entries().filter(|e| e.plan.is_none()).count();
-    tracing::info!(plans = state.catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
+    let catalog = state.catalog.snapshot();
+    let invalid = catalog.entries().filter(|e| e.plan.is_none()).count();
+    tracing::info!(plans = catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
+    drop(catalog);
+    // Live plans: a debounced watch of the plans directory, and SIGHUP (`reload`).
+    let plans: Arc<dyn crate::reload::Reload> = state.catalog.clone();
+    let _watch = match crate::reload::watch_dir(&cfg.plans, PLANS_DEBOUNCE, plans.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %cfg.plans.display(),
+                "cannot watch the plans directory: reload with POST /synapse/plans/reload or SIGHUP");
+            None
+        }
+    };
+    let sighup = crate::reload::on_sighup(vec![plans]);
+    // Each domain's bind, checked now (one log line each; the server starts either way) and periodically.
+    let readiness = state.readiness.clone().spawn();
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::router(state.clone()));
     tracing::info!(%addr, "synapse controller listening");
     eprintln!(
@@ -178,6 +197,8 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     };
     accept_loop(listener, app, &cfg, shutdown_signal()).await;
     pruner.abort();
+    sighup.abort();
+    readiness.abort();
     tracing::info!(
         running = state.runner.running(),
         "shutting down: cancelling running plans"

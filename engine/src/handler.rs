@@ -131,6 +131,41 @@ pub trait Handler: Send + Sync {
 
     /// Runs the action. `config` and `params` are the resolved `Handler.Config` and `Parameters` values.
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult;
+
+    /// Checks what the handler talks to (an AD domain: connect, bind, read the rootDSE), one entry per
+    /// target, bounded by the handler's own timeouts. The controller's `/readyz` and start-up check call it.
+    /// Default: no targets (always ready).
+    async fn check_targets(&self) -> Vec<TargetHealth> {
+        Vec::new()
+    }
+
+    /// The connection pools' gauges per target, without I/O (for `/metrics`). Default: none.
+    fn pool_gauges(&self) -> Vec<(String, PoolGauges)> {
+        Vec::new()
+    }
+}
+
+/// Whether one target of a handler (an AD domain) answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TargetHealth {
+    /// The target's name (the AD domain's name).
+    pub target: String,
+    pub ready: bool,
+    /// Why it is not ready (never a secret).
+    pub error: Option<String>,
+}
+
+/// A connection pool's gauges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PoolGauges {
+    pub in_use: usize,
+    pub idle: usize,
+    /// Connections opened since start.
+    pub opened: u64,
+    /// Connections that failed to open, broke or were dropped since start.
+    pub errors: u64,
 }
 
 /// One registered handler: its descriptor always, its implementation when it runs in this process.
@@ -204,6 +239,14 @@ impl HandlerRegistry {
     /// The canonical names of every registered handler, once each, in registration order.
     pub fn names(&self) -> &[&'static str] {
         &self.names
+    }
+
+    /// The handlers that run in this process, once each (by canonical name), in registration order.
+    pub fn implementations(&self) -> Vec<(&'static str, Arc<dyn Handler>)> {
+        self.names
+            .iter()
+            .filter_map(|n| self.get(n).map(|h| (*n, h)))
+            .collect()
     }
 }
 

@@ -62,16 +62,57 @@ async fn authenticate(refusals: Refusals, mut req: Request, next: Next) -> Respo
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        auth::authenticate(header, state.keys.as_ref())
+        let now = state.clock.now();
+        auth::authenticate(header, state.keys.as_ref(), now).map(|(p, rec)| {
+            touch(&state, rec, now);
+            p
+        })
     };
     match principal {
         Ok(p) => {
+            let name = p.name.clone();
             req.extensions_mut().insert(p);
             req.extensions_mut().insert(shape);
-            next.run(req).await
+            let mut resp = next.run(req).await;
+            // For the request log (`routes::record_metrics`): who called, never a secret.
+            resp.extensions_mut().insert(Caller(name));
+            resp
         }
-        Err(e) => shape.respond(e.into(), ""),
+        Err(e) => {
+            metrics::counter!("synapse_auth_failures_total", "reason" => e.reason()).increment(1);
+            let mut resp = shape.respond(e.into(), "");
+            resp.extensions_mut().insert(Caller(String::new()));
+            resp
+        }
     }
+}
+
+/// The name of the key (or `anonymous`) a request was authenticated as, in its response's extensions (empty:
+/// authentication failed).
+#[derive(Clone, Debug)]
+pub struct Caller(pub String);
+
+/// How often a key's `LastUsedAt` is written (at most once per this interval per key).
+const LAST_USED_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Records the key's use when its stored `LastUsedAt` is older than [`LAST_USED_EVERY`], off the request
+/// path (a blocking task; a failure is logged, never the request's).
+fn touch(
+    state: &Arc<AppState>,
+    rec: crate::store::TokenRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if rec.last_used_at.is_some_and(|t| now - t < LAST_USED_EVERY) {
+        return;
+    }
+    let keys = state.keys.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = keys.modify_token(&rec.name, &mut |t| {
+            t.last_used_at = Some(t.last_used_at.map_or(now, |old| old.max(now)));
+        }) {
+            tracing::warn!(key = %rec.name, error = %e, "recording the key's last use failed");
+        }
+    });
 }
 
 /// The routes of `route` (one `routes!(...)`) need `permission`.

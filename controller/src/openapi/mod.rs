@@ -28,7 +28,7 @@ Authentication: `Authorization: Bearer syn_...` API keys (`synapse token create 
 read|execute|admin`). Each operation needs one permission (its `x-permission`); `read` keys have ReadPlans, \
 ReadInstances and RunAdReads (look at plans and instances, AD reads and searches), `execute` keys also \
 StartPlans, CancelInstances and RunAdWrites, `admin` keys everything. \
-`/healthz`, `/metrics` and `/openapi.json` are open. With `synapse serve --no-auth` (loopback addresses only) \
+`/healthz`, `/readyz`, `/metrics` and `/openapi.json` are open. With `synapse serve --no-auth` (loopback addresses only) \
 every request runs as `anonymous` with the admin role.\n\n\
 Every response carries `x-request-id` (the client's own value is kept if it sends one). Errors are \
 `{\"Error\": {\"Status\", \"Message\", \"Problems\"}}`, except that request errors on the AD routes are wrapped \
@@ -56,6 +56,7 @@ pub const BODY: &str =
         (name = "ops", description = "Open operational routes."),
         (name = "execute", description = "The generic plan API."),
         (name = "ad", description = "The Active Directory API (also under /myriad)."),
+        (name = "admin", description = "Server administration: live plan reload, API keys (admin keys; a key may manage itself)."),
     ),
     components(
         // Schemas that the reusable responses and the parameter sets name (the routes add the ones their
@@ -147,6 +148,13 @@ fn finish(doc: &mut Value) {
 pub fn json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| document().to_string())
+}
+
+/// The document with `servers` set to `url` (the server's own address).
+pub fn json_with_server(url: &str) -> String {
+    let mut doc: Value = serde_json::from_str(json()).unwrap_or(Value::Null);
+    doc["servers"] = json!([{"url": url, "description": "This server (its listen address)."}]);
+    doc.to_string()
 }
 
 #[cfg(test)]

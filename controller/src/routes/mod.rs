@@ -17,8 +17,11 @@ macro_rules! delegate {
 }
 
 pub mod ad;
+pub mod docs;
 pub mod execute;
+pub mod keys;
 pub mod ops;
+pub mod plans;
 
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -38,10 +41,14 @@ use utoipa_axum::router::OpenApiRouter;
 /// `routes!`, which takes the path and methods from the handler's `#[utoipa::path]`: the router serves what
 /// the document lists, and nothing else (tests/api.rs probes it).
 fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) {
-    let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
+    let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .merge(ops::routes())
+        .merge(docs::routes());
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
-        .nest("/ad", ad::routes());
+        .nest("/ad", ad::routes())
+        .merge(plans::routes())
+        .merge(keys::routes());
     (open, protected)
 }
 
@@ -132,9 +139,13 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Request counts and latencies. The labels are bounded whatever clients send: `route` is the matched route's
-/// template (`/synapse/execute/{plan}/{id}`, never the raw path; unmatched paths are `other`) and `method` one
-/// of the known methods or `other`.
+/// Request counts and latencies, and the request log. The labels are bounded whatever clients send: `route`
+/// is the matched route's template (`/synapse/execute/{plan}/{id}`, never the raw path; unmatched paths are
+/// `other`) and `method` one of the known methods or `other`.
+///
+/// Every request is logged once, when its response starts (target `synapse::request`, level info; warn for
+/// 5xx): method, route template, status, latency, request id, and the key's name (`-` for open routes, empty
+/// when authentication failed). Never the path's values, the query, headers or bodies, so never a secret.
 async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = req
@@ -142,12 +153,32 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "other".to_string(), |m| m.as_str().to_string());
     let method = method_label(req.method());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    let code = resp.status().as_u16();
+    let key = resp
+        .extensions()
+        .get::<crate::http::access::Caller>()
+        .map_or("-", |c| c.0.as_str());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if code >= 500 {
+        tracing::warn!(target: "synapse::request", method, route = %route, status = code, latency_ms,
+            request_id = %request_id, key, "request");
+    } else {
+        tracing::info!(target: "synapse::request", method, route = %route, status = code, latency_ms,
+            request_id = %request_id, key, "request");
+    }
+    let status = code.to_string();
     metrics::counter!("synapse_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("synapse_http_request_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     resp
 }
 

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(openapi))
 }
@@ -35,6 +36,9 @@ pub struct Health {
     pub invalid_plans: Vec<String>,
     /// Instances running now.
     pub running: usize,
+    /// The last load of the plans directory (at start, or its latest live reload): what changed, and the
+    /// plans whose current file is refused (`KeptLastGood`: the previous version keeps serving).
+    pub plan_reload: crate::reload::ReloadReport,
 }
 
 /// Liveness and catalog health
@@ -45,6 +49,7 @@ pub struct Health {
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let invalid: Vec<String> = state
         .catalog
+        .snapshot()
         .entries()
         .filter(|e| e.plan.is_none())
         .map(|e| e.key.clone())
@@ -54,8 +59,28 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         plans: state.catalog.len(),
         invalid_plans: invalid,
         running: state.runner.running(),
+        plan_reload: crate::reload::Reload::last_report(state.catalog.as_ref()),
     })
     .into_response()
+}
+
+/// Readiness per handler target
+///
+/// Open (no API key). Whether each handler's targets answer: each AD domain's pool connects, binds and reads the
+/// rootDSE. Checked at start and every 30 s; `LastError` keeps the most recent failure after a recovery. 200 when
+/// every target is ready, 503 when one is not (or not checked yet). Liveness is `/healthz`.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Every target is ready.", body = crate::readiness::ReadyReport),
+        (status = 503, description = "A target is not ready (or not checked yet).", body = crate::readiness::ReadyReport),
+    ))]
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let report = state.readiness.report();
+    let status = match report.status {
+        crate::readiness::ReadyStatus::Ready => StatusCode::OK,
+        crate::readiness::ReadyStatus::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, axum::Json(report)).into_response()
 }
 
 /// Prometheus metrics
@@ -70,6 +95,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
             body = inline(String), content_type = "text/plain"),
     ))]
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state.readiness.record_pool_gauges();
     match &state.metrics {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -82,13 +108,22 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// This document
 ///
-/// Open. Generated from the routes and types (`crate::openapi`); docs/api.md is the prose form.
+/// Open. Generated from the routes and types (`crate::openapi`); docs/api.md is the prose form. `servers` is
+/// this server: its listen address (the request's `Host` when it listens on all addresses).
 #[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops",
     responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object)))]
-async fn openapi() -> Response {
+async fn openapi(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()));
+    let url = match host {
+        Some(h) if state.listen.ip().is_unspecified() => format!("http://{h}"),
+        _ => format!("http://{}", state.listen),
+    };
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::json(),
+        crate::openapi::json_with_server(&url),
     )
         .into_response()
 }

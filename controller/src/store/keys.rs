@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 /// The prefix of every API token [`new_token`] makes.
 pub const TOKEN_PREFIX: &str = "syn_";
 
-/// An API token, as stored: its name, roles and the SHA-256 of its secret (never the secret).
+/// An API token, as stored: its name, roles and the SHA-256 of its secret (never the secret), and what the
+/// key admin API manages (enabled, expiry, last use, description, owner). Fields added after the first
+/// version default when absent, so older stores read as enabled keys without expiry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TokenRecord {
@@ -20,6 +22,41 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
     /// Lowercase hex SHA-256 of the secret ([`hash_token`]).
     pub hash: String,
+    /// A disabled key is refused (401) until enabled again.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    /// After this instant the key is refused (401).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the key last authenticated a request (recorded at most once a minute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The key that created this one through the API (its "own" keys); none for keys made by the CLI on the
+    /// store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+impl Default for TokenRecord {
+    fn default() -> Self {
+        TokenRecord {
+            name: String::new(),
+            roles: Vec::new(),
+            created_at: DateTime::UNIX_EPOCH,
+            hash: String::new(),
+            enabled: true,
+            expires_at: None,
+            last_used_at: None,
+            description: None,
+            owner: None,
+        }
+    }
 }
 
 /// Persistence of API tokens. See the [module documentation](super) for the calling convention.
@@ -36,6 +73,19 @@ pub trait KeyStore: Send + Sync {
 
     /// Deletes a token by name; `false` if there was none.
     fn delete_token(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Changes the token named `name` in one transaction (read, `change`, write; the name and hash cannot
+    /// change): the changed record, or `None` if there is none.
+    fn modify_token(
+        &self,
+        name: &str,
+        change: &mut dyn FnMut(&mut TokenRecord),
+    ) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// The token named `name`.
+    fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.list_tokens()?.into_iter().find(|t| t.name == name))
+    }
 }
 
 /// The lowercase hex SHA-256 of a token secret (the whole string, prefix included): what the store keeps.

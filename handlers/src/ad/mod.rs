@@ -35,7 +35,9 @@ use futures::future::join_all;
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
-use synapse_engine::{ActionContext, ExecuteResult, Handler, HandlerDescriptor, StatusType};
+use synapse_engine::{
+    ActionContext, ExecuteResult, Handler, HandlerDescriptor, PoolGauges, StatusType, TargetHealth,
+};
 use tokio::sync::Mutex;
 
 /// One configured domain and its (lazily opened) pool.
@@ -92,6 +94,11 @@ impl ActiveDirectoryHandler {
                     .to_string()
             })?,
         };
+        Self::domain_pool(domain).await
+    }
+
+    /// The domain's pool, opened (connect and bind) on first use.
+    async fn domain_pool(domain: &Domain) -> Result<DomainPool, String> {
         let mut slot = domain.pool.lock().await;
         if let Some(p) = slot.as_ref() {
             return Ok(p.clone());
@@ -101,6 +108,24 @@ impl ActiveDirectoryHandler {
             .map_err(|e| format!("Cannot Connect To Domain [{}]: {e}", domain.settings.name()))?;
         *slot = Some(pool.clone());
         Ok(pool)
+    }
+
+    /// Each domain: its pool opened (connect, bind) and the rootDSE read through it.
+    async fn check_domains(&self) -> Vec<TargetHealth> {
+        let checks = self.domains.iter().map(|d| async move {
+            let result = match Self::domain_pool(d).await {
+                Ok(pool) => pool.root_dse().await.map(|_| ()).map_err(|e| {
+                    format!("Domain [{}]: reading the rootDSE: {e}", d.settings.name())
+                }),
+                Err(e) => Err(e),
+            };
+            TargetHealth {
+                target: d.settings.name().to_string(),
+                ready: result.is_ok(),
+                error: result.err(),
+            }
+        });
+        join_all(checks).await
     }
 }
 
@@ -363,6 +388,29 @@ fn summary(env: &AdEnvelope) -> String {
 impl Handler for ActiveDirectoryHandler {
     fn descriptor(&self) -> Arc<dyn HandlerDescriptor> {
         Arc::new(descriptor::AdDescriptor::default())
+    }
+
+    async fn check_targets(&self) -> Vec<TargetHealth> {
+        self.check_domains().await
+    }
+
+    fn pool_gauges(&self) -> Vec<(String, PoolGauges)> {
+        self.domains
+            .iter()
+            .filter_map(|d| {
+                let slot = d.pool.try_lock().ok()?;
+                let stats = slot.as_ref()?.stats();
+                Some((
+                    d.settings.name().to_string(),
+                    PoolGauges {
+                        in_use: stats.in_use,
+                        idle: stats.idle,
+                        opened: stats.opened,
+                        errors: stats.failed + stats.discarded,
+                    },
+                ))
+            })
+            .collect()
     }
 
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {

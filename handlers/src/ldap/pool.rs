@@ -55,6 +55,8 @@ struct Inner {
     preferred_url: AtomicUsize,
     opened: AtomicU64,
     discarded: AtomicU64,
+    /// Attempts to open a connection that failed (every URL tried).
+    failed: AtomicU64,
 }
 
 struct IdleConn {
@@ -74,6 +76,8 @@ pub struct PoolStats {
     pub opened: u64,
     /// Connections closed because they broke, timed out, sat idle too long or were discarded.
     pub discarded: u64,
+    /// Attempts to open a connection that failed (every URL tried, or a refused bind).
+    pub failed: u64,
 }
 
 /// A checked-out connection. Derefs to [`ldap3::Ldap`]; goes back to the pool on drop unless
@@ -161,6 +165,7 @@ impl LdapPool {
             preferred_url: AtomicUsize::new(0),
             opened: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
             settings,
         };
         let (mut ldap, url) = inner.open().await?;
@@ -208,6 +213,7 @@ impl LdapPool {
             in_use: self.inner.settings.pool_size - self.inner.permits.available_permits(),
             opened: self.inner.opened.load(Ordering::Relaxed),
             discarded: self.inner.discarded.load(Ordering::Relaxed),
+            failed: self.inner.failed.load(Ordering::Relaxed),
         }
     }
 
@@ -361,6 +367,14 @@ impl Inner {
     /// Opens and binds a connection, trying every URL once (starting with the preferred one), each
     /// within `connect_timeout`.
     async fn open(&self) -> Result<(Ldap, usize), Error> {
+        let r = self.open_any().await;
+        if r.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    async fn open_any(&self) -> Result<(Ldap, usize), Error> {
         let n = self.urls.len();
         let start = self.preferred_url.load(Ordering::Relaxed) % n.max(1);
         let mut failures = Vec::new();

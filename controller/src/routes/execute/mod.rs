@@ -165,6 +165,7 @@ async fn list_plans(
     };
     let names: Vec<Value> = state
         .catalog
+        .snapshot()
         .entries()
         .filter(|e| filter.as_ref().is_none_or(|re| re.is_match(&e.key)))
         .map(|e| json!(e.key))

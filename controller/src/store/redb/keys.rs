@@ -78,6 +78,25 @@ impl KeyStore for RedbStore {
         Ok(out)
     }
 
+    fn modify_token(
+        &self,
+        name: &str,
+        change: &mut dyn FnMut(&mut TokenRecord),
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        self.modify_token_record(name, change)
+    }
+
+    fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let txn = self.db.begin_read().db(self)?;
+        let names = txn.open_table(TOKEN_NAMES).db(self)?;
+        let Some(hash) = names.get(name).db(self)?.map(|g| g.value().to_string()) else {
+            return Ok(None);
+        };
+        drop(names);
+        drop(txn);
+        self.token_by_hash(&hash)
+    }
+
     fn delete_token(&self, name: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write().db(self)?;
         let found = {
@@ -97,6 +116,44 @@ impl KeyStore for RedbStore {
     }
 }
 
+impl RedbStore {
+    fn modify_token_record(
+        &self,
+        name: &str,
+        change: &mut dyn FnMut(&mut TokenRecord),
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        let changed = {
+            let names = txn.open_table(TOKEN_NAMES).db(self)?;
+            let mut tokens = txn.open_table(TOKENS).db(self)?;
+            let Some(hash) = names.get(name).db(self)?.map(|g| g.value().to_string()) else {
+                return Ok(None);
+            };
+            let Some(old) = tokens
+                .get(hash.as_str())
+                .db(self)?
+                .map(|g| g.value().to_vec())
+            else {
+                return Err(self.corrupt("token_names", name, "the token it names is missing"));
+            };
+            let mut rec: TokenRecord =
+                serde_json::from_slice(&old).map_err(|e| self.corrupt("tokens", &hash, e))?;
+            change(&mut rec);
+            // The identity stays.
+            rec.name = name.to_string();
+            rec.hash = hash.clone();
+            let json = serde_json::to_vec(&rec).map_err(|e| StoreError::Invalid {
+                kind: "token",
+                reason: e.to_string(),
+            })?;
+            tokens.insert(hash.as_str(), json.as_slice()).db(self)?;
+            rec
+        };
+        txn.commit().db(self)?;
+        Ok(Some(changed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +170,7 @@ mod tests {
             roles: vec!["plans:run".into(), "plans:read".into()],
             created_at: t0(),
             hash: hash_token(&secret),
+            ..TokenRecord::default()
         };
         store.put_token(&rec).unwrap();
         assert_eq!(
@@ -166,6 +224,7 @@ mod tests {
             roles: vec![],
             created_at: t0(),
             hash: hash_token("syn_second"),
+            ..TokenRecord::default()
         };
         store.put_token(&second).unwrap();
         let names: Vec<String> = store
@@ -182,5 +241,21 @@ mod tests {
         assert_eq!(store.list_tokens().unwrap(), vec![second]);
         // The name is free again.
         store.put_token(&dup).unwrap();
+        // Changed in place; name and hash stay.
+        let changed = store
+            .modify_token("deploy", &mut |t| {
+                t.enabled = false;
+                t.name = "renamed".into();
+                t.description = Some("ci".into());
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((changed.name.as_str(), changed.enabled), ("deploy", false));
+        assert_eq!(
+            store.token_by_hash(&dup.hash).unwrap(),
+            Some(changed.clone())
+        );
+        assert_eq!(store.token_by_name("deploy").unwrap(), Some(changed));
+        assert_eq!(store.modify_token("nobody", &mut |_| {}).unwrap(), None);
     }
 }

@@ -204,6 +204,7 @@ mod tests {
                     roles: vec!["admin".into()],
                     created_at: t0(),
                     hash: hash_token("syn_secret"),
+                    ..TokenRecord::default()
                 })
                 .unwrap();
             // Dropped without finishing `rec`: the process "died".
@@ -338,6 +339,7 @@ mod tests {
             roles: vec!["read".into()],
             created_at: t0(),
             hash: hash_token("syn_old"),
+            ..TokenRecord::default()
         };
         {
             let db = redb::Database::create(&path).unwrap();
@@ -460,6 +462,7 @@ mod tests {
             roles: vec![],
             created_at: t0(),
             hash: hash_token("syn_k"),
+            ..TokenRecord::default()
         };
         stores.keys.put_token(&token).unwrap();
         assert_eq!(stores.keys.list_tokens().unwrap(), vec![token]);
