@@ -43,6 +43,7 @@ pub enum TokenCommand {
     },
     /// Enable a disabled API key.
     Enable {
+        /// The key's name.
         #[arg(long)]
         name: String,
         #[command(flatten)]
@@ -50,6 +51,7 @@ pub enum TokenCommand {
     },
     /// Disable an API key: it is refused (401) until enabled again.
     Disable {
+        /// The key's name.
         #[arg(long)]
         name: String,
         #[command(flatten)]
@@ -57,6 +59,7 @@ pub enum TokenCommand {
     },
     /// Delete an API key by name.
     Delete {
+        /// The key's name.
         #[arg(long)]
         name: String,
         #[command(flatten)]
