@@ -92,6 +92,9 @@ impl Entry {
     }
 }
 
+/// Subfolders of the plans directory whose plans are served too (by file name, like the top level).
+pub const PLAN_SUBFOLDERS: [&str; 1] = ["dns"];
+
 /// All plans by lower-case key.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -99,14 +102,30 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Loads every `*.yaml` directly in `dir` (not recursively: subfolders such as `examples/` are not
-    /// served).
+    /// Loads every `*.yaml` directly in `dir`, then those of the handler folders in [`PLAN_SUBFOLDERS`]
+    /// (`dns/`) when present. Other subfolders (such as `examples/`) are not served. Names stay unique across
+    /// folders: a file whose name is already taken is not served (an error is logged; the first one wins).
     pub fn load(dir: &Path, registry: &HandlerRegistry) -> Result<Catalog, CatalogError> {
+        let mut entries = BTreeMap::new();
+        Self::load_dir(dir, registry, &mut entries)?;
+        for sub in PLAN_SUBFOLDERS {
+            let d = dir.join(sub);
+            if d.is_dir() {
+                Self::load_dir(&d, registry, &mut entries)?;
+            }
+        }
+        Ok(Catalog { entries })
+    }
+
+    fn load_dir(
+        dir: &Path,
+        registry: &HandlerRegistry,
+        entries: &mut BTreeMap<String, Arc<Entry>>,
+    ) -> Result<(), CatalogError> {
         let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Unreadable {
             path: dir.to_path_buf(),
             source,
         })?;
-        let mut entries = BTreeMap::new();
         for item in rd.flatten() {
             let path = item.path();
             if !path.is_file() || path.extension().is_none_or(|e| e != "yaml" && e != "yml") {
@@ -115,6 +134,14 @@ impl Catalog {
             let Some(key) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
                 continue;
             };
+            if let Some(taken) = entries.get(&key.to_ascii_lowercase()) {
+                tracing::error!(
+                    "plan {} is not served: the name '{key}' is taken by {}",
+                    path.display(),
+                    taken.path.display()
+                );
+                continue;
+            }
             let entry = match load::load_file(&path) {
                 Err(d) => Entry {
                     key: key.clone(),
@@ -147,7 +174,7 @@ impl Catalog {
             }
             entries.insert(key.to_ascii_lowercase(), Arc::new(entry));
         }
-        Ok(Catalog { entries })
+        Ok(())
     }
 
     /// The entry for a plan name.

@@ -17,6 +17,7 @@ macro_rules! delegate {
 }
 
 pub mod ad;
+pub mod dns;
 pub mod execute;
 pub mod ops;
 
@@ -41,7 +42,8 @@ fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) 
     let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
-        .nest("/ad", ad::routes());
+        .nest("/ad", ad::routes())
+        .nest("/dns", dns::routes());
     (open, protected)
 }
 
