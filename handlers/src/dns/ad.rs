@@ -5,14 +5,15 @@
 //!   the legacy `CN=MicrosoftDNS,CN=System,<base>`; new zones go to DomainDnsZones, made as
 //!   `samba-tool dns zonecreate` makes them (the same 7 `dNSProperty` values, an `@` node with SOA and NS).
 //! - Every change bumps the zone's SOA serial first, by an optimistic LDAP modify that deletes the old SOA
-//!   value and adds the new one in one request: two writers that read the same serial cannot both succeed
+//!   value (the last one this process saw, else read) and adds the new one in one request: two writers that read the same serial cannot both succeed
 //!   (the second gets noSuchAttribute and retries), so serials strictly increase. The new record carries the
 //!   new serial, as the DC's own tools write it.
 //! - Tombstoned nodes (`dNSTombstoned: TRUE`) and type-0 records are skipped on read; adding to a tombstoned
 //!   node replaces its remains.
 //! - Every DN and filter is built from checked names through `ldap_dn_value`/`ldap_filter_value`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use ldap3::{Mod, Scope, SearchEntry};
 
@@ -101,6 +102,9 @@ pub enum DnsError {
 pub struct AdDns {
     pool: LdapPool,
     base: String,
+    /// The last SOA value this process wrote or read, per zone DN: the first bump attempt modifies from it
+    /// without reading (a stale value fails the optimistic modify and is read again).
+    soa: Arc<Mutex<HashMap<String, Vec<u8>>>>,
 }
 
 fn values(entry: &SearchEntry, attr: &str) -> Vec<Vec<u8>> {
@@ -147,7 +151,11 @@ impl AdDns {
     /// The DNS of the domain whose naming context is `base` (the pool's base DN).
     pub fn new(pool: LdapPool) -> AdDns {
         let base = pool.base_dn().to_string();
-        AdDns { pool, base }
+        AdDns {
+            pool,
+            base,
+            soa: Arc::default(),
+        }
     }
 
     /// The three zone containers, DomainDnsZones first (where new zones go).
@@ -343,6 +351,7 @@ impl AdDns {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.remember_soa(zone, None);
         match self.pool.delete(&zone.dn).await {
             Ok(()) => Ok(true),
             Err(e) if e.ldap_code() == Some(32) => Ok(false),
@@ -408,19 +417,43 @@ impl AdDns {
         Ok(out)
     }
 
-    /// Bumps the zone's SOA serial (optimistically: see the module docs) and returns the new serial.
+    fn cached_soa(&self, zone: &Zone) -> Option<(Vec<u8>, DnsRecord)> {
+        let cache = self.soa.lock().ok()?;
+        let b = cache.get(&zone.dn)?.clone();
+        let r = DnsRecord::decode(&b).ok()?;
+        Some((b, r))
+    }
+
+    fn remember_soa(&self, zone: &Zone, blob: Option<Vec<u8>>) {
+        if let Ok(mut cache) = self.soa.lock() {
+            match blob {
+                Some(b) => cache.insert(zone.dn.clone(), b),
+                None => cache.remove(&zone.dn),
+            };
+        }
+    }
+
+    /// Bumps the zone's SOA serial (optimistically: see the module docs) and returns the new serial. The
+    /// first attempt starts from the SOA value this process saw last (no read); a stale one fails the modify
+    /// like a concurrent writer's change does, and the SOA is read again.
     pub async fn bump_serial(&self, zone: &Zone) -> Result<u32, DnsError> {
         let apex_dn = Self::node_dn(zone, "@");
+        let mut cached = self.cached_soa(zone);
         for _ in 0..SERIAL_RETRIES {
-            let apex = self
-                .read_node(zone, "@")
-                .await?
-                .ok_or_else(|| DnsError::Zone(format!("zone {} has no @ node", zone.name)))?;
-            let Some((old_bytes, old)) = live_records(&apex)
-                .into_iter()
-                .find(|(_, r)| r.data.rtype() == rtype::SOA)
-            else {
-                return Err(DnsError::Zone(format!("zone {} has no SOA", zone.name)));
+            let (old_bytes, old) = match cached.take() {
+                Some(c) => c,
+                None => {
+                    let apex = self.read_node(zone, "@").await?.ok_or_else(|| {
+                        DnsError::Zone(format!("zone {} has no @ node", zone.name))
+                    })?;
+                    let Some(found) = live_records(&apex)
+                        .into_iter()
+                        .find(|(_, r)| r.data.rtype() == rtype::SOA)
+                    else {
+                        return Err(DnsError::Zone(format!("zone {} has no SOA", zone.name)));
+                    };
+                    found
+                }
             };
             let mut new = old.clone();
             let next = match &mut new.data {
@@ -435,16 +468,23 @@ impl AdDns {
             let new_bytes = new.encode().map_err(|e| DnsError::Zone(e.to_string()))?;
             let mods = vec![
                 Mod::Delete(b"dnsRecord".to_vec(), [old_bytes].into()),
-                Mod::Add(b"dnsRecord".to_vec(), [new_bytes].into()),
+                Mod::Add(b"dnsRecord".to_vec(), [new_bytes.clone()].into()),
             ];
             match self.pool.modify(&apex_dn, mods).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    self.remember_soa(zone, Some(new_bytes));
+                    return Ok(next);
+                }
                 // Another writer replaced the SOA first (16), or added the same new value (20): read again.
                 Err(e) if matches!(e.ldap_code(), Some(16) | Some(20)) => {
+                    self.remember_soa(zone, None);
                     tokio::task::yield_now().await;
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.remember_soa(zone, None);
+                    return Err(e.into());
+                }
             }
         }
         Err(DnsError::Zone(format!(
