@@ -1060,6 +1060,27 @@ async fn dns_api_routes_follow_the_contract() {
         .await;
     assert_eq!(st, 404);
 
+    // An upstream-style DNS plan (DnsActions) runs unchanged through /synapse/execute.
+    let actions = json!([{"Action": "add", "RecordType": "AType", "Hostname": format!("up.{zone}"),
+        "IpAddress": format!("10.{a}.{b}.11"), "DnsZone": "", "RequestOwner": "jdoe", "Note": "n"}]);
+    let body = json!({"dnsactions": actions.to_string()}).to_string();
+    let (st, res) = s
+        .req(
+            "POST",
+            "/synapse/execute/DnsActions/start/sync",
+            Some(&body),
+        )
+        .await;
+    assert_eq!(st, 200, "{res:#}");
+    assert_eq!(
+        dig_values(&format!("up.{zone}"), "A"),
+        vec![format!("10.{a}.{b}.11")]
+    );
+    assert_eq!(
+        dig_values(&format!("11.{rzone}"), "PTR"),
+        vec![format!("up.{zone}.")]
+    );
+
     // Delete the zones.
     let (st, _) = s.req("DELETE", &format!("/dns/zones/{zone}"), None).await;
     assert_eq!(st, 200);

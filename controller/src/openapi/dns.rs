@@ -78,7 +78,7 @@ pub struct DnsRecordFilters {
 pub struct DnsValueFlag {
     /// One value (`10.1.2.3`, `10 mail.example.com`, ...); without it, every value of the type.
     pub value: Option<String>,
-    /// DELETE: also delete the PTR of each deleted A/AAAA value (default true).
+    /// DELETE only (a 400 on GET): also delete the PTR of each deleted A/AAAA value (default true).
     pub createptr: Option<bool>,
 }
 
