@@ -105,7 +105,16 @@ pub struct AdDns {
     /// The last SOA value this process wrote or read, per zone DN: the first bump attempt modifies from it
     /// without reading (a stale value fails the optimistic modify and is read again).
     soa: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    /// The zone list, kept [`ZONE_LIST_TTL`] for record operations (which zone holds a name, PTR pairing);
+    /// dropped when this process creates or deletes a zone.
+    zones: Arc<Mutex<ZoneList>>,
 }
+
+/// A zone list and when it was read.
+type ZoneList = Option<(tokio::time::Instant, Vec<Zone>)>;
+
+/// How long record operations reuse a zone list (zones made or removed by others show after at most this).
+pub const ZONE_LIST_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn values(entry: &SearchEntry, attr: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -155,6 +164,7 @@ impl AdDns {
             pool,
             base,
             soa: Arc::default(),
+            zones: Arc::default(),
         }
     }
 
@@ -205,6 +215,29 @@ impl AdDns {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// [`list_zones`](Self::list_zones), reused for [`ZONE_LIST_TTL`] (for record operations only: zone
+    /// reads and zone writes always ask the directory).
+    pub async fn zones_cached(&self) -> Result<Vec<Zone>, DnsError> {
+        if let Ok(slot) = self.zones.lock() {
+            if let Some((at, z)) = slot.as_ref() {
+                if at.elapsed() < ZONE_LIST_TTL {
+                    return Ok(z.clone());
+                }
+            }
+        }
+        let z = self.list_zones().await?;
+        if let Ok(mut slot) = self.zones.lock() {
+            *slot = Some((tokio::time::Instant::now(), z.clone()));
+        }
+        Ok(z)
+    }
+
+    fn forget_zones(&self) {
+        if let Ok(mut slot) = self.zones.lock() {
+            *slot = None;
+        }
     }
 
     /// The zone named `name` (checked, lower case), if any.
@@ -289,6 +322,7 @@ impl AdDns {
                 ZONE_PROPERTIES.iter().map(|p| p.to_vec()).collect(),
             ),
         ];
+        self.forget_zones();
         match self.pool.add_bytes(&dn, attrs).await {
             Ok(()) => {}
             Err(e) if e.ldap_code() == Some(68) => return Ok(None),
@@ -352,6 +386,7 @@ impl AdDns {
             }
         }
         self.remember_soa(zone, None);
+        self.forget_zones();
         match self.pool.delete(&zone.dn).await {
             Ok(()) => Ok(true),
             Err(e) if e.ldap_code() == Some(32) => Ok(false),

@@ -346,9 +346,18 @@ impl Ctx<'_> {
             })
     }
 
-    /// The zone holding `fqdn` (the longest zone name it ends with).
+    /// The zone a record operation names: from the (briefly kept) zone list, else asked for.
+    async fn record_zone(&self, zname: &str) -> Result<Zone, (AdStatus, String)> {
+        let zones = self.dns.zones_cached().await.map_err(ldap_err)?;
+        match zones.into_iter().find(|z| z.name == zname) {
+            Some(z) => Ok(z),
+            None => self.zone(zname).await,
+        }
+    }
+
+    /// The zone holding `fqdn` (the longest zone name it ends with), from the briefly kept zone list.
     async fn zone_of(&self, fqdn: &str) -> Result<Option<Zone>, (AdStatus, String)> {
-        let zones = self.dns.list_zones().await.map_err(ldap_err)?;
+        let zones = self.dns.zones_cached().await.map_err(ldap_err)?;
         Ok(zones
             .into_iter()
             .filter(|z| fqdn == z.name || fqdn.ends_with(&format!(".{}", z.name)))
@@ -517,7 +526,7 @@ impl Ctx<'_> {
         }
         let zones: Vec<Zone> = match p.zone.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(z) => vec![
-                self.zone(&name::check_name("Zone", z).map_err(inv)?)
+                self.record_zone(&name::check_name("Zone", z).map_err(inv)?)
                     .await?,
             ],
             None => match name_in {
@@ -617,7 +626,7 @@ impl Ctx<'_> {
         };
         let zone = match p.zone.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(z) => {
-                self.zone(&name::check_name("Zone", z).map_err(inv)?)
+                self.record_zone(&name::check_name("Zone", z).map_err(inv)?)
                     .await?
             }
             None => {
@@ -715,7 +724,7 @@ impl Ctx<'_> {
         }
         let zone = match p.zone.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(z) => {
-                self.zone(&name::check_name("Zone", z).map_err(inv)?)
+                self.record_zone(&name::check_name("Zone", z).map_err(inv)?)
                     .await?
             }
             None => {
