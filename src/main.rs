@@ -294,16 +294,10 @@ fn plans_config(args: &PlansArgs) -> Result<synapse_controller::config::ServeCon
 }
 
 /// The plan files of a plans directory by name (file name without `.yaml`/`.yml`, as the API addresses
-/// them), sorted by name; not recursive, as the server.
+/// them), sorted by name: exactly the files the server serves (the top level and `dns/`).
 fn plan_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let rd =
-        std::fs::read_dir(dir).with_context(|| format!("plans directory {}", dir.display()))?;
-    let mut out: Vec<(String, PathBuf)> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p)))
-        .collect();
+    let mut out = synapse_controller::catalog::plan_files(dir)
+        .with_context(|| format!("plans directory {}", dir.display()))?;
     out.sort_by_key(|(k, _)| k.to_ascii_lowercase());
     Ok(out)
 }

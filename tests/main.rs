@@ -12,6 +12,7 @@
 mod ad_handler;
 mod api;
 mod cli;
+mod dns;
 mod engine_exec;
 mod ldap_pool;
 mod operator;

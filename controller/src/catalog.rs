@@ -130,8 +130,38 @@ impl Entry {
     }
 }
 
-/// The plan files directly in `dir` (`*.yaml`, `*.yml`), with their keys (file names without extension).
+/// Subfolders of the plans directory whose plans are served too (by file name, like the top level).
+pub const PLAN_SUBFOLDERS: [&str; 1] = ["dns"];
+
+/// The plan files the catalog serves (`*.yaml`, `*.yml`) with their keys (file names without extension):
+/// those directly in `dir`, then those of the handler folders in [`PLAN_SUBFOLDERS`] (`dns/`) when present.
+/// Other subfolders (such as `examples/`) are not served. Keys stay unique across folders (case-insensitive):
+/// a file whose key is already taken is left out with an error logged (the top level, then the first file
+/// in name order, wins).
 pub fn plan_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> {
+    let mut out = files_in(dir)?;
+    for sub in PLAN_SUBFOLDERS {
+        let d = dir.join(sub);
+        if !d.is_dir() {
+            continue;
+        }
+        for (key, path) in files_in(&d)? {
+            if let Some((_, taken)) = out.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+                tracing::error!(
+                    "plan {} is not served: the name '{key}' is taken by {}",
+                    path.display(),
+                    taken.display()
+                );
+                continue;
+            }
+            out.push((key, path));
+        }
+    }
+    Ok(out)
+}
+
+/// The plan files directly in `dir`, sorted by key.
+fn files_in(dir: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> {
     let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Unreadable {
         path: dir.to_path_buf(),
         source,
@@ -158,8 +188,9 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Loads every `*.yaml` directly in `dir` (not recursively: subfolders such as `examples/` are not
-    /// served).
+    /// Loads every `*.yaml` directly in `dir`, then those of the handler folders in [`PLAN_SUBFOLDERS`]
+    /// (`dns/`) when present. Other subfolders (such as `examples/`) are not served. Names stay unique across
+    /// folders: a file whose name is already taken is not served (an error is logged; the first one wins).
     pub fn load(dir: &Path, registry: &HandlerRegistry) -> Result<Catalog, CatalogError> {
         let mut entries = BTreeMap::new();
         for (key, path) in plan_files(dir)? {

@@ -163,7 +163,7 @@ impl Drop for Watch {
     }
 }
 
-/// Watches `dir` (not recursively) and reloads `r` once changes have settled for `debounce`. Must be called
+/// Watches `dir` and its subfolders (plans/dns) and reloads `r` once changes have settled for `debounce`. Must be called
 /// inside a Tokio runtime.
 pub fn watch_dir(
     dir: &Path,
@@ -179,9 +179,7 @@ pub fn watch_dir(
             Err(e) => tracing::warn!(error = %e, "watching for file changes failed"),
         },
     )?;
-    debouncer
-        .watcher()
-        .watch(dir, RecursiveMode::NonRecursive)?;
+    debouncer.watcher().watch(dir, RecursiveMode::Recursive)?;
     let task = tokio::spawn(async move {
         loop {
             changed.notified().await;

@@ -9,6 +9,7 @@
 pub mod ad;
 pub mod config;
 pub mod core;
+pub mod dns;
 pub mod error;
 pub mod format;
 pub mod ldap;
@@ -28,7 +29,7 @@ struct Builtin {
 
 /// Every built-in handler. A new handler plugs in here (and gets a section in [`HandlersConfig`] when it
 /// has settings).
-const BUILTINS: [Builtin; 3] = [
+const BUILTINS: [Builtin; 4] = [
     Builtin {
         descriptor: || core::EmptyHandler.descriptor(),
         build: |_| Arc::new(core::EmptyHandler),
@@ -41,6 +42,15 @@ const BUILTINS: [Builtin; 3] = [
         descriptor: || Arc::new(ad::descriptor::AdDescriptor::default()),
         build: |cfg| {
             Arc::new(ad::ActiveDirectoryHandler::from_config(
+                &cfg.active_directory.clone().unwrap_or_default(),
+            ))
+        },
+    },
+    // AD-integrated DNS of the ActiveDirectory section's domains (no section of its own).
+    Builtin {
+        descriptor: || Arc::new(dns::descriptor::DnsDescriptor),
+        build: |cfg| {
+            Arc::new(dns::DnsHandler::from_config(
                 &cfg.active_directory.clone().unwrap_or_default(),
             ))
         },
@@ -84,7 +94,12 @@ mod tests {
         let names: Vec<&str> = descriptors().iter().map(|d| d.name()).collect();
         assert_eq!(
             names,
-            vec!["EmptyHandler", "EchoHandler", "ActiveDirectoryHandler"]
+            vec![
+                "EmptyHandler",
+                "EchoHandler",
+                "ActiveDirectoryHandler",
+                "DnsHandler"
+            ]
         );
         assert_eq!(r.names(), names.as_slice());
         for d in descriptors() {

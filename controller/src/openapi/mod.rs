@@ -7,6 +7,7 @@
 
 pub mod ad;
 pub mod check;
+pub mod dns;
 pub mod params;
 pub mod responses;
 pub mod schemas;
@@ -57,6 +58,7 @@ pub const BODY: &str =
         (name = "execute", description = "The generic plan API."),
         (name = "ad", description = "The Active Directory API (also under /myriad)."),
         (name = "admin", description = "Server administration: live plan reload, API keys (admin keys; a key may manage itself)."),
+        (name = "dns", description = "The DNS API: AD-integrated zones and records (DnsHandler plans in plans/dns)."),
     ),
     components(
         // Schemas that the reusable responses and the parameter sets name (the routes add the ones their

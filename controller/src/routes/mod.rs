@@ -17,6 +17,7 @@ macro_rules! delegate {
 }
 
 pub mod ad;
+pub mod dns;
 pub mod docs;
 pub mod execute;
 pub mod keys;
@@ -47,6 +48,7 @@ fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) 
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
         .nest("/ad", ad::routes())
+        .nest("/dns", dns::routes())
         .merge(plans::routes())
         .merge(keys::routes());
     (open, protected)

@@ -105,7 +105,7 @@ fn object_type(object: &str) -> Result<&'static str, ApiError> {
 const RENDER_FLAGS: &[&str] = &["outputtype", "prettyprint", "timeoutseconds", "dryrun"];
 
 /// The request's rendering and its query flags as dynamic parameters.
-fn split_query(
+pub(crate) fn split_query(
     q: &BTreeMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<(Format, bool, DynamicParams), ApiError> {
@@ -125,7 +125,7 @@ fn split_query(
 /// Body keys (Create/Modify/custom searches) become parameters; lists and mappings travel as JSON text
 /// (the plans parse them). A key that the query string (or the URL: `from_url`) already gives is ambiguous: a
 /// 400 naming it, not "the body wins".
-fn add_body(
+pub(crate) fn add_body(
     params: &mut DynamicParams,
     map: serde_json::Map<String, Value>,
     from_url: &[&str],
@@ -157,13 +157,13 @@ fn refuse_twice(params: &DynamicParams, k: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// What every AD route carries along, extracted once per request: the state, the query (each key once), the
+/// What every AD route (and `/dns` route) carries along, extracted once per request: the state, the query (each key once), the
 /// headers and the authenticated principal.
-struct Call {
-    state: Arc<AppState>,
-    q: BTreeMap<String, String>,
-    headers: HeaderMap,
-    principal: Principal,
+pub(crate) struct Call {
+    pub(crate) state: Arc<AppState>,
+    pub(crate) q: BTreeMap<String, String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) principal: Principal,
 }
 
 impl FromRequestParts<Arc<AppState>> for Call {
@@ -185,7 +185,7 @@ impl FromRequestParts<Arc<AppState>> for Call {
 }
 
 /// Runs `plan` with `params` and answers with its first action's envelope.
-async fn call(
+pub(crate) async fn call(
     c: &Call,
     plan: &str,
     params: DynamicParams,
