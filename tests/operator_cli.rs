@@ -662,7 +662,11 @@ fn docs_api_examples_run() {
     let slow_id = start("slow", "{}");
     let chosen: Vec<&Example> = examples
         .iter()
-        .filter(|e| !e.section.starts_with("/ad") && !e.section.starts_with("The seed"))
+        .filter(|e| {
+            !e.section.starts_with("/ad")
+                && !e.section.starts_with("/dns")
+                && !e.section.starts_with("The seed")
+        })
         .collect();
     let ran = chosen.len();
     let body_file = srv._dir.path().join("answer");
@@ -680,7 +684,15 @@ fn docs_api_examples_run() {
         })
         .collect();
     let refs: Vec<&Example> = with_ids.iter().collect();
-    let failures = run_examples(&srv, &refs, &body_file, Vec::new(), &mut |_, _, _| {});
+    // `$HELPDESK_KEY` is the secret of the key the API keys section creates.
+    let failures = run_examples(&srv, &refs, &body_file, Vec::new(), &mut |e, body, vars| {
+        if e.command.contains("/synapse/keys") && e.command.contains("\"helpdesk\"") {
+            let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            if let Some(s) = v["Secret"].as_str() {
+                vars.push(("HELPDESK_KEY".to_string(), s.to_string()));
+            }
+        }
+    });
     eprintln!("{ran} docs/api.md examples ran");
     assert!(ran >= 15, "only {ran} examples ran");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -749,7 +761,11 @@ fn docs_api_ad_examples_run() {
     let examples = curl_examples(&doc);
     let chosen: Vec<&Example> = examples
         .iter()
-        .filter(|e| e.section.starts_with("/ad") || e.section.starts_with("The seed"))
+        .filter(|e| {
+            e.section.starts_with("/ad")
+                || e.section.starts_with("/dns")
+                || e.section.starts_with("The seed")
+        })
         .collect();
     assert!(chosen.len() >= 25, "only {} AD examples", chosen.len());
     let srv = docs_server(true);
@@ -759,6 +775,8 @@ fn docs_api_ad_examples_run() {
         "ad/group/FamousActors",
         "ad/group/AllActors",
         "ad/ou/ou=Synapse,dc=sandbox,dc=local",
+        "dns/zones/example.test",
+        "dns/reversezones/2.1.10.in-addr.arpa",
     ] {
         sh(
             &format!("curl -s -o /dev/null --max-time 60 -H \"$H\" -X DELETE \"$SYNAPSE/{path}\""),
