@@ -28,6 +28,8 @@ macro_rules! out_raw {
     }};
 }
 
+mod schedule_cli;
+
 /// Exit code when the plan ran and did not succeed.
 const EXIT_PLAN_FAILED: u8 = 1;
 /// Exit code for an invalid plan, bad inputs or bad usage: nothing ran.
@@ -59,6 +61,9 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Scheduled runs: preview cron expressions (docs/scheduling.md).
+    #[command(subcommand)]
+    Schedule(schedule_cli::ScheduleCommand),
 }
 
 #[derive(clap::Args, Clone)]
@@ -205,6 +210,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(EXIT_INVALID)
         }
         Command::Token(cmd) => token(cmd),
+        Command::Schedule(cmd) => schedule_cli::run(cmd),
         Command::Config(ConfigCommand::Print(args)) => {
             let cfg = serve_config(&args)?;
             out_raw!("{}", serde_yaml::to_string(&cfg.printable())?);

@@ -15,4 +15,5 @@ mod cli;
 mod engine_exec;
 mod ldap_pool;
 mod plan_errors;
+mod schedules;
 mod support;

@@ -67,7 +67,13 @@ pub enum StartError {
     /// `MaxRunningInstances` instances are running already; try again when some have finished.
     #[error("{running} plan instances are running, the most this server runs at once (MaxRunningInstances = {limit}); try again later")]
     Busy { running: usize, limit: usize },
+    /// The caller's commit of the new instance record failed (scheduled starts: `Runner::start_committed`).
+    #[error("the instance could not be recorded: {0}")]
+    Record(crate::store::StoreError),
 }
+
+/// Stores a new instance record for [`Runner::start_committed`].
+pub type CommitRecord<'a> = dyn FnMut(&InstanceRecord) -> Result<(), crate::store::StoreError> + 'a;
 
 /// Who starts a plan and how.
 pub struct StartRequest {
@@ -122,6 +128,25 @@ impl Runner {
 
     /// Checks the inputs (every problem at once), stores the instance as Running, and starts it.
     pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<Started, StartError> {
+        self.start_inner(req, None)
+    }
+
+    /// Like [`Runner::start`], but the new instance record (status Running) is stored by `commit` instead
+    /// of the group-commit writer, before the run begins: the scheduler stores it in the same transaction
+    /// as the occurrence that fires it. When `commit` fails nothing runs ([`StartError::Record`]).
+    pub fn start_committed(
+        self: &Arc<Self>,
+        req: StartRequest,
+        commit: &mut CommitRecord<'_>,
+    ) -> Result<Started, StartError> {
+        self.start_inner(req, Some(commit))
+    }
+
+    fn start_inner(
+        self: &Arc<Self>,
+        req: StartRequest,
+        commit: Option<&mut CommitRecord<'_>>,
+    ) -> Result<Started, StartError> {
         if !req.plan.is_active {
             return Err(StartError::Inactive {
                 plan: req.plan_key.clone(),
@@ -166,7 +191,17 @@ impl Runner {
                 },
             );
         }
-        self.writer.put(record.clone());
+        match commit {
+            None => self.writer.put(record.clone()),
+            Some(commit) => {
+                if let Err(e) = commit(&record) {
+                    if let Ok(mut live) = self.live.lock() {
+                        live.remove(&id);
+                    }
+                    return Err(StartError::Record(e));
+                }
+            }
+        }
         let sink_events = events.clone();
         let progress = ProgressSink::new(move |e| {
             // Events are best-effort for watchers; without one there is nothing to do.
@@ -301,6 +336,11 @@ impl Runner {
     /// Waits until every queued instance record is committed (tests, shutdown).
     pub fn flush(&self) {
         self.writer.flush();
+    }
+
+    /// Whether an instance is running here.
+    pub fn is_live(&self, id: Uuid) -> bool {
+        self.live.lock().is_ok_and(|l| l.contains_key(&id))
     }
 
     pub fn running(&self) -> usize {

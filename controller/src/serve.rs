@@ -176,7 +176,16 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             }
         })
     };
+    let scheduler_stop = tokio_util::sync::CancellationToken::new();
+    let scheduler = tokio::spawn(
+        state
+            .scheduler
+            .clone()
+            .run(state.clone(), scheduler_stop.clone()),
+    );
     accept_loop(listener, app, &cfg, shutdown_signal()).await;
+    scheduler_stop.cancel();
+    let _ = scheduler.await;
     pruner.abort();
     tracing::info!(
         running = state.runner.running(),

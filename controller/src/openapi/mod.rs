@@ -55,6 +55,7 @@ pub const BODY: &str =
     tags(
         (name = "ops", description = "Open operational routes."),
         (name = "execute", description = "The generic plan API."),
+        (name = "schedules", description = "Scheduled plan execution (docs/scheduling.md)."),
         (name = "ad", description = "The Active Directory API (also under /myriad)."),
     ),
     components(

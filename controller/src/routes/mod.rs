@@ -19,6 +19,7 @@ macro_rules! delegate {
 pub mod ad;
 pub mod execute;
 pub mod ops;
+pub mod schedules;
 
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -41,7 +42,8 @@ fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) 
     let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
-        .nest("/ad", ad::routes());
+        .nest("/ad", ad::routes())
+        .nest("/synapse/schedules", schedules::routes());
     (open, protected)
 }
 

@@ -1,0 +1,9 @@
+//! Scheduled plan execution: cron schedules in IANA time zones with explicit misfire, overlap and DST
+//! policies ([`model`], [`cron`]), and the loop that fires them exactly once ([`scheduler`]).
+//! docs/scheduling.md describes the behaviour; the store side is `crate::store::schedules`.
+
+pub mod cron;
+pub mod model;
+pub mod scheduler;
+
+pub use scheduler::{PlanSource, Scheduler};

@@ -1,0 +1,688 @@
+//! The loop that fires schedules, driven by a [`Clock`] (tests use `ManualClock` and call
+//! [`Scheduler::tick`]; `serve` runs [`Scheduler::run`]).
+//!
+//! Each tick claims the due schedules from the store (a lease per schedule), works out their due
+//! occurrences, applies the misfire policy to those handled more than [`MISFIRE_THRESHOLD_SECS`] late and the
+//! overlap policy to each run, and commits every occurrence on its own: the occurrence record, the instance
+//! it fires and the schedule's next state in one transaction ([`ScheduleStore::commit_occurrence`]). A crash
+//! before that commit leaves the occurrence due (the misfire policy decides after the restart); a crash
+//! after it leaves a fired occurrence with its instance (failed as interrupted at start-up). Never both,
+//! never twice.
+
+use super::cron::{describe, CronSpec};
+use super::model::{
+    Misfire, OccurrenceRecord, OccurrenceStatus, Overlap, ScheduleSpec, SkipReason, Trigger,
+    MISFIRE_THRESHOLD_SECS,
+};
+use crate::auth::{Principal, PrincipalKind};
+use crate::catalog::{Catalog, CatalogError, Entry};
+use crate::runner::{Keep, Runner, StartError, StartRequest};
+use crate::store::schedules::{OccurrenceCommit, ScheduleRecord, ScheduleStore};
+use crate::store::{StoreError, INTERRUPTED_MESSAGE};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use synapse_engine::model::DurationSpec;
+use synapse_engine::{DynamicParams, Plan, SharedClock, StatusType};
+use tokio_util::sync::CancellationToken;
+
+/// Where the scheduler finds plans (the catalog; a reloadable catalog implements it the same way).
+pub trait PlanSource: Send + Sync {
+    /// A runnable plan by name: unknown names and plans with errors are refused.
+    fn runnable(&self, plan: &str) -> Result<(Arc<Entry>, Arc<Plan>), CatalogError>;
+}
+
+impl PlanSource for Catalog {
+    fn runnable(&self, plan: &str) -> Result<(Arc<Entry>, Arc<Plan>), CatalogError> {
+        self.plan(plan)
+    }
+}
+
+/// How long a claim holds a schedule.
+const LEASE_SECS: i64 = 60;
+/// Schedules claimed per store transaction.
+const BATCH: usize = 256;
+/// Missed occurrences recorded one by one; beyond this they are counted in one summary record.
+const MAX_RECORDED_MISSES: usize = 1000;
+/// Cron steps looked at per schedule and tick.
+const MAX_STEPS: usize = 100_000;
+/// Longest sleep of the loop between ticks (the store is looked at again at least this often).
+const MAX_SLEEP_SECS: i64 = 30;
+
+/// Fires schedules. One per controller; cheap to share.
+pub struct Scheduler {
+    store: Arc<dyn ScheduleStore>,
+    runner: Arc<Runner>,
+    clock: SharedClock,
+    /// This controller's name in leases.
+    owner: String,
+    wake: Arc<tokio::sync::Notify>,
+    /// Schedules with runs that may still run or a buffered occurrence (looked at every tick).
+    watched: Mutex<BTreeSet<String>>,
+    /// Serializes ticks and API changes within this process (leases serialize across processes).
+    busy: Mutex<()>,
+}
+
+/// What one occurrence turns into.
+enum Plan2 {
+    Fire(DateTime<Utc>, Trigger),
+    Skip(DateTime<Utc>, SkipReason, Option<String>),
+}
+
+/// The parameters of a schedule as a start's dynamic parameters.
+pub fn inputs_of(spec: &ScheduleSpec) -> DynamicParams {
+    let mut p = DynamicParams::new();
+    for (k, v) in &spec.parameters {
+        p.insert(k.clone(), v.clone());
+    }
+    p
+}
+
+/// The catch-up window of a spec (its text was checked when the schedule was accepted).
+pub fn window_of(spec: &ScheduleSpec) -> Duration {
+    DurationSpec::parse(&spec.catch_up_window)
+        .ok()
+        .and_then(|d| Duration::from_std(d.0).ok())
+        .unwrap_or_else(|| Duration::hours(1))
+}
+
+/// The first occurrence of `spec` strictly after `after` that is within its start and end (None: none).
+pub fn next_occurrence(
+    spec: &ScheduleSpec,
+    cron: &CronSpec,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let from = match spec.start_at {
+        Some(s) => {
+            let s = s.with_timezone(&Utc);
+            if s > after {
+                s - Duration::milliseconds(1)
+            } else {
+                after
+            }
+        }
+        None => after,
+    };
+    let at = cron.next_after(from)?.at;
+    match spec.end_at {
+        Some(end) if at > end.with_timezone(&Utc) => None,
+        _ => Some(at),
+    }
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Arc<dyn ScheduleStore>,
+        runner: Arc<Runner>,
+        clock: SharedClock,
+    ) -> Scheduler {
+        let watched = store
+            .list_schedules()
+            .map(|all| {
+                all.into_iter()
+                    .filter(|r| !r.state.running.is_empty() || r.state.buffered.is_some())
+                    .map(|r| r.key())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Scheduler {
+            store,
+            runner,
+            clock,
+            owner: format!("controller-{}", uuid::Uuid::now_v7()),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            watched: Mutex::new(watched),
+            busy: Mutex::new(()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ScheduleStore> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Wakes the loop (a schedule changed).
+    pub fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs `f` with this process's scheduler lock held (API changes: no tick interleaves).
+    pub fn exclusive<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _g = self.busy.lock();
+        let out = f();
+        self.poke();
+        out
+    }
+
+    /// Handles everything due at the clock's now. Returns how many occurrences were recorded.
+    pub fn tick(&self, plans: &dyn PlanSource) -> Result<usize, StoreError> {
+        let _g = self.busy.lock();
+        let now = self.clock.now();
+        let lease_until = now + Duration::seconds(LEASE_SECS);
+        let mut recorded = 0;
+        let watched: Vec<String> = self
+            .watched
+            .lock()
+            .map(|w| w.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut seen = BTreeSet::new();
+        for name in watched {
+            if let Some(rec) = self.store.claim(&self.owner, &name, now, lease_until)? {
+                seen.insert(rec.key());
+                recorded += self.process(plans, rec, now, None);
+            }
+        }
+        for _ in 0..1000 {
+            let batch = self.store.claim_due(&self.owner, now, lease_until, BATCH)?;
+            let n = batch.len();
+            let mut fresh = 0;
+            for rec in batch {
+                if seen.insert(rec.key()) {
+                    fresh += 1;
+                    recorded += self.process(plans, rec, now, None);
+                } else {
+                    let _ = self.store.release(&self.owner, &rec.key());
+                }
+            }
+            if n < BATCH || fresh == 0 {
+                break;
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Fires a schedule now (`POST /synapse/schedules/{name}/trigger`), under its overlap policy. Returns
+    /// the occurrence recorded (None: no such schedule, or another controller holds it).
+    pub fn trigger(
+        &self,
+        plans: &dyn PlanSource,
+        name: &str,
+    ) -> Result<Option<OccurrenceRecord>, StoreError> {
+        let _g = self.busy.lock();
+        let now = self.clock.now();
+        let Some(rec) =
+            self.store
+                .claim(&self.owner, name, now, now + Duration::seconds(LEASE_SECS))?
+        else {
+            return Ok(None);
+        };
+        let key = rec.key();
+        self.process(plans, rec, now, Some(now));
+        Ok(self
+            .store
+            .get_schedule(&key)?
+            .and_then(|r| r.state.last)
+            .filter(|o| o.scheduled_for == now))
+    }
+
+    /// One claimed schedule: settle finished runs, fire a buffered occurrence, handle due ones (and a manual
+    /// trigger at `manual`). Releases the lease. Returns how many occurrences were recorded.
+    fn process(
+        &self,
+        plans: &dyn PlanSource,
+        mut rec: ScheduleRecord,
+        now: DateTime<Utc>,
+        manual: Option<DateTime<Utc>>,
+    ) -> usize {
+        let key = rec.key();
+        let mut recorded = 0;
+        let mut dirty = self.settle_runs(&mut rec, now);
+        let cron = CronSpec::parse(&rec.spec.cron, &rec.spec.time_zone);
+        let mut work: Vec<Plan2> = Vec::new();
+        if rec.spec.enabled {
+            if let Some(b) = rec.state.buffered {
+                if rec.state.running.is_empty() {
+                    rec.state.buffered = None;
+                    dirty = true;
+                    work.push(Plan2::Fire(b, Trigger::Cron));
+                }
+            }
+            if let Ok(cron) = &cron {
+                work.extend(self.due(&mut rec, cron, now));
+            }
+        }
+        if let Some(at) = manual {
+            work.push(Plan2::Fire(at, Trigger::Manual));
+        }
+        let cron = cron.ok();
+        for item in work {
+            // The schedule's next occurrence after this one (for the state committed with it).
+            let at = match &item {
+                Plan2::Fire(at, _) | Plan2::Skip(at, ..) => *at,
+            };
+            let advance = |rec: &mut ScheduleRecord| {
+                if let Some(cron) = &cron {
+                    if rec.state.next_fire_at.is_some_and(|n| n <= at) {
+                        rec.state.next_fire_at = next_occurrence(&rec.spec, cron, at);
+                    }
+                }
+            };
+            let result = match item {
+                Plan2::Skip(at, reason, detail) => {
+                    advance(&mut rec);
+                    self.record_skip(&mut rec, at, reason, detail, Trigger::Cron, now)
+                }
+                Plan2::Fire(at, trigger) => {
+                    advance(&mut rec);
+                    self.fire(plans, &mut rec, at, trigger, now, cron.as_ref())
+                }
+            };
+            match result {
+                Ok(n) => {
+                    recorded += n;
+                    dirty = false;
+                }
+                Err(e) => {
+                    tracing::warn!(schedule = %rec.spec.name, error = %e, "schedule occurrence not recorded");
+                    let _ = self.store.release(&self.owner, &key);
+                    return recorded;
+                }
+            }
+        }
+        if dirty {
+            if let Err(e) = self.store.commit_occurrence(
+                &self.owner,
+                now,
+                &OccurrenceCommit {
+                    schedule: &rec,
+                    occurrence: None,
+                    instance: None,
+                },
+            ) {
+                tracing::warn!(schedule = %rec.spec.name, error = %e, "schedule state not stored");
+            }
+        }
+        if let Ok(mut w) = self.watched.lock() {
+            if rec.state.running.is_empty() && rec.state.buffered.is_none() {
+                w.remove(&key);
+            } else {
+                w.insert(key.clone());
+            }
+        }
+        let _ = self.store.release(&self.owner, &key);
+        recorded
+    }
+
+    /// The due occurrences from `next_fire_at` to `now`, each turned into a fire or a skip by the misfire
+    /// policy (late ones) or fired (on time).
+    fn due(&self, rec: &mut ScheduleRecord, cron: &CronSpec, now: DateTime<Utc>) -> Vec<Plan2> {
+        let mut on_time = Vec::new();
+        let mut missed = Vec::new();
+        let mut uncounted = 0usize;
+        let mut t = rec.state.next_fire_at;
+        let threshold = Duration::seconds(MISFIRE_THRESHOLD_SECS);
+        let mut steps = 0;
+        while let Some(at) = t.filter(|at| *at <= now) {
+            steps += 1;
+            if steps > MAX_STEPS {
+                // Far too many to list: jump to the recent past.
+                uncounted += 1;
+                t = next_occurrence(&rec.spec, cron, now - threshold);
+                rec.state.next_fire_at = t;
+                continue;
+            }
+            if now - at > threshold {
+                missed.push(at);
+            } else {
+                on_time.push(at);
+            }
+            t = next_occurrence(&rec.spec, cron, at);
+        }
+        let paused_until = rec.state.resumed_at;
+        let reason = |at: DateTime<Utc>| {
+            if paused_until.is_some_and(|r| at < r) {
+                SkipReason::Paused
+            } else {
+                SkipReason::Misfire
+            }
+        };
+        let mut out = Vec::new();
+        let fire_from = match rec.spec.misfire {
+            Misfire::Skip => missed.len(),
+            Misfire::RunOnce => missed.len().saturating_sub(1),
+            Misfire::CatchUp => {
+                let window = window_of(&rec.spec);
+                missed.iter().take_while(|at| now - **at > window).count()
+            }
+        };
+        let skipped = &missed[..fire_from];
+        let drop = skipped.len().saturating_sub(MAX_RECORDED_MISSES);
+        if drop > 0 || uncounted > 0 {
+            out.push(Plan2::Skip(
+                skipped[0],
+                reason(skipped[0]),
+                Some(format!(
+                    "{} missed occurrences from {} to {} are summarized in this record",
+                    drop + uncounted + 1,
+                    skipped[0].to_rfc3339(),
+                    skipped[drop.min(skipped.len() - 1)].to_rfc3339()
+                )),
+            ));
+        }
+        for at in skipped.iter().skip(if drop > 0 || uncounted > 0 {
+            drop + 1
+        } else {
+            0
+        }) {
+            out.push(Plan2::Skip(*at, reason(*at), None));
+        }
+        for at in &missed[fire_from..] {
+            out.push(Plan2::Fire(*at, Trigger::CatchUp));
+        }
+        for at in on_time {
+            out.push(Plan2::Fire(at, Trigger::Cron));
+        }
+        out
+    }
+
+    /// Drops finished runs from the schedule's running list, counting failures (PauseOnFailure).
+    fn settle_runs(&self, rec: &mut ScheduleRecord, now: DateTime<Utc>) -> bool {
+        let before = rec.state.running.len();
+        let mut still = Vec::new();
+        for id in std::mem::take(&mut rec.state.running) {
+            if self.runner.is_live(id) {
+                still.push(id);
+                continue;
+            }
+            let Ok(Some(inst)) = self.runner.instance(id) else {
+                continue;
+            };
+            if inst.is_running() {
+                still.push(id);
+                continue;
+            }
+            let interrupted = inst.message.as_deref() == Some(INTERRUPTED_MESSAGE);
+            match inst.status {
+                StatusType::Failed if !interrupted => {
+                    rec.state.consecutive_failures += 1;
+                    if let Some(n) = rec.spec.pause_on_failure {
+                        if n > 0 && rec.state.consecutive_failures >= n && rec.spec.enabled {
+                            rec.spec.enabled = false;
+                            rec.state.paused_at = Some(now);
+                            rec.state.paused_reason = Some(format!(
+                                "paused after {} consecutive failed runs (PauseOnFailure: {n}; last: instance {id}{})",
+                                rec.state.consecutive_failures,
+                                inst.message.map(|m| format!(": {m}")).unwrap_or_default()
+                            ));
+                            metrics::counter!("synapse_schedule_paused_on_failure_total")
+                                .increment(1);
+                        }
+                    }
+                }
+                StatusType::Complete | StatusType::CompletedWithErrors => {
+                    rec.state.consecutive_failures = 0
+                }
+                _ => {}
+            }
+        }
+        rec.state.running = still;
+        rec.state.running.len() != before
+    }
+
+    fn record_skip(
+        &self,
+        rec: &mut ScheduleRecord,
+        at: DateTime<Utc>,
+        reason: SkipReason,
+        detail: Option<String>,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let occ = OccurrenceRecord {
+            schedule: rec.spec.name.clone(),
+            scheduled_for: at,
+            status: OccurrenceStatus::Skipped,
+            instance: None,
+            reason: Some(reason),
+            detail,
+            trigger,
+            recorded_at: now,
+            lateness_ms: (now - at).num_milliseconds(),
+        };
+        rec.state.last = Some(occ.clone());
+        match self.store.commit_occurrence(
+            &self.owner,
+            now,
+            &OccurrenceCommit {
+                schedule: rec,
+                occurrence: Some(&occ),
+                instance: None,
+            },
+        ) {
+            Ok(()) => {
+                metrics::counter!("synapse_schedule_skipped_total", "reason" => reason.name())
+                    .increment(1);
+                Ok(1)
+            }
+            // Recorded before (a replayed occurrence): nothing more to do.
+            Err(StoreError::AlreadyExists { .. }) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fires one occurrence under the overlap policy, or records why not.
+    fn fire(
+        &self,
+        plans: &dyn PlanSource,
+        rec: &mut ScheduleRecord,
+        at: DateTime<Utc>,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+        cron: Option<&CronSpec>,
+    ) -> Result<usize, StoreError> {
+        let running: Vec<uuid::Uuid> = rec.state.running.clone();
+        if !running.is_empty() {
+            match rec.spec.overlap {
+                Overlap::Skip => {
+                    return self.record_skip(
+                        rec,
+                        at,
+                        SkipReason::Overlap,
+                        Some(format!("the previous run {} still runs", running[0])),
+                        trigger,
+                        now,
+                    )
+                }
+                Overlap::BufferOne => {
+                    let replaced = rec.state.buffered.replace(at);
+                    return match replaced {
+                        Some(old) if old != at => self.record_skip(
+                            rec,
+                            old,
+                            SkipReason::Overlap,
+                            Some(format!(
+                                "replaced in the BufferOne slot by the occurrence of {}",
+                                at.to_rfc3339()
+                            )),
+                            Trigger::Cron,
+                            now,
+                        ),
+                        _ => self
+                            .store
+                            .commit_occurrence(
+                                &self.owner,
+                                now,
+                                &OccurrenceCommit {
+                                    schedule: rec,
+                                    occurrence: None,
+                                    instance: None,
+                                },
+                            )
+                            .map(|()| 0),
+                    };
+                }
+                Overlap::CancelOther => {
+                    for id in &running {
+                        self.runner.cancel(*id);
+                    }
+                }
+                Overlap::AllowAll => {}
+            }
+        }
+        let (entry, plan) = match plans.runnable(&rec.spec.plan) {
+            Ok(p) => p,
+            Err(CatalogError::NoSuchPlan { .. }) => {
+                let detail = format!("no plan named '{}'", rec.spec.plan);
+                return self.record_skip(
+                    rec,
+                    at,
+                    SkipReason::PlanMissing,
+                    Some(detail),
+                    trigger,
+                    now,
+                );
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                return self.record_skip(
+                    rec,
+                    at,
+                    SkipReason::PlanInvalid,
+                    Some(detail),
+                    trigger,
+                    now,
+                );
+            }
+        };
+        let inputs = inputs_of(&rec.spec);
+        if let Err(e) = crate::routes::execute::check_known(&entry, &inputs) {
+            return self.record_skip(
+                rec,
+                at,
+                SkipReason::ParametersInvalid,
+                Some(e.to_string()),
+                trigger,
+                now,
+            );
+        }
+        let dst = cron.and_then(|c| {
+            c.upcoming(at - Duration::milliseconds(1), 1)
+                .first()
+                .filter(|f| f.at == at)
+                .and_then(|f| describe(c, f))
+        });
+        let mut occ = OccurrenceRecord {
+            schedule: rec.spec.name.clone(),
+            scheduled_for: at,
+            status: OccurrenceStatus::Fired,
+            instance: None,
+            reason: None,
+            detail: dst,
+            trigger,
+            recorded_at: now,
+            lateness_ms: (now - at).num_milliseconds(),
+        };
+        let req = StartRequest {
+            plan_key: entry.key.clone(),
+            plan,
+            inputs,
+            dry_run: false,
+            principal: Principal {
+                name: format!("schedule:{}", rec.spec.name),
+                kind: PrincipalKind::Schedule,
+                roles: Vec::new(),
+            },
+            keep: Keep::Result,
+            durable: true,
+        };
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        let mut committed: Option<ScheduleRecord> = None;
+        let base = rec.clone();
+        let started = self.runner.start_committed(req, &mut |inst| {
+            let mut next = base.clone();
+            occ.instance = Some(inst.id);
+            next.state.running.push(inst.id);
+            next.state.last = Some(occ.clone());
+            store.commit_occurrence(
+                &owner,
+                now,
+                &OccurrenceCommit {
+                    schedule: &next,
+                    occurrence: Some(&occ),
+                    instance: Some(inst),
+                },
+            )?;
+            committed = Some(next);
+            Ok(())
+        });
+        match started {
+            Ok(started) => {
+                if let Some(next) = committed {
+                    *rec = next;
+                }
+                metrics::counter!("synapse_schedule_fired_total").increment(1);
+                metrics::histogram!("synapse_schedule_lateness_seconds")
+                    .record((now - at).num_milliseconds().max(0) as f64 / 1000.0);
+                if let Ok(mut w) = self.watched.lock() {
+                    w.insert(rec.key());
+                }
+                // Wake the loop when the run ends (overlap, BufferOne, PauseOnFailure).
+                let mut done = started.done;
+                let notify = self.wake.clone();
+                tokio::spawn(async move {
+                    while done.borrow().is_none() {
+                        if done.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    notify.notify_one();
+                });
+                Ok(1)
+            }
+            Err(StartError::Record(StoreError::AlreadyExists { .. })) => Ok(0),
+            Err(StartError::Record(e)) => Err(e),
+            Err(StartError::Inactive { plan }) => self.record_skip(
+                rec,
+                at,
+                SkipReason::PlanInvalid,
+                Some(format!("plan '{plan}' is not active (IsActive: false)")),
+                trigger,
+                now,
+            ),
+            Err(StartError::Inputs(e)) => self.record_skip(
+                rec,
+                at,
+                SkipReason::ParametersInvalid,
+                Some(e.to_string()),
+                trigger,
+                now,
+            ),
+            Err(e @ StartError::Busy { .. }) => {
+                self.record_skip(rec, at, SkipReason::Busy, Some(e.to_string()), trigger, now)
+            }
+        }
+    }
+
+    /// The loop: ticks when something is due (the store's earliest due instant), when a schedule changes
+    /// ([`Scheduler::poke`]) or a fired run ends, and at least every 30 seconds; until `shutdown`.
+    pub async fn run(self: Arc<Self>, state: Arc<crate::AppState>, shutdown: CancellationToken) {
+        loop {
+            let this = self.clone();
+            let st = state.clone();
+            // Store transactions and plan lookups are blocking work: off the async workers.
+            let ticked = tokio::task::spawn_blocking(move || this.tick(&st.catalog)).await;
+            if let Ok(Err(e)) = ticked {
+                tracing::error!(error = %e, "scheduler tick failed");
+            }
+            let now = self.clock.now();
+            let watching = self.watched.lock().is_ok_and(|w| !w.is_empty());
+            let mut wait = Duration::seconds(if watching { 1 } else { MAX_SLEEP_SECS });
+            if let Ok(Some(due)) = self.store.next_due() {
+                wait = wait.min(due - now);
+            }
+            let wait = wait
+                .to_std()
+                .unwrap_or_default()
+                .max(std::time::Duration::from_millis(1));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
