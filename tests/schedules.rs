@@ -152,6 +152,7 @@ fn add(node: &Node, spec: ScheduleSpec, now: DateTime<Utc>) {
         owner: Some("test".into()),
         created_at: now,
         updated_at: now,
+        deferred: None,
     };
     node.store.insert_schedule(&rec).unwrap();
 }
@@ -189,7 +190,10 @@ async fn wait_finished(node: &Node, id: Uuid) -> StatusType {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("instance {id} did not finish");
+    panic!(
+        "instance {id} did not finish: {:?}",
+        node.runner.instance(id).unwrap()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -871,4 +875,121 @@ fn cli_schedule_next_prints_one_instant_per_line_and_dst_notes_on_stderr() {
     assert!(String::from_utf8(bad.stderr)
         .unwrap()
         .contains("Nowhere/Else"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Deferred runs (`/start?at=`)
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_deferred_run_waits_as_scheduled_and_fires_once_across_a_restart() {
+    let dir = TempDir::new("deferred");
+    let clock = ManualClock::new(t0());
+    let principal = synapse_controller::auth::Principal::anonymous();
+    let mut inputs = synapse_engine::DynamicParams::new();
+    inputs.insert("sleep", json!(1));
+    let id = {
+        let node = boot(&dir.plans(), &dir.store_path(), &clock);
+        let id = node
+            .sched
+            .defer("Quick", &inputs, false, &principal, minute(30))
+            .unwrap();
+        let rec = node.runner.instance(id).unwrap().unwrap();
+        assert_eq!(rec.status, StatusType::Scheduled);
+        clock.set(minute(29));
+        node.sched.tick(&node.catalog).unwrap();
+        assert_eq!(
+            node.runner.instance(id).unwrap().unwrap().status,
+            StatusType::Scheduled
+        );
+        id
+        // The controller stops before the run's time.
+    };
+    // Restarted after the time: still Scheduled (not failed as interrupted), then fires once.
+    clock.set(minute(45));
+    let node = boot(&dir.plans(), &dir.store_path(), &clock);
+    assert_eq!(
+        node.runner.instance(id).unwrap().unwrap().status,
+        StatusType::Scheduled
+    );
+    assert_eq!(node.sched.tick(&node.catalog).unwrap(), 1);
+    assert_eq!(wait_finished(&node, id).await, StatusType::Complete);
+    let rec = node.runner.instance(id).unwrap().unwrap();
+    assert_eq!(rec.requester.as_deref(), Some("anonymous"));
+    assert_eq!(rec.parameters["sleep"], json!(1));
+    node.sched.tick(&node.catalog).unwrap();
+    assert_eq!(
+        node.store.next_due().unwrap(),
+        None,
+        "fired once, nothing left"
+    );
+    // Cancelling a fired run's deferral does nothing.
+    assert!(!node.sched.cancel_deferred(&rec).unwrap());
+    node.runner
+        .shutdown(std::time::Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test]
+async fn api_start_at_answers_202_scheduled_and_can_be_cancelled_before_it_fires() {
+    let api = api();
+    let (s, v) = api
+        .call(
+            Method::POST,
+            "/synapse/execute/Quick/start?at=2099-12-24T08:00:00%2B01:00",
+            Some(r#"{"sleep": 1}"#),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["Status"], "Scheduled");
+    let id = v["PlanInstanceId"].as_str().unwrap().to_string();
+    let (s, v) = api
+        .call(Method::GET, &format!("/synapse/execute/Quick/{id}"), None)
+        .await;
+    assert_eq!((s, v["Status"].as_str()), (200, Some("Scheduled")), "{v}");
+    let (_, list) = api.call(Method::GET, "/synapse/execute/Quick", None).await;
+    assert_eq!(list[0]["Status"], "Scheduled");
+    // Not among the schedules.
+    let (_, v) = api.call(Method::GET, "/synapse/schedules", None).await;
+    assert_eq!(v, json!([]));
+    let (s, v) = api
+        .call(
+            Method::DELETE,
+            &format!("/synapse/execute/Quick/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (_, v) = api
+        .call(Method::GET, &format!("/synapse/execute/Quick/{id}"), None)
+        .await;
+    assert_eq!(v["Status"], "Cancelled");
+    // Bad inputs: the same 400 as a start now; a bad time names `at`.
+    let (s, v) = api
+        .call(
+            Method::POST,
+            "/synapse/execute/Quick/start?at=2099-01-01T00:00:00Z",
+            Some(r#"{"nope": 1}"#),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = api
+        .call(
+            Method::POST,
+            "/synapse/execute/Quick/start?at=tomorrow",
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(v.to_string().contains("at: 'tomorrow'"), "{v}");
+    // A time in the past starts at once.
+    let (s, v) = api
+        .call(
+            Method::POST,
+            "/synapse/execute/Quick/start?at=2001-01-01T00:00:00Z",
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(s, 202);
+    assert!(v.get("Status").is_none(), "{v}");
 }

@@ -128,7 +128,7 @@ impl Runner {
 
     /// Checks the inputs (every problem at once), stores the instance as Running, and starts it.
     pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<Started, StartError> {
-        self.start_inner(req, None)
+        self.start_inner(req, None, None)
     }
 
     /// Like [`Runner::start`], but the new instance record (status Running) is stored by `commit` instead
@@ -139,12 +139,24 @@ impl Runner {
         req: StartRequest,
         commit: &mut CommitRecord<'_>,
     ) -> Result<Started, StartError> {
-        self.start_inner(req, Some(commit))
+        self.start_inner(req, None, Some(commit))
+    }
+
+    /// [`Runner::start_committed`] under a given instance id (a deferred run keeps the id it was answered
+    /// with; its `Scheduled` record is replaced by the Running one).
+    pub fn start_committed_as(
+        self: &Arc<Self>,
+        req: StartRequest,
+        id: Uuid,
+        commit: &mut CommitRecord<'_>,
+    ) -> Result<Started, StartError> {
+        self.start_inner(req, Some(id), Some(commit))
     }
 
     fn start_inner(
         self: &Arc<Self>,
         req: StartRequest,
+        fixed_id: Option<Uuid>,
         commit: Option<&mut CommitRecord<'_>>,
     ) -> Result<Started, StartError> {
         if !req.plan.is_active {
@@ -153,7 +165,7 @@ impl Runner {
             });
         }
         self.executor.check_inputs(&req.plan, &req.inputs)?;
-        let id = Uuid::now_v7();
+        let id = fixed_id.unwrap_or_else(Uuid::now_v7);
         let record = InstanceRecord {
             id,
             plan: req.plan_key.clone(),

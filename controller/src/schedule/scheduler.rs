@@ -17,8 +17,10 @@ use super::model::{
 use crate::auth::{Principal, PrincipalKind};
 use crate::catalog::{Catalog, CatalogError, Entry};
 use crate::runner::{Keep, Runner, StartError, StartRequest};
-use crate::store::schedules::{OccurrenceCommit, ScheduleRecord, ScheduleStore};
-use crate::store::{StoreError, INTERRUPTED_MESSAGE};
+use crate::store::schedules::{
+    deferred_key, Deferred, OccurrenceCommit, ScheduleRecord, ScheduleState, ScheduleStore,
+};
+use crate::store::{InstanceRecord, StoreError, INTERRUPTED_MESSAGE};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -218,6 +220,144 @@ impl Scheduler {
             .filter(|o| o.scheduled_for == now))
     }
 
+    /// Stores a deferred run (`/start?at=`): its instance is `Scheduled` until `at`, then it fires once
+    /// (also after a restart, however late). The plan and inputs were checked by the caller. Returns the id.
+    pub fn defer(
+        &self,
+        plan_key: &str,
+        inputs: &DynamicParams,
+        dry_run: bool,
+        principal: &Principal,
+        at: DateTime<Utc>,
+    ) -> Result<uuid::Uuid, StoreError> {
+        let now = self.clock.now();
+        let id = uuid::Uuid::now_v7();
+        let instance = InstanceRecord {
+            id,
+            plan: plan_key.to_string(),
+            requester: Some(principal.name.clone()),
+            requester_kind: Some(principal.kind),
+            started_at: now,
+            finished_at: None,
+            status: StatusType::Scheduled,
+            dry_run,
+            parameters: inputs.masked(),
+            message: Some(format!("scheduled for {}", at.to_rfc3339())),
+            result: None,
+        };
+        let mut spec: ScheduleSpec = serde_json::from_value(serde_json::json!({
+            "Name": deferred_key(id), "Plan": plan_key, "Cron": "@yearly"}))
+        .map_err(|e| StoreError::Invalid {
+            kind: "deferred run",
+            reason: e.to_string(),
+        })?;
+        spec.parameters = inputs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let rec = ScheduleRecord {
+            spec,
+            source: Default::default(),
+            file: None,
+            owner: Some(principal.name.clone()),
+            created_at: now,
+            updated_at: now,
+            state: ScheduleState {
+                next_fire_at: Some(at),
+                ..Default::default()
+            },
+            deferred: Some(Deferred {
+                instance: id,
+                requester: principal.name.clone(),
+                requester_kind: principal.kind,
+                dry_run,
+            }),
+        };
+        self.exclusive(|| self.store.insert_deferred(&rec, &instance))?;
+        Ok(id)
+    }
+
+    /// Cancels a deferred run before it fires (its instance becomes Cancelled). False when it is not waiting.
+    pub fn cancel_deferred(&self, instance: &InstanceRecord) -> Result<bool, StoreError> {
+        let mut cancelled = instance.clone();
+        cancelled.status = StatusType::Cancelled;
+        cancelled.finished_at = Some(self.clock.now());
+        cancelled.message = Some("cancelled before it ran".into());
+        self.exclusive(|| {
+            self.store
+                .cancel_deferred(&deferred_key(instance.id), &cancelled)
+        })
+    }
+
+    /// A claimed deferred run: fires it under its instance id, or fails the instance with the reason (plan
+    /// gone or invalid, inputs no longer valid).
+    fn fire_deferred(
+        &self,
+        plans: &dyn PlanSource,
+        rec: ScheduleRecord,
+        d: Deferred,
+        now: DateTime<Utc>,
+    ) {
+        let key = rec.key();
+        let inputs = inputs_of(&rec.spec);
+        let fail = |message: String| {
+            let inst = InstanceRecord {
+                id: d.instance,
+                plan: rec.spec.plan.clone(),
+                requester: Some(d.requester.clone()),
+                requester_kind: Some(d.requester_kind),
+                started_at: now,
+                finished_at: Some(now),
+                status: StatusType::Failed,
+                dry_run: d.dry_run,
+                parameters: inputs.masked(),
+                message: Some(message),
+                result: None,
+            };
+            if let Err(e) = self.store.fire_deferred(&self.owner, now, &key, &inst) {
+                tracing::warn!(run = %key, error = %e, "deferred run not settled");
+            }
+        };
+        let (entry, plan) = match plans.runnable(&rec.spec.plan) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("the deferred run could not start: {e}")),
+        };
+        let req = StartRequest {
+            plan_key: entry.key.clone(),
+            plan,
+            inputs: inputs.clone(),
+            dry_run: d.dry_run,
+            principal: Principal {
+                name: d.requester.clone(),
+                kind: d.requester_kind,
+                roles: Vec::new(),
+            },
+            keep: Keep::Result,
+            durable: true,
+        };
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        let started = self
+            .runner
+            .start_committed_as(req, d.instance, &mut |inst| {
+                store.fire_deferred(&owner, now, &key, inst)
+            });
+        match started {
+            Ok(_) => {
+                metrics::counter!("synapse_deferred_fired_total").increment(1);
+                metrics::histogram!("synapse_schedule_lateness_seconds").record(
+                    rec.state.next_fire_at.map_or(0.0, |at| {
+                        (now - at).num_milliseconds().max(0) as f64 / 1000.0
+                    }),
+                );
+            }
+            Err(StartError::Record(e)) => {
+                tracing::warn!(run = %key, error = %e, "deferred run not fired");
+            }
+            Err(e) => fail(format!("the deferred run could not start: {e}")),
+        }
+    }
+
     /// One claimed schedule: settle finished runs, fire a buffered occurrence, handle due ones (and a manual
     /// trigger at `manual`). Releases the lease. Returns how many occurrences were recorded.
     fn process(
@@ -228,6 +368,13 @@ impl Scheduler {
         manual: Option<DateTime<Utc>>,
     ) -> usize {
         let key = rec.key();
+        if let Some(d) = rec.deferred.clone() {
+            if manual.is_none() {
+                self.fire_deferred(plans, rec, d, now);
+            }
+            let _ = self.store.release(&self.owner, &key);
+            return 1;
+        }
         let mut recorded = 0;
         let mut dirty = self.settle_runs(&mut rec, now);
         let cron = CronSpec::parse(&rec.spec.cron, &rec.spec.time_zone);

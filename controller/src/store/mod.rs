@@ -55,7 +55,9 @@ pub use instances::{
     InstanceRecord, InstanceStore, InstanceSummary, Page, RequesterKind, INTERRUPTED_MESSAGE,
 };
 pub use keys::{hash_token, new_token, KeyStore, TokenRecord, TOKEN_PREFIX};
-pub use schedules::{OccurrenceCommit, ScheduleRecord, ScheduleState, ScheduleStore};
+pub use schedules::{
+    deferred_key, Deferred, OccurrenceCommit, ScheduleRecord, ScheduleState, ScheduleStore,
+};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //! caller still holds the lease, so a controller that stalled past its deadline cannot fire what another
 //! one has claimed since.
 
-use super::{InstanceRecord, StoreError};
+use super::{InstanceRecord, RequesterKind, StoreError};
 use crate::schedule::model::{OccurrenceRecord, ScheduleSpec, Source};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,27 @@ pub struct ScheduleRecord {
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
     pub state: ScheduleState,
+    /// A deferred one-shot run (`/start?at=`), not a schedule: fires once at `State.NextFireAt` and is
+    /// deleted in the same transaction. Not listed with the schedules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<Deferred>,
+}
+
+/// What a deferred run needs besides its plan and parameters (in the record's spec).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Deferred {
+    /// The instance id it was answered with (status `Scheduled` until it fires).
+    pub instance: Uuid,
+    pub requester: String,
+    pub requester_kind: RequesterKind,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The store key of the deferred run of `instance` (not a valid schedule name, so never a schedule's).
+pub fn deferred_key(instance: Uuid) -> String {
+    format!("~deferred:{instance}")
 }
 
 impl ScheduleRecord {
@@ -134,6 +155,27 @@ pub trait ScheduleStore: Send + Sync {
         limit: usize,
         before: Option<DateTime<Utc>>,
     ) -> Result<Vec<OccurrenceRecord>, StoreError>;
+
+    /// Stores a deferred run and its `Scheduled` instance record in one transaction.
+    fn insert_deferred(
+        &self,
+        rec: &ScheduleRecord,
+        instance: &InstanceRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Fires a deferred run: in one transaction checks the lease and that the run is still there (else
+    /// [`StoreError::LeaseLost`]: it was cancelled), replaces its instance record and deletes the run.
+    fn fire_deferred(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        key: &str,
+        instance: &InstanceRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Cancels a deferred run before it fires: deletes it and stores its instance record (Cancelled) in one
+    /// transaction. False when it is not there (fired already).
+    fn cancel_deferred(&self, key: &str, instance: &InstanceRecord) -> Result<bool, StoreError>;
 
     /// The earliest next occurrence of any enabled schedule (the scheduler sleeps until then).
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

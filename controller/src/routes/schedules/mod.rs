@@ -279,7 +279,10 @@ async fn list_schedules(State(state): State<Arc<AppState>>) -> Result<Response, 
     let all = state.scheduler.store().list_schedules()?;
     Ok(json(
         StatusCode::OK,
-        all.into_iter().map(view).collect::<Vec<_>>(),
+        all.into_iter()
+            .filter(|r| r.deferred.is_none())
+            .map(view)
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -320,6 +323,7 @@ async fn create_schedule(
         owner: Some(principal.name),
         created_at: now,
         updated_at: now,
+        deferred: None,
     };
     sched
         .exclusive(|| sched.store().insert_schedule(&rec))

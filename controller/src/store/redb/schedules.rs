@@ -13,7 +13,7 @@
 use super::{OrDb, RedbStore};
 use crate::schedule::model::OccurrenceRecord;
 use crate::store::schedules::{OccurrenceCommit, ScheduleRecord, ScheduleStore};
-use crate::store::StoreError;
+use crate::store::{InstanceRecord, StoreError};
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -161,6 +161,30 @@ impl RedbStore {
             },
         )?;
         leases.insert(key, json.as_slice()).db(self)?;
+        Ok(true)
+    }
+}
+
+impl RedbStore {
+    /// Deletes a schedule record, its due entry and its lease inside `txn` (not its occurrences). False when
+    /// it is not there.
+    fn remove_schedule(&self, txn: &WriteTransaction, key: &str) -> Result<bool, StoreError> {
+        let old = txn
+            .open_table(SCHEDULES)
+            .db(self)?
+            .remove(key)
+            .db(self)?
+            .map(|g| g.value().to_vec());
+        let Some(old) = old else { return Ok(false) };
+        if let Ok(old) = serde_json::from_slice::<ScheduleRecord>(&old) {
+            if let Some(at) = due_at(&old) {
+                txn.open_table(DUE)
+                    .db(self)?
+                    .remove(due_key(at, key).as_slice())
+                    .db(self)?;
+            }
+        }
+        txn.open_table(LEASES).db(self)?.remove(key).db(self)?;
         Ok(true)
     }
 }
@@ -404,6 +428,51 @@ impl ScheduleStore for RedbStore {
             );
         }
         Ok(out)
+    }
+
+    fn insert_deferred(
+        &self,
+        rec: &ScheduleRecord,
+        instance: &InstanceRecord,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        self.write_instance(&txn, instance, true)?;
+        self.write_schedule(&txn, rec, true)?;
+        txn.commit().db(self)
+    }
+
+    fn fire_deferred(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        key: &str,
+        instance: &InstanceRecord,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        let held = txn
+            .open_table(LEASES)
+            .db(self)?
+            .get(key)
+            .db(self)?
+            .and_then(|v| serde_json::from_slice::<Lease>(v.value()).ok())
+            .is_some_and(|l| l.owner == owner && l.until > now);
+        if !held || !self.remove_schedule(&txn, key)? {
+            return Err(StoreError::LeaseLost {
+                schedule: key.to_string(),
+            });
+        }
+        self.write_instance(&txn, instance, false)?;
+        txn.commit().db(self)
+    }
+
+    fn cancel_deferred(&self, key: &str, instance: &InstanceRecord) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        if !self.remove_schedule(&txn, key)? {
+            return Ok(false);
+        }
+        self.write_instance(&txn, instance, false)?;
+        txn.commit().db(self)?;
+        Ok(true)
     }
 
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
