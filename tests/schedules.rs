@@ -640,6 +640,7 @@ async fn exactly_once_across_kill_9() {
 
 struct Api {
     router: axum::Router,
+    state: Arc<AppState>,
     _dir: TempDir,
 }
 
@@ -666,8 +667,10 @@ fn api() -> Api {
         None,
     )
     .unwrap();
+    let state = Arc::new(state);
     Api {
-        router: synapse_controller::router(Arc::new(state)),
+        router: synapse_controller::router(state.clone()),
+        state,
         _dir: dir,
     }
 }
@@ -992,4 +995,134 @@ async fn api_start_at_answers_202_scheduled_and_can_be_cancelled_before_it_fires
         .await;
     assert_eq!(s, 202);
     assert!(v.get("Status").is_none(), "{v}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Schedule files
+// ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn cli_schedule_validate_reports_errors_with_file_line_and_column() {
+    let dir = TempDir::new("files");
+    let sched = dir.0.join("schedules");
+    std::fs::create_dir_all(&sched).unwrap();
+    std::fs::write(
+        sched.join("good.yaml"),
+        "Plan: Quick\nCron: \"0 2 * * *\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sched.join("bad.yaml"),
+        "Plan: Quick\nTimeZone: Europe/Berlin\nCron:   \"61 2 * * *\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sched.join("params.yaml"),
+        "Plan: Quick\nCron: \"@hourly\"\nParameters: {nope: 1}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synapse"))
+        .args(["schedule", "validate"])
+        .arg(sched.join("good.yaml"))
+        .arg(sched.join("bad.yaml"))
+        .arg(sched.join("params.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("good.yaml: ok"), "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("bad.yaml:3:9: error: Cron: invalid cron expression '61 2 * * *'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "params.yaml:3:13: error: Parameters: plan 'Quick' takes no parameter 'nope'"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn schedule_files_join_the_one_list_read_only_and_follow_their_files() {
+    let dir = TempDir::new("files-sync");
+    let clock = ManualClock::new(t0());
+    let node = boot(&dir.plans(), &dir.store_path(), &clock);
+    add(&node, spec("api-one", "Quick", "@daily"), t0());
+    let sched = dir.0.join("schedules");
+    std::fs::create_dir_all(&sched).unwrap();
+    std::fs::write(
+        sched.join("from-file.yaml"),
+        "Plan: Quick\nCron: \"*/10 * * * *\"\n",
+    )
+    .unwrap();
+    let load = |node: &Node| {
+        let specs: Vec<_> = synapse_controller::schedule::files::files_in(&sched)
+            .into_iter()
+            .map(|f| {
+                let s = synapse_controller::schedule::files::load_file(
+                    &f,
+                    Some((&node.catalog, node.runner.executor())),
+                )
+                .unwrap();
+                (f, s)
+            })
+            .collect();
+        node.sched.sync_files(specs).unwrap()
+    };
+    assert_eq!(load(&node), 1);
+    let all = node.store.list_schedules().unwrap();
+    let file = all.iter().find(|r| r.spec.name == "from-file").unwrap();
+    assert_eq!(file.source, Source::File);
+    assert_eq!(file.state.next_fire_at, Some(minute(10)));
+    assert_eq!(all.len(), 2);
+    clock.set(minute(10));
+    assert_eq!(node.sched.tick(&node.catalog).unwrap(), 1);
+    // Changed file: replaced, history kept; removed file: gone.
+    std::fs::write(
+        sched.join("from-file.yaml"),
+        "Plan: Quick\nCron: \"*/20 * * * *\"\n",
+    )
+    .unwrap();
+    load(&node);
+    let rec = node.store.get_schedule("from-file").unwrap().unwrap();
+    assert_eq!(rec.spec.cron, "*/20 * * * *");
+    assert_eq!(history(&node, "from-file").len(), 1);
+    std::fs::remove_file(sched.join("from-file.yaml")).unwrap();
+    assert_eq!(load(&node), 0);
+    assert!(node.store.get_schedule("from-file").unwrap().is_none());
+    assert!(node.store.get_schedule("api-one").unwrap().is_some());
+    node.runner
+        .shutdown(std::time::Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test]
+async fn api_file_schedules_are_listed_with_their_source_and_read_only() {
+    let api = api();
+    let spec = spec("from-file", "Quick", "@hourly");
+    api.state
+        .scheduler
+        .sync_files(vec![(PathBuf::from("schedules/from-file.yaml"), spec)])
+        .unwrap();
+    let (s, v) = api.call(Method::GET, "/synapse/schedules", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v[0]["Source"], "File");
+    assert_eq!(v[0]["File"], "schedules/from-file.yaml");
+    let (s, v) = api
+        .call(Method::DELETE, "/synapse/schedules/from-file", None)
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(v.to_string().contains("read-only"), "{v}");
+    let body = json!({"Plan": "Quick", "Cron": "@daily"}).to_string();
+    let (s, _) = api
+        .call(Method::PUT, "/synapse/schedules/from-file", Some(&body))
+        .await;
+    assert_eq!(s, 409);
+    // Pausing is state, not definition: allowed.
+    let (s, _) = api
+        .call(Method::POST, "/synapse/schedules/from-file/pause", None)
+        .await;
+    assert_eq!(s, 200);
 }

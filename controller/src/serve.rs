@@ -176,6 +176,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             }
         })
     };
+    load_schedule_files(&state, &cfg);
     let scheduler_stop = tokio_util::sync::CancellationToken::new();
     let scheduler = tokio::spawn(
         state
@@ -193,6 +194,28 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     );
     state.runner.shutdown(Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// Loads the schedule files (`schedules/` beside the plans directory) into the store; errors are logged with
+/// their file:line:col and the file's schedule is not run.
+fn load_schedule_files(state: &AppState, cfg: &ServeConfig) {
+    use crate::schedule::files;
+    let dir = files::dir_beside(&cfg.plans);
+    let mut specs = Vec::new();
+    for file in files::files_in(&dir) {
+        match files::load_file(&file, Some((&state.catalog, state.runner.executor()))) {
+            Ok(spec) => specs.push((file, spec)),
+            Err(d) => {
+                for d in &d.0 {
+                    tracing::error!("{d}");
+                }
+            }
+        }
+    }
+    match state.scheduler.sync_files(specs) {
+        Ok(n) => tracing::info!(schedules = n, dir = %dir.display(), "schedule files loaded"),
+        Err(e) => tracing::error!(error = %e, "schedule files not loaded"),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
