@@ -153,6 +153,7 @@ impl Scheduler {
         self.exclusive(|| {
             let existing = self.store().list_schedules()?;
             let mut kept = std::collections::BTreeSet::new();
+            let mut changed = Vec::new();
             for (file, spec) in specs {
                 let Ok(cron) = CronSpec::parse(&spec.cron, &spec.time_zone) else {
                     continue;
@@ -197,14 +198,20 @@ impl Scheduler {
                         deferred: None,
                     },
                 };
-                self.store().put_schedule(&rec)?;
+                changed.push(rec);
             }
+            self.store().put_schedules(&changed)?;
             for old in existing
                 .iter()
                 .filter(|r| r.source == Source::File && !kept.contains(&r.key()))
             {
                 self.store().delete_schedule(&old.key())?;
             }
+            let total = self
+                .store()
+                .list_schedules()
+                .map_or(0, |all| all.iter().filter(|r| r.deferred.is_none()).count());
+            metrics::gauge!("synapse_schedules").set(total as f64);
             Ok(kept.len())
         })
     }

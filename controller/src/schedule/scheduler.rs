@@ -118,15 +118,14 @@ impl Scheduler {
         runner: Arc<Runner>,
         clock: SharedClock,
     ) -> Scheduler {
-        let watched = store
-            .list_schedules()
-            .map(|all| {
-                all.into_iter()
-                    .filter(|r| !r.state.running.is_empty() || r.state.buffered.is_some())
-                    .map(|r| r.key())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let all = store.list_schedules().unwrap_or_default();
+        metrics::gauge!("synapse_schedules")
+            .set(all.iter().filter(|r| r.deferred.is_none()).count() as f64);
+        let watched = all
+            .into_iter()
+            .filter(|r| !r.state.running.is_empty() || r.state.buffered.is_some())
+            .map(|r| r.key())
+            .collect();
         Scheduler {
             store,
             runner,
@@ -586,8 +585,9 @@ impl Scheduler {
             reason: Some(reason),
             detail,
             trigger,
-            recorded_at: now,
-            lateness_ms: (now - at).num_milliseconds(),
+            // The actual moment (a tick handles many schedules one after the other).
+            recorded_at: self.clock.now(),
+            lateness_ms: (self.clock.now() - at).num_milliseconds(),
         };
         rec.state.last = Some(occ.clone());
         match self.store.commit_occurrence(
@@ -719,9 +719,10 @@ impl Scheduler {
             reason: None,
             detail: dst,
             trigger,
-            recorded_at: now,
-            lateness_ms: (now - at).num_milliseconds(),
+            recorded_at: self.clock.now(),
+            lateness_ms: 0,
         };
+        occ.lateness_ms = (occ.recorded_at - at).num_milliseconds();
         let req = StartRequest {
             plan_key: entry.key.clone(),
             plan,
@@ -763,7 +764,7 @@ impl Scheduler {
                 }
                 metrics::counter!("synapse_schedule_fired_total").increment(1);
                 metrics::histogram!("synapse_schedule_lateness_seconds")
-                    .record((now - at).num_milliseconds().max(0) as f64 / 1000.0);
+                    .record(occ.lateness_ms.max(0) as f64 / 1000.0);
                 if let Ok(mut w) = self.watched.lock() {
                     w.insert(rec.key());
                 }

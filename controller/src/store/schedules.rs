@@ -108,6 +108,9 @@ pub trait ScheduleStore: Send + Sync {
     /// Replaces a schedule's definition and state (or stores it).
     fn put_schedule(&self, rec: &ScheduleRecord) -> Result<(), StoreError>;
 
+    /// Replaces (or stores) several schedules in one transaction (schedule files at start-up).
+    fn put_schedules(&self, recs: &[ScheduleRecord]) -> Result<(), StoreError>;
+
     fn get_schedule(&self, name: &str) -> Result<Option<ScheduleRecord>, StoreError>;
 
     /// Every schedule, by name.

@@ -202,6 +202,14 @@ impl ScheduleStore for RedbStore {
         txn.commit().db(self)
     }
 
+    fn put_schedules(&self, recs: &[ScheduleRecord]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        for rec in recs {
+            self.write_schedule(&txn, rec, false)?;
+        }
+        txn.commit().db(self)
+    }
+
     fn get_schedule(&self, name: &str) -> Result<Option<ScheduleRecord>, StoreError> {
         let txn = self.db.begin_read().db(self)?;
         let t = txn.open_table(SCHEDULES).db(self)?;
