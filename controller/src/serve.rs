@@ -178,6 +178,11 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     };
     load_schedule_files(&state, &cfg);
     let scheduler_stop = tokio_util::sync::CancellationToken::new();
+    let schedule_files = tokio::spawn(watch_schedule_files(
+        state.clone(),
+        cfg.clone(),
+        scheduler_stop.clone(),
+    ));
     let scheduler = tokio::spawn(
         state
             .scheduler
@@ -187,6 +192,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     accept_loop(listener, app, &cfg, shutdown_signal()).await;
     scheduler_stop.cancel();
     let _ = scheduler.await;
+    let _ = schedule_files.await;
     pruner.abort();
     tracing::info!(
         running = state.runner.running(),
@@ -215,6 +221,45 @@ fn load_schedule_files(state: &AppState, cfg: &ServeConfig) {
     match state.scheduler.sync_files(specs) {
         Ok(n) => tracing::info!(schedules = n, dir = %dir.display(), "schedule files loaded"),
         Err(e) => tracing::error!(error = %e, "schedule files not loaded"),
+    }
+}
+
+/// What the schedule files look like on disk (names, sizes, modification times).
+fn schedule_files_fingerprint(
+    dir: &std::path::Path,
+) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    crate::schedule::files::files_in(dir)
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f).ok();
+            let len = meta.as_ref().map_or(0, |m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            (f, len, modified)
+        })
+        .collect()
+}
+
+/// Live reload of the schedules directory: looks every 2 s (a few `stat`s) and reloads all files when any was
+/// added, changed or removed.
+async fn watch_schedule_files(
+    state: Arc<AppState>,
+    cfg: ServeConfig,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let dir = crate::schedule::files::dir_beside(&cfg.plans);
+    let mut last = schedule_files_fingerprint(&dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.cancelled() => return,
+        }
+        let now = schedule_files_fingerprint(&dir);
+        if now != last {
+            last = now;
+            tracing::info!(dir = %dir.display(), "schedule files changed: reloading");
+            let (state, cfg) = (state.clone(), cfg.clone());
+            let _ = tokio::task::spawn_blocking(move || load_schedule_files(&state, &cfg)).await;
+        }
     }
 }
 

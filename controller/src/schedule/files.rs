@@ -152,6 +152,8 @@ impl Scheduler {
         let now = self.clock().now();
         self.exclusive(|| {
             let existing = self.store().list_schedules()?;
+            let by_key: std::collections::HashMap<String, &ScheduleRecord> =
+                existing.iter().map(|r| (r.key(), r)).collect();
             let mut kept = std::collections::BTreeSet::new();
             let mut changed = Vec::new();
             for (file, spec) in specs {
@@ -159,7 +161,7 @@ impl Scheduler {
                     continue;
                 };
                 let key = spec.name.to_ascii_lowercase();
-                let old = existing.iter().find(|r| r.key() == key);
+                let old = by_key.get(&key).copied();
                 if let Some(old) = old.filter(|o| o.source != Source::File) {
                     tracing::error!(file = %file.display(), schedule = %old.spec.name,
                         "a schedule created through the API has this name: the file is ignored");
