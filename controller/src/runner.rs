@@ -41,6 +41,17 @@ pub type Subscription = (
     watch::Receiver<Option<Arc<PlanResult>>>,
 );
 
+/// A start between [`Runner::prepare`] and [`Runner::launch`].
+pub struct Prepared {
+    /// The instance record to store (status Running) before launching.
+    pub record: InstanceRecord,
+    req: StartRequest,
+    events: Arc<std::sync::OnceLock<broadcast::Sender<ProgressEvent>>>,
+    done_tx: watch::Sender<Option<Arc<PlanResult>>>,
+    done_rx: watch::Receiver<Option<Arc<PlanResult>>>,
+    cancel: CancellationToken,
+}
+
 /// A started instance.
 pub struct Started {
     pub id: Uuid,
@@ -153,12 +164,15 @@ impl Runner {
         self.start_inner(req, Some(id), Some(commit))
     }
 
-    fn start_inner(
+    /// The first half of a start: checks, the record (status Running) and a place among the running
+    /// instances (the cap counts it from here). Nothing is stored and nothing runs until
+    /// [`Runner::launch`]; [`Runner::abandon`] gives the place back. The scheduler stores the records of many
+    /// prepared starts in one transaction with their occurrences, then launches them.
+    pub fn prepare(
         self: &Arc<Self>,
         req: StartRequest,
         fixed_id: Option<Uuid>,
-        commit: Option<&mut CommitRecord<'_>>,
-    ) -> Result<Started, StartError> {
+    ) -> Result<Prepared, StartError> {
         if !req.plan.is_active {
             return Err(StartError::Inactive {
                 plan: req.plan_key.clone(),
@@ -203,17 +217,34 @@ impl Runner {
                 },
             );
         }
-        match commit {
-            None => self.writer.put(record.clone()),
-            Some(commit) => {
-                if let Err(e) = commit(&record) {
-                    if let Ok(mut live) = self.live.lock() {
-                        live.remove(&id);
-                    }
-                    return Err(StartError::Record(e));
-                }
-            }
+        Ok(Prepared {
+            record,
+            req,
+            events,
+            done_tx,
+            done_rx,
+            cancel,
+        })
+    }
+
+    /// Gives back the place of a prepared start that will not run (its record was not stored).
+    pub fn abandon(&self, p: Prepared) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&p.record.id);
         }
+    }
+
+    /// The second half of a start: runs a prepared instance (its Running record must be stored or queued).
+    pub fn launch(self: &Arc<Self>, p: Prepared) -> Started {
+        let Prepared {
+            record,
+            req,
+            events,
+            done_tx,
+            done_rx,
+            cancel,
+        } = p;
+        let id = record.id;
         let sink_events = events.clone();
         let progress = ProgressSink::new(move |e| {
             // Events are best-effort for watchers; without one there is nothing to do.
@@ -275,7 +306,26 @@ impl Runner {
             }
             let _ = done_tx.send(Some(result));
         });
-        Ok(Started { id, done: done_rx })
+        Started { id, done: done_rx }
+    }
+
+    fn start_inner(
+        self: &Arc<Self>,
+        req: StartRequest,
+        fixed_id: Option<Uuid>,
+        commit: Option<&mut CommitRecord<'_>>,
+    ) -> Result<Started, StartError> {
+        let p = self.prepare(req, fixed_id)?;
+        match commit {
+            None => self.writer.put(p.record.clone()),
+            Some(commit) => {
+                if let Err(e) = commit(&p.record) {
+                    self.abandon(p);
+                    return Err(StartError::Record(e));
+                }
+            }
+        }
+        Ok(self.launch(p))
     }
 
     /// Starts and awaits the result (up to `timeout`).

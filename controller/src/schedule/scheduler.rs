@@ -18,7 +18,7 @@ use crate::auth::{Principal, PrincipalKind};
 use crate::catalog::{Catalog, CatalogError, Entry};
 use crate::runner::{Keep, Runner, StartError, StartRequest};
 use crate::store::schedules::{
-    deferred_key, Deferred, OccurrenceCommit, ScheduleRecord, ScheduleState, ScheduleStore,
+    deferred_key, Deferred, ScheduleCommit, ScheduleRecord, ScheduleState, ScheduleStore,
 };
 use crate::store::{InstanceRecord, StoreError, INTERRUPTED_MESSAGE};
 use chrono::{DateTime, Duration, Utc};
@@ -63,6 +63,22 @@ pub struct Scheduler {
     watched: Mutex<BTreeSet<String>>,
     /// Serializes ticks and API changes within this process (leases serialize across processes).
     busy: Mutex<()>,
+}
+
+/// The work of one processed schedule, stored by [`Scheduler::commit`].
+struct Pending {
+    /// The schedule with its next state.
+    rec: ScheduleRecord,
+    occurrences: Vec<OccurrenceRecord>,
+    /// Runs to launch once stored.
+    prepared: Vec<crate::runner::Prepared>,
+}
+
+impl Pending {
+    fn push(&mut self, occ: OccurrenceRecord) {
+        self.rec.state.last = Some(occ.clone());
+        self.occurrences.push(occ);
+    }
 }
 
 /// What one occurrence turns into.
@@ -170,24 +186,28 @@ impl Scheduler {
             .map(|w| w.iter().cloned().collect())
             .unwrap_or_default();
         let mut seen = BTreeSet::new();
+        let mut pending = Vec::new();
         for name in watched {
             if let Some(rec) = self.store.claim(&self.owner, &name, now, lease_until)? {
                 seen.insert(rec.key());
-                recorded += self.process(plans, rec, now, None);
+                pending.extend(self.process(plans, rec, now, None));
             }
         }
+        recorded += self.commit(pending, now);
         for _ in 0..1000 {
             let batch = self.store.claim_due(&self.owner, now, lease_until, BATCH)?;
             let n = batch.len();
             let mut fresh = 0;
+            let mut pending = Vec::new();
             for rec in batch {
                 if seen.insert(rec.key()) {
                     fresh += 1;
-                    recorded += self.process(plans, rec, now, None);
+                    pending.extend(self.process(plans, rec, now, None));
                 } else {
                     let _ = self.store.release(&self.owner, &rec.key());
                 }
             }
+            recorded += self.commit(pending, now);
             if n < BATCH || fresh == 0 {
                 break;
             }
@@ -211,12 +231,110 @@ impl Scheduler {
             return Ok(None);
         };
         let key = rec.key();
-        self.process(plans, rec, now, Some(now));
+        let pending: Vec<Pending> = self
+            .process(plans, rec, now, Some(now))
+            .into_iter()
+            .collect();
+        self.commit(pending, now);
         Ok(self
             .store
             .get_schedule(&key)?
             .and_then(|r| r.state.last)
             .filter(|o| o.scheduled_for == now))
+    }
+
+    /// Stores the work of processed schedules (occurrences, instance records, next states; leases given
+    /// back) in one transaction, then launches the prepared runs. When the batch cannot be stored, each
+    /// schedule is tried on its own; a schedule whose transaction fails runs nothing and stays due.
+    /// Returns how many occurrences were recorded.
+    fn commit(&self, pending: Vec<Pending>, now: DateTime<Utc>) -> usize {
+        if pending.is_empty() {
+            return 0;
+        }
+        let instances: Vec<Vec<InstanceRecord>> = pending
+            .iter()
+            .map(|p| p.prepared.iter().map(|x| x.record.clone()).collect())
+            .collect();
+        let commits: Vec<ScheduleCommit<'_>> = pending
+            .iter()
+            .zip(&instances)
+            .map(|(p, inst)| ScheduleCommit {
+                schedule: &p.rec,
+                occurrences: &p.occurrences,
+                instances: inst,
+            })
+            .collect();
+        let stored: Vec<bool> = match self.store.commit_batch(&self.owner, now, &commits) {
+            Ok(()) => vec![true; commits.len()],
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler batch not stored: storing schedule by schedule");
+                commits
+                    .iter()
+                    .map(|c| {
+                        match self
+                            .store
+                            .commit_batch(&self.owner, now, std::slice::from_ref(c))
+                        {
+                            Ok(()) => true,
+                            Err(e) => {
+                                tracing::warn!(schedule = %c.schedule.spec.name, error = %e,
+                                "schedule occurrence not recorded");
+                                let _ = self.store.release(&self.owner, &c.schedule.key());
+                                false
+                            }
+                        }
+                    })
+                    .collect()
+            }
+        };
+        drop(commits);
+        let mut recorded = 0;
+        for (p, ok) in pending.into_iter().zip(stored) {
+            let key = p.rec.key();
+            if !ok {
+                for x in p.prepared {
+                    self.runner.abandon(x);
+                }
+                continue;
+            }
+            recorded += p.occurrences.len();
+            for o in &p.occurrences {
+                match o.status {
+                    OccurrenceStatus::Fired => {
+                        metrics::counter!("synapse_schedule_fired_total").increment(1);
+                        metrics::histogram!("synapse_schedule_lateness_seconds")
+                            .record(o.lateness_ms.max(0) as f64 / 1000.0);
+                    }
+                    OccurrenceStatus::Skipped => {
+                        let reason = o.reason.map_or("Unknown", SkipReason::name);
+                        metrics::counter!("synapse_schedule_skipped_total", "reason" => reason)
+                            .increment(1);
+                    }
+                }
+            }
+            for x in p.prepared {
+                let started = self.runner.launch(x);
+                // Wake the loop when the run ends (overlap, BufferOne, PauseOnFailure).
+                let mut done = started.done;
+                let notify = self.wake.clone();
+                tokio::spawn(async move {
+                    while done.borrow().is_none() {
+                        if done.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    notify.notify_one();
+                });
+            }
+            if let Ok(mut w) = self.watched.lock() {
+                if p.rec.state.running.is_empty() && p.rec.state.buffered.is_none() {
+                    w.remove(&key);
+                } else {
+                    w.insert(key);
+                }
+            }
+        }
+        recorded
     }
 
     /// Stores a deferred run (`/start?at=`): its instance is `Scheduled` until `at`, then it fires once
@@ -358,31 +476,30 @@ impl Scheduler {
     }
 
     /// One claimed schedule: settle finished runs, fire a buffered occurrence, handle due ones (and a manual
-    /// trigger at `manual`). Releases the lease. Returns how many occurrences were recorded.
+    /// trigger at `manual`). Nothing is stored here: the result goes to [`Scheduler::commit`] (None for a
+    /// deferred run, which fires in its own transaction).
     fn process(
         &self,
         plans: &dyn PlanSource,
         mut rec: ScheduleRecord,
         now: DateTime<Utc>,
         manual: Option<DateTime<Utc>>,
-    ) -> usize {
+    ) -> Option<Pending> {
         let key = rec.key();
         if let Some(d) = rec.deferred.clone() {
             if manual.is_none() {
                 self.fire_deferred(plans, rec, d, now);
             }
             let _ = self.store.release(&self.owner, &key);
-            return 1;
+            return None;
         }
-        let mut recorded = 0;
-        let mut dirty = self.settle_runs(&mut rec, now);
+        self.settle_runs(&mut rec, now);
         let cron = CronSpec::parse(&rec.spec.cron, &rec.spec.time_zone);
         let mut work: Vec<Plan2> = Vec::new();
         if rec.spec.enabled {
             if let Some(b) = rec.state.buffered {
                 if rec.state.running.is_empty() {
                     rec.state.buffered = None;
-                    dirty = true;
                     work.push(Plan2::Fire(b, Trigger::Cron));
                 }
             }
@@ -394,62 +511,29 @@ impl Scheduler {
             work.push(Plan2::Fire(at, Trigger::Manual));
         }
         let cron = cron.ok();
+        let mut out = Pending {
+            rec,
+            occurrences: Vec::new(),
+            prepared: Vec::new(),
+        };
         for item in work {
-            // The schedule's next occurrence after this one (for the state committed with it).
             let at = match &item {
                 Plan2::Fire(at, _) | Plan2::Skip(at, ..) => *at,
             };
-            let advance = |rec: &mut ScheduleRecord| {
-                if let Some(cron) = &cron {
-                    if rec.state.next_fire_at.is_some_and(|n| n <= at) {
-                        rec.state.next_fire_at = next_occurrence(&rec.spec, cron, at);
-                    }
+            // The schedule's next occurrence after this one.
+            if let Some(cron) = &cron {
+                if out.rec.state.next_fire_at.is_some_and(|n| n <= at) {
+                    out.rec.state.next_fire_at = next_occurrence(&out.rec.spec, cron, at);
                 }
-            };
-            let result = match item {
+            }
+            match item {
                 Plan2::Skip(at, reason, detail) => {
-                    advance(&mut rec);
-                    self.record_skip(&mut rec, at, reason, detail, Trigger::Cron, now)
+                    self.record_skip(&mut out, at, reason, detail, Trigger::Cron)
                 }
-                Plan2::Fire(at, trigger) => {
-                    advance(&mut rec);
-                    self.fire(plans, &mut rec, at, trigger, now, cron.as_ref())
-                }
-            };
-            match result {
-                Ok(n) => {
-                    recorded += n;
-                    dirty = false;
-                }
-                Err(e) => {
-                    tracing::warn!(schedule = %rec.spec.name, error = %e, "schedule occurrence not recorded");
-                    let _ = self.store.release(&self.owner, &key);
-                    return recorded;
-                }
+                Plan2::Fire(at, trigger) => self.fire(plans, &mut out, at, trigger, cron.as_ref()),
             }
         }
-        if dirty {
-            if let Err(e) = self.store.commit_occurrence(
-                &self.owner,
-                now,
-                &OccurrenceCommit {
-                    schedule: &rec,
-                    occurrence: None,
-                    instance: None,
-                },
-            ) {
-                tracing::warn!(schedule = %rec.spec.name, error = %e, "schedule state not stored");
-            }
-        }
-        if let Ok(mut w) = self.watched.lock() {
-            if rec.state.running.is_empty() && rec.state.buffered.is_none() {
-                w.remove(&key);
-            } else {
-                w.insert(key.clone());
-            }
-        }
-        let _ = self.store.release(&self.owner, &key);
-        recorded
+        Some(out)
     }
 
     /// The due occurrences from `next_fire_at` to `now`, each turned into a fire or a skip by the misfire
@@ -570,15 +654,15 @@ impl Scheduler {
 
     fn record_skip(
         &self,
-        rec: &mut ScheduleRecord,
+        out: &mut Pending,
         at: DateTime<Utc>,
         reason: SkipReason,
         detail: Option<String>,
         trigger: Trigger,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) {
+        let recorded_at = self.clock.now();
         let occ = OccurrenceRecord {
-            schedule: rec.spec.name.clone(),
+            schedule: out.rec.spec.name.clone(),
             scheduled_for: at,
             status: OccurrenceStatus::Skipped,
             instance: None,
@@ -586,80 +670,44 @@ impl Scheduler {
             detail,
             trigger,
             // The actual moment (a tick handles many schedules one after the other).
-            recorded_at: self.clock.now(),
-            lateness_ms: (self.clock.now() - at).num_milliseconds(),
+            recorded_at,
+            lateness_ms: (recorded_at - at).num_milliseconds(),
         };
-        rec.state.last = Some(occ.clone());
-        match self.store.commit_occurrence(
-            &self.owner,
-            now,
-            &OccurrenceCommit {
-                schedule: rec,
-                occurrence: Some(&occ),
-                instance: None,
-            },
-        ) {
-            Ok(()) => {
-                metrics::counter!("synapse_schedule_skipped_total", "reason" => reason.name())
-                    .increment(1);
-                Ok(1)
-            }
-            // Recorded before (a replayed occurrence): nothing more to do.
-            Err(StoreError::AlreadyExists { .. }) => Ok(0),
-            Err(e) => Err(e),
-        }
+        out.push(occ);
     }
 
-    /// Fires one occurrence under the overlap policy, or records why not.
+    /// Fires one occurrence under the overlap policy (prepared here, launched once stored), or records why
+    /// not.
     fn fire(
         &self,
         plans: &dyn PlanSource,
-        rec: &mut ScheduleRecord,
+        out: &mut Pending,
         at: DateTime<Utc>,
         trigger: Trigger,
-        now: DateTime<Utc>,
         cron: Option<&CronSpec>,
-    ) -> Result<usize, StoreError> {
-        let running: Vec<uuid::Uuid> = rec.state.running.clone();
+    ) {
+        let running: Vec<uuid::Uuid> = out.rec.state.running.clone();
         if !running.is_empty() {
-            match rec.spec.overlap {
+            match out.rec.spec.overlap {
                 Overlap::Skip => {
-                    return self.record_skip(
-                        rec,
-                        at,
-                        SkipReason::Overlap,
-                        Some(format!("the previous run {} still runs", running[0])),
-                        trigger,
-                        now,
-                    )
+                    let detail = format!("the previous run {} still runs", running[0]);
+                    return self.record_skip(out, at, SkipReason::Overlap, Some(detail), trigger);
                 }
                 Overlap::BufferOne => {
-                    let replaced = rec.state.buffered.replace(at);
-                    return match replaced {
-                        Some(old) if old != at => self.record_skip(
-                            rec,
+                    if let Some(old) = out.rec.state.buffered.replace(at).filter(|o| *o != at) {
+                        let detail = format!(
+                            "replaced in the BufferOne slot by the occurrence of {}",
+                            at.to_rfc3339()
+                        );
+                        self.record_skip(
+                            out,
                             old,
                             SkipReason::Overlap,
-                            Some(format!(
-                                "replaced in the BufferOne slot by the occurrence of {}",
-                                at.to_rfc3339()
-                            )),
+                            Some(detail),
                             Trigger::Cron,
-                            now,
-                        ),
-                        _ => self
-                            .store
-                            .commit_occurrence(
-                                &self.owner,
-                                now,
-                                &OccurrenceCommit {
-                                    schedule: rec,
-                                    occurrence: None,
-                                    instance: None,
-                                },
-                            )
-                            .map(|()| 0),
-                    };
+                        );
+                    }
+                    return;
                 }
                 Overlap::CancelOther => {
                     for id in &running {
@@ -669,41 +717,26 @@ impl Scheduler {
                 Overlap::AllowAll => {}
             }
         }
-        let (entry, plan) = match plans.runnable(&rec.spec.plan) {
+        let (entry, plan) = match plans.runnable(&out.rec.spec.plan) {
             Ok(p) => p,
             Err(CatalogError::NoSuchPlan { .. }) => {
-                let detail = format!("no plan named '{}'", rec.spec.plan);
-                return self.record_skip(
-                    rec,
-                    at,
-                    SkipReason::PlanMissing,
-                    Some(detail),
-                    trigger,
-                    now,
-                );
+                let detail = format!("no plan named '{}'", out.rec.spec.plan);
+                return self.record_skip(out, at, SkipReason::PlanMissing, Some(detail), trigger);
             }
             Err(e) => {
-                let detail = e.to_string();
                 return self.record_skip(
-                    rec,
+                    out,
                     at,
                     SkipReason::PlanInvalid,
-                    Some(detail),
+                    Some(e.to_string()),
                     trigger,
-                    now,
                 );
             }
         };
-        let inputs = inputs_of(&rec.spec);
+        let inputs = inputs_of(&out.rec.spec);
         if let Err(e) = crate::routes::execute::check_known(&entry, &inputs) {
-            return self.record_skip(
-                rec,
-                at,
-                SkipReason::ParametersInvalid,
-                Some(e.to_string()),
-                trigger,
-                now,
-            );
+            let detail = Some(e.to_string());
+            return self.record_skip(out, at, SkipReason::ParametersInvalid, detail, trigger);
         }
         let dst = cron.and_then(|c| {
             c.upcoming(at - Duration::milliseconds(1), 1)
@@ -711,97 +744,49 @@ impl Scheduler {
                 .filter(|f| f.at == at)
                 .and_then(|f| describe(c, f))
         });
-        let mut occ = OccurrenceRecord {
-            schedule: rec.spec.name.clone(),
-            scheduled_for: at,
-            status: OccurrenceStatus::Fired,
-            instance: None,
-            reason: None,
-            detail: dst,
-            trigger,
-            recorded_at: self.clock.now(),
-            lateness_ms: 0,
-        };
-        occ.lateness_ms = (occ.recorded_at - at).num_milliseconds();
         let req = StartRequest {
             plan_key: entry.key.clone(),
             plan,
             inputs,
             dry_run: false,
             principal: Principal {
-                name: format!("schedule:{}", rec.spec.name),
+                name: format!("schedule:{}", out.rec.spec.name),
                 kind: PrincipalKind::Schedule,
                 roles: Vec::new(),
             },
             keep: Keep::Result,
             durable: true,
         };
-        let store = self.store.clone();
-        let owner = self.owner.clone();
-        let mut committed: Option<ScheduleRecord> = None;
-        let base = rec.clone();
-        let started = self.runner.start_committed(req, &mut |inst| {
-            let mut next = base.clone();
-            occ.instance = Some(inst.id);
-            next.state.running.push(inst.id);
-            next.state.last = Some(occ.clone());
-            store.commit_occurrence(
-                &owner,
-                now,
-                &OccurrenceCommit {
-                    schedule: &next,
-                    occurrence: Some(&occ),
-                    instance: Some(inst),
-                },
-            )?;
-            committed = Some(next);
-            Ok(())
-        });
-        match started {
-            Ok(started) => {
-                if let Some(next) = committed {
-                    *rec = next;
-                }
-                metrics::counter!("synapse_schedule_fired_total").increment(1);
-                metrics::histogram!("synapse_schedule_lateness_seconds")
-                    .record(occ.lateness_ms.max(0) as f64 / 1000.0);
-                if let Ok(mut w) = self.watched.lock() {
-                    w.insert(rec.key());
-                }
-                // Wake the loop when the run ends (overlap, BufferOne, PauseOnFailure).
-                let mut done = started.done;
-                let notify = self.wake.clone();
-                tokio::spawn(async move {
-                    while done.borrow().is_none() {
-                        if done.changed().await.is_err() {
-                            break;
-                        }
-                    }
-                    notify.notify_one();
+        match self.runner.prepare(req, None) {
+            Ok(prepared) => {
+                let recorded_at = self.clock.now();
+                let id = prepared.record.id;
+                out.rec.state.running.push(id);
+                out.prepared.push(prepared);
+                out.push(OccurrenceRecord {
+                    schedule: out.rec.spec.name.clone(),
+                    scheduled_for: at,
+                    status: OccurrenceStatus::Fired,
+                    instance: Some(id),
+                    reason: None,
+                    detail: dst,
+                    trigger,
+                    recorded_at,
+                    lateness_ms: (recorded_at - at).num_milliseconds(),
                 });
-                Ok(1)
             }
-            Err(StartError::Record(StoreError::AlreadyExists { .. })) => Ok(0),
-            Err(StartError::Record(e)) => Err(e),
-            Err(StartError::Inactive { plan }) => self.record_skip(
-                rec,
-                at,
-                SkipReason::PlanInvalid,
-                Some(format!("plan '{plan}' is not active (IsActive: false)")),
-                trigger,
-                now,
-            ),
+            Err(StartError::Inactive { plan }) => {
+                let detail = format!("plan '{plan}' is not active (IsActive: false)");
+                self.record_skip(out, at, SkipReason::PlanInvalid, Some(detail), trigger)
+            }
             Err(StartError::Inputs(e)) => self.record_skip(
-                rec,
+                out,
                 at,
                 SkipReason::ParametersInvalid,
                 Some(e.to_string()),
                 trigger,
-                now,
             ),
-            Err(e @ StartError::Busy { .. }) => {
-                self.record_skip(rec, at, SkipReason::Busy, Some(e.to_string()), trigger, now)
-            }
+            Err(e) => self.record_skip(out, at, SkipReason::Busy, Some(e.to_string()), trigger),
         }
     }
 

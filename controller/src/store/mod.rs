@@ -56,7 +56,8 @@ pub use instances::{
 };
 pub use keys::{hash_token, new_token, KeyStore, TokenRecord, TOKEN_PREFIX};
 pub use schedules::{
-    deferred_key, Deferred, OccurrenceCommit, ScheduleRecord, ScheduleState, ScheduleStore,
+    deferred_key, Deferred, OccurrenceCommit, ScheduleCommit, ScheduleRecord, ScheduleState,
+    ScheduleStore,
 };
 
 use std::path::PathBuf;

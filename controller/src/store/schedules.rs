@@ -100,6 +100,14 @@ pub struct OccurrenceCommit<'a> {
     pub instance: Option<&'a InstanceRecord>,
 }
 
+/// One schedule's part of a batch: its occurrences, the instances they fire, and its next state.
+#[derive(Clone, Debug)]
+pub struct ScheduleCommit<'a> {
+    pub schedule: &'a ScheduleRecord,
+    pub occurrences: &'a [OccurrenceRecord],
+    pub instances: &'a [InstanceRecord],
+}
+
 /// Persistence of schedules. Synchronous like every store trait (see the [module documentation](super)).
 pub trait ScheduleStore: Send + Sync {
     /// Stores a new schedule; [`StoreError::AlreadyExists`] if the name (case-insensitive) is taken.
@@ -146,6 +154,15 @@ pub trait ScheduleStore: Send + Sync {
         owner: &str,
         now: DateTime<Utc>,
         commit: &OccurrenceCommit<'_>,
+    ) -> Result<(), StoreError>;
+
+    /// [`ScheduleStore::commit_occurrence`] for many schedules and occurrences in one transaction (one disk
+    /// flush for a whole tick's batch), all or nothing; each schedule's lease is given back.
+    fn commit_batch(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        commits: &[ScheduleCommit<'_>],
     ) -> Result<(), StoreError>;
 
     /// Gives a lease back (no-op when `owner` does not hold it).

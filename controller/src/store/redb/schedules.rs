@@ -12,7 +12,7 @@
 
 use super::{OrDb, RedbStore};
 use crate::schedule::model::OccurrenceRecord;
-use crate::store::schedules::{OccurrenceCommit, ScheduleRecord, ScheduleStore};
+use crate::store::schedules::{OccurrenceCommit, ScheduleCommit, ScheduleRecord, ScheduleStore};
 use crate::store::{InstanceRecord, StoreError};
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -378,6 +378,59 @@ impl ScheduleStore for RedbStore {
             self.write_instance(&txn, inst, true)?;
         }
         self.write_schedule(&txn, commit.schedule, false)?;
+        txn.commit().db(self)
+    }
+
+    fn commit_batch(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        commits: &[ScheduleCommit<'_>],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().db(self)?;
+        for c in commits {
+            let key = c.schedule.key();
+            let held = txn
+                .open_table(LEASES)
+                .db(self)?
+                .get(key.as_str())
+                .db(self)?
+                .and_then(|v| serde_json::from_slice::<Lease>(v.value()).ok())
+                .is_some_and(|l| l.owner == owner && l.until > now);
+            let exists = txn
+                .open_table(SCHEDULES)
+                .db(self)?
+                .get(key.as_str())
+                .db(self)?
+                .is_some();
+            if !held || !exists {
+                return Err(StoreError::LeaseLost {
+                    schedule: c.schedule.spec.name.clone(),
+                });
+            }
+            {
+                let mut t = txn.open_table(OCCURRENCES).db(self)?;
+                for occ in c.occurrences {
+                    let k = occ_key(&key, occ.scheduled_for);
+                    if t.get(k.as_slice()).db(self)?.is_some() {
+                        return Err(StoreError::AlreadyExists {
+                            kind: "occurrence",
+                            key: format!("{}@{}", occ.schedule, occ.scheduled_for.to_rfc3339()),
+                        });
+                    }
+                    let json = to_json("occurrence", occ)?;
+                    t.insert(k.as_slice(), json.as_slice()).db(self)?;
+                }
+            }
+            for inst in c.instances {
+                self.write_instance(&txn, inst, true)?;
+            }
+            self.write_schedule(&txn, c.schedule, false)?;
+            txn.open_table(LEASES)
+                .db(self)?
+                .remove(key.as_str())
+                .db(self)?;
+        }
         txn.commit().db(self)
     }
 
