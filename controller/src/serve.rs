@@ -239,7 +239,7 @@ fn schedule_files_fingerprint(
         .collect()
 }
 
-/// Live reload of the schedules directory: looks every 2 s (a few `stat`s) and reloads all files when any was
+/// Live reload of the schedules directory: looks every 5 s (a few `stat`s) and reloads all files when any was
 /// added, changed or removed.
 async fn watch_schedule_files(
     state: Arc<AppState>,
@@ -250,7 +250,7 @@ async fn watch_schedule_files(
     let mut last = schedule_files_fingerprint(&dir);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.cancelled() => return,
         }
         let now = schedule_files_fingerprint(&dir);
