@@ -953,9 +953,13 @@ async fn api_start_at_answers_202_scheduled_and_can_be_cancelled_before_it_fires
     assert_eq!((s, v["Status"].as_str()), (200, Some("Scheduled")), "{v}");
     let (_, list) = api.call(Method::GET, "/synapse/execute/Quick", None).await;
     assert_eq!(list[0]["Status"], "Scheduled");
-    // Not among the schedules.
+    // Not among the schedules, nor reachable as one.
     let (_, v) = api.call(Method::GET, "/synapse/schedules", None).await;
     assert_eq!(v, json!([]));
+    let (s, _) = api
+        .call(Method::GET, &format!("/synapse/schedules/~deferred:{id}"), None)
+        .await;
+    assert_eq!(s, 404);
     let (s, v) = api
         .call(
             Method::DELETE,

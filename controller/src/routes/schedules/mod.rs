@@ -355,6 +355,7 @@ async fn get_schedule(
         .scheduler
         .store()
         .get_schedule(&name)?
+        .filter(|r| r.deferred.is_none())
         .ok_or_else(|| not_found(&name))?;
     Ok(json(StatusCode::OK, view(rec)))
 }
@@ -387,6 +388,7 @@ async fn update_schedule(
         .scheduler
         .store()
         .get_schedule(&name)?
+        .filter(|r| r.deferred.is_none())
         .ok_or_else(|| not_found(&name))?;
     api_only(&old)?;
     match map.get("Name") {
@@ -409,6 +411,7 @@ async fn update_schedule(
         let mut rec = sched
             .store()
             .get_schedule(&name)?
+            .filter(|r| r.deferred.is_none())
             .ok_or_else(|| not_found(&name))?;
         if rec.spec.enabled && !spec.enabled {
             rec.state.paused_at = Some(now);
@@ -444,6 +447,7 @@ async fn delete_schedule(
         let rec = sched
             .store()
             .get_schedule(&name)?
+            .filter(|r| r.deferred.is_none())
             .ok_or_else(|| not_found(&name))?;
         api_only(&rec)?;
         sched.store().delete_schedule(&name)?;
@@ -505,6 +509,7 @@ pub fn set_enabled(
         let mut rec = sched
             .store()
             .get_schedule(name)?
+            .filter(|r| r.deferred.is_none())
             .ok_or_else(|| not_found(name))?;
         if rec.spec.enabled != enabled {
             rec.spec.enabled = enabled;
@@ -542,7 +547,12 @@ async fn trigger_schedule(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state.scheduler.store().get_schedule(&name)?.is_none() {
+    if state
+        .scheduler
+        .store()
+        .get_schedule(&name)?
+        .is_none_or(|r| r.deferred.is_some())
+    {
         return Err(not_found(&name));
     }
     match state.scheduler.trigger(&state.catalog, &name)? {
@@ -569,7 +579,12 @@ async fn list_occurrences(
     Path(name): Path<String>,
     UniqueQuery(q): UniqueQuery,
 ) -> Result<Response, ApiError> {
-    if state.scheduler.store().get_schedule(&name)?.is_none() {
+    if state
+        .scheduler
+        .store()
+        .get_schedule(&name)?
+        .is_none_or(|r| r.deferred.is_some())
+    {
         return Err(not_found(&name));
     }
     let limit = match flag(&q, "limit") {
