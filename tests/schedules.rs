@@ -957,7 +957,11 @@ async fn api_start_at_answers_202_scheduled_and_can_be_cancelled_before_it_fires
     let (_, v) = api.call(Method::GET, "/synapse/schedules", None).await;
     assert_eq!(v, json!([]));
     let (s, _) = api
-        .call(Method::GET, &format!("/synapse/schedules/~deferred:{id}"), None)
+        .call(
+            Method::GET,
+            &format!("/synapse/schedules/~deferred:{id}"),
+            None,
+        )
         .await;
     assert_eq!(s, 404);
     let (s, v) = api

@@ -82,7 +82,7 @@ impl Pending {
 }
 
 /// What one occurrence turns into.
-enum Plan2 {
+enum Step {
     Fire(DateTime<Utc>, Trigger),
     Skip(DateTime<Utc>, SkipReason, Option<String>),
 }
@@ -495,12 +495,12 @@ impl Scheduler {
         }
         self.settle_runs(&mut rec, now);
         let cron = CronSpec::parse(&rec.spec.cron, &rec.spec.time_zone);
-        let mut work: Vec<Plan2> = Vec::new();
+        let mut work: Vec<Step> = Vec::new();
         if rec.spec.enabled {
             if let Some(b) = rec.state.buffered {
                 if rec.state.running.is_empty() {
                     rec.state.buffered = None;
-                    work.push(Plan2::Fire(b, Trigger::Cron));
+                    work.push(Step::Fire(b, Trigger::Cron));
                 }
             }
             if let Ok(cron) = &cron {
@@ -508,7 +508,7 @@ impl Scheduler {
             }
         }
         if let Some(at) = manual {
-            work.push(Plan2::Fire(at, Trigger::Manual));
+            work.push(Step::Fire(at, Trigger::Manual));
         }
         let cron = cron.ok();
         let mut out = Pending {
@@ -518,7 +518,7 @@ impl Scheduler {
         };
         for item in work {
             let at = match &item {
-                Plan2::Fire(at, _) | Plan2::Skip(at, ..) => *at,
+                Step::Fire(at, _) | Step::Skip(at, ..) => *at,
             };
             // The schedule's next occurrence after this one.
             if let Some(cron) = &cron {
@@ -527,10 +527,10 @@ impl Scheduler {
                 }
             }
             match item {
-                Plan2::Skip(at, reason, detail) => {
+                Step::Skip(at, reason, detail) => {
                     self.record_skip(&mut out, at, reason, detail, Trigger::Cron)
                 }
-                Plan2::Fire(at, trigger) => self.fire(plans, &mut out, at, trigger, cron.as_ref()),
+                Step::Fire(at, trigger) => self.fire(plans, &mut out, at, trigger, cron.as_ref()),
             }
         }
         Some(out)
@@ -538,7 +538,7 @@ impl Scheduler {
 
     /// The due occurrences from `next_fire_at` to `now`, each turned into a fire or a skip by the misfire
     /// policy (late ones) or fired (on time).
-    fn due(&self, rec: &mut ScheduleRecord, cron: &CronSpec, now: DateTime<Utc>) -> Vec<Plan2> {
+    fn due(&self, rec: &mut ScheduleRecord, cron: &CronSpec, now: DateTime<Utc>) -> Vec<Step> {
         let mut on_time = Vec::new();
         let mut missed = Vec::new();
         let mut uncounted = 0usize;
@@ -581,7 +581,7 @@ impl Scheduler {
         let skipped = &missed[..fire_from];
         let drop = skipped.len().saturating_sub(MAX_RECORDED_MISSES);
         if drop > 0 || uncounted > 0 {
-            out.push(Plan2::Skip(
+            out.push(Step::Skip(
                 skipped[0],
                 reason(skipped[0]),
                 Some(format!(
@@ -597,13 +597,13 @@ impl Scheduler {
         } else {
             0
         }) {
-            out.push(Plan2::Skip(*at, reason(*at), None));
+            out.push(Step::Skip(*at, reason(*at), None));
         }
         for at in &missed[fire_from..] {
-            out.push(Plan2::Fire(*at, Trigger::CatchUp));
+            out.push(Step::Fire(*at, Trigger::CatchUp));
         }
         for at in on_time {
-            out.push(Plan2::Fire(at, Trigger::Cron));
+            out.push(Step::Fire(at, Trigger::Cron));
         }
         out
     }
