@@ -35,6 +35,7 @@ macro_rules! out_raw {
     }};
 }
 
+mod schedule_cli;
 mod token;
 
 /// Exit code when the plan ran and did not succeed.
@@ -74,6 +75,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Scheduled runs: preview cron expressions (docs/scheduling.md).
+    #[command(subcommand)]
+    Schedule(schedule_cli::ScheduleCommand),
 }
 
 #[derive(clap::Args, Clone)]
@@ -274,6 +278,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(EXIT_INVALID)
         }
         Command::Token(cmd) => token::run(cmd),
+        Command::Schedule(cmd) => schedule_cli::run(cmd),
         Command::Config(ConfigCommand::Print(args)) => {
             let cfg = serve_config(&args)?;
             out_raw!("{}", cfg.printable_yaml()?);

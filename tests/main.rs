@@ -18,4 +18,5 @@ mod ldap_pool;
 mod operator;
 mod operator_cli;
 mod plan_errors;
+mod schedules;
 mod support;

@@ -22,6 +22,7 @@ pub mod reload;
 pub mod render;
 pub mod routes;
 pub mod runner;
+pub mod schedule;
 pub mod serve;
 pub mod store;
 pub mod writer;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub runner: Arc<Runner>,
     pub instances: Arc<dyn InstanceStore>,
     pub keys: Arc<dyn KeyStore>,
+    /// Fires schedules (`schedule::Scheduler::run` is started by `serve`).
+    pub scheduler: Arc<crate::schedule::Scheduler>,
     pub no_auth: bool,
     pub body_limit: usize,
     /// Default and upper bound for sync calls.
@@ -104,12 +107,18 @@ impl AppState {
             writer,
             cfg.instance_limits.max_running_instances,
         ));
+        let scheduler = Arc::new(crate::schedule::Scheduler::new(
+            stores.schedules.clone(),
+            runner.clone(),
+            runner.executor().clock().clone(),
+        ));
         let domain_names = cfg.domain_names();
         Ok(AppState {
             catalog,
             runner,
             instances: stores.instances,
             keys: stores.keys,
+            scheduler,
             no_auth: cfg.no_auth,
             body_limit: cfg.body_limit,
             sync_timeout: Duration::from_secs(cfg.sync_timeout_seconds),

@@ -41,6 +41,17 @@ pub type Subscription = (
     watch::Receiver<Option<Arc<PlanResult>>>,
 );
 
+/// A start between [`Runner::prepare`] and [`Runner::launch`].
+pub struct Prepared {
+    /// The instance record to store (status Running) before launching.
+    pub record: InstanceRecord,
+    req: StartRequest,
+    events: Arc<std::sync::OnceLock<broadcast::Sender<ProgressEvent>>>,
+    done_tx: watch::Sender<Option<Arc<PlanResult>>>,
+    done_rx: watch::Receiver<Option<Arc<PlanResult>>>,
+    cancel: CancellationToken,
+}
+
 /// A started instance.
 pub struct Started {
     pub id: Uuid,
@@ -67,7 +78,13 @@ pub enum StartError {
     /// `MaxRunningInstances` instances are running already; try again when some have finished.
     #[error("{running} plan instances are running, the most this server runs at once (MaxRunningInstances = {limit}); try again later")]
     Busy { running: usize, limit: usize },
+    /// The caller's commit of the new instance record failed (scheduled starts: `Runner::start_committed`).
+    #[error("the instance could not be recorded: {0}")]
+    Record(crate::store::StoreError),
 }
+
+/// Stores a new instance record for [`Runner::start_committed`].
+pub type CommitRecord<'a> = dyn FnMut(&InstanceRecord) -> Result<(), crate::store::StoreError> + 'a;
 
 /// Who starts a plan and how.
 pub struct StartRequest {
@@ -122,13 +139,47 @@ impl Runner {
 
     /// Checks the inputs (every problem at once), stores the instance as Running, and starts it.
     pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<Started, StartError> {
+        self.start_inner(req, None, None)
+    }
+
+    /// Like [`Runner::start`], but the new instance record (status Running) is stored by `commit` instead
+    /// of the group-commit writer, before the run begins: the scheduler stores it in the same transaction
+    /// as the occurrence that fires it. When `commit` fails nothing runs ([`StartError::Record`]).
+    pub fn start_committed(
+        self: &Arc<Self>,
+        req: StartRequest,
+        commit: &mut CommitRecord<'_>,
+    ) -> Result<Started, StartError> {
+        self.start_inner(req, None, Some(commit))
+    }
+
+    /// [`Runner::start_committed`] under a given instance id (a deferred run keeps the id it was answered
+    /// with; its `Scheduled` record is replaced by the Running one).
+    pub fn start_committed_as(
+        self: &Arc<Self>,
+        req: StartRequest,
+        id: Uuid,
+        commit: &mut CommitRecord<'_>,
+    ) -> Result<Started, StartError> {
+        self.start_inner(req, Some(id), Some(commit))
+    }
+
+    /// The first half of a start: checks, the record (status Running) and a place among the running
+    /// instances (the cap counts it from here). Nothing is stored and nothing runs until
+    /// [`Runner::launch`]; [`Runner::abandon`] gives the place back. The scheduler stores the records of many
+    /// prepared starts in one transaction with their occurrences, then launches them.
+    pub fn prepare(
+        self: &Arc<Self>,
+        req: StartRequest,
+        fixed_id: Option<Uuid>,
+    ) -> Result<Prepared, StartError> {
         if !req.plan.is_active {
             return Err(StartError::Inactive {
                 plan: req.plan_key.clone(),
             });
         }
         self.executor.check_inputs(&req.plan, &req.inputs)?;
-        let id = Uuid::now_v7();
+        let id = fixed_id.unwrap_or_else(Uuid::now_v7);
         let record = InstanceRecord {
             id,
             plan: req.plan_key.clone(),
@@ -166,14 +217,34 @@ impl Runner {
                 },
             );
         }
-        // A write's Running record must reach the disk (a crash then marks the instance interrupted); a
-        // read's may follow within MAX_UNFLUSHED: losing it in a crash loses no trace of a change.
-        let durability = if req.durable {
-            Durability::Now
-        } else {
-            Durability::Later
-        };
-        self.writer.put_with(record.clone(), durability);
+        Ok(Prepared {
+            record,
+            req,
+            events,
+            done_tx,
+            done_rx,
+            cancel,
+        })
+    }
+
+    /// Gives back the place of a prepared start that will not run (its record was not stored).
+    pub fn abandon(&self, p: Prepared) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&p.record.id);
+        }
+    }
+
+    /// The second half of a start: runs a prepared instance (its Running record must be stored or queued).
+    pub fn launch(self: &Arc<Self>, p: Prepared) -> Started {
+        let Prepared {
+            record,
+            req,
+            events,
+            done_tx,
+            done_rx,
+            cancel,
+        } = p;
+        let id = record.id;
         let sink_events = events.clone();
         let progress = ProgressSink::new(move |e| {
             // Events are best-effort for watchers; without one there is nothing to do.
@@ -235,7 +306,35 @@ impl Runner {
             }
             let _ = done_tx.send(Some(result));
         });
-        Ok(Started { id, done: done_rx })
+        Started { id, done: done_rx }
+    }
+
+    fn start_inner(
+        self: &Arc<Self>,
+        req: StartRequest,
+        fixed_id: Option<Uuid>,
+        commit: Option<&mut CommitRecord<'_>>,
+    ) -> Result<Started, StartError> {
+        let p = self.prepare(req, fixed_id)?;
+        match commit {
+            // A write's Running record must reach the disk (a crash then marks the instance interrupted); a
+            // read's may follow within MAX_UNFLUSHED: losing it in a crash loses no trace of a change.
+            None => {
+                let durability = if p.req.durable {
+                    Durability::Now
+                } else {
+                    Durability::Later
+                };
+                self.writer.put_with(p.record.clone(), durability)
+            }
+            Some(commit) => {
+                if let Err(e) = commit(&p.record) {
+                    self.abandon(p);
+                    return Err(StartError::Record(e));
+                }
+            }
+        }
+        Ok(self.launch(p))
     }
 
     /// Starts and awaits the result (up to `timeout`).
@@ -308,6 +407,11 @@ impl Runner {
     /// Waits until every queued instance record is committed (tests, shutdown).
     pub fn flush(&self) {
         self.writer.flush();
+    }
+
+    /// Whether an instance is running here.
+    pub fn is_live(&self, id: Uuid) -> bool {
+        self.live.lock().is_ok_and(|l| l.contains_key(&id))
     }
 
     pub fn running(&self) -> usize {

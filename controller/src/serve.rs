@@ -195,7 +195,23 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             }
         })
     };
+    load_schedule_files(&state, &cfg);
+    let scheduler_stop = tokio_util::sync::CancellationToken::new();
+    let schedule_files = tokio::spawn(watch_schedule_files(
+        state.clone(),
+        cfg.clone(),
+        scheduler_stop.clone(),
+    ));
+    let scheduler = tokio::spawn(
+        state
+            .scheduler
+            .clone()
+            .run(state.clone(), scheduler_stop.clone()),
+    );
     accept_loop(listener, app, &cfg, shutdown_signal()).await;
+    scheduler_stop.cancel();
+    let _ = scheduler.await;
+    let _ = schedule_files.await;
     pruner.abort();
     sighup.abort();
     readiness.abort();
@@ -205,6 +221,67 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     );
     state.runner.shutdown(Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// Loads the schedule files (`schedules/` beside the plans directory) into the store; errors are logged with
+/// their file:line:col and the file's schedule is not run.
+fn load_schedule_files(state: &AppState, cfg: &ServeConfig) {
+    use crate::schedule::files;
+    let dir = files::dir_beside(&cfg.plans);
+    let mut specs = Vec::new();
+    for file in files::files_in(&dir) {
+        match files::load_file(&file, Some((&state.catalog, state.runner.executor()))) {
+            Ok(spec) => specs.push((file, spec)),
+            Err(d) => {
+                for d in &d.0 {
+                    tracing::error!("{d}");
+                }
+            }
+        }
+    }
+    match state.scheduler.sync_files(specs) {
+        Ok(n) => tracing::info!(schedules = n, dir = %dir.display(), "schedule files loaded"),
+        Err(e) => tracing::error!(error = %e, "schedule files not loaded"),
+    }
+}
+
+/// What the schedule files look like on disk (names, sizes, modification times).
+fn schedule_files_fingerprint(
+    dir: &std::path::Path,
+) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    crate::schedule::files::files_in(dir)
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f).ok();
+            let len = meta.as_ref().map_or(0, |m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            (f, len, modified)
+        })
+        .collect()
+}
+
+/// Live reload of the schedules directory: looks every 5 s (a few `stat`s) and reloads all files when any was
+/// added, changed or removed.
+async fn watch_schedule_files(
+    state: Arc<AppState>,
+    cfg: ServeConfig,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let dir = crate::schedule::files::dir_beside(&cfg.plans);
+    let mut last = schedule_files_fingerprint(&dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.cancelled() => return,
+        }
+        let now = schedule_files_fingerprint(&dir);
+        if now != last {
+            last = now;
+            tracing::info!(dir = %dir.display(), "schedule files changed: reloading");
+            let (state, cfg) = (state.clone(), cfg.clone());
+            let _ = tokio::task::spawn_blocking(move || load_schedule_files(&state, &cfg)).await;
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

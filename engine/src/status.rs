@@ -21,6 +21,8 @@ pub enum StatusType {
     Waiting = 8,
     Cancelling = 16,
     Zombie = 32,
+    /// A deferred run waiting for its time (`/start?at=`): not running yet, not terminal.
+    Scheduled = 64,
     /// Success; upstream also spells it `Success`.
     Complete = 128,
     /// Partial success; upstream also spells it `SuccessWithErrors`.
@@ -34,7 +36,7 @@ pub enum StatusType {
 
 impl StatusType {
     /// Every status, in numeric order.
-    pub const ALL: [StatusType; 13] = [
+    pub const ALL: [StatusType; 14] = [
         StatusType::None,
         StatusType::New,
         StatusType::Initializing,
@@ -42,6 +44,7 @@ impl StatusType {
         StatusType::Waiting,
         StatusType::Cancelling,
         StatusType::Zombie,
+        StatusType::Scheduled,
         StatusType::Complete,
         StatusType::CompletedWithErrors,
         StatusType::Failed,
@@ -60,6 +63,7 @@ impl StatusType {
             StatusType::Waiting => "Waiting",
             StatusType::Cancelling => "Cancelling",
             StatusType::Zombie => "Zombie",
+            StatusType::Scheduled => "Scheduled",
             StatusType::Complete => "Complete",
             StatusType::CompletedWithErrors => "CompletedWithErrors",
             StatusType::Failed => "Failed",
@@ -100,7 +104,7 @@ impl fmt::Display for StatusType {
 
 /// Error for a status name that is not one of [`StatusType::ALL`] (or an alias).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status '{0}' (expected one of: None, New, Initializing, Running, Waiting, Cancelling, Zombie, Complete/Success, CompletedWithErrors/SuccessWithErrors, Failed, Cancelled, Tombstoned, Any)")]
+#[error("unknown status '{0}' (expected one of: None, New, Initializing, Running, Waiting, Cancelling, Zombie, Scheduled, Complete/Success, CompletedWithErrors/SuccessWithErrors, Failed, Cancelled, Tombstoned, Any)")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for StatusType {

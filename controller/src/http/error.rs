@@ -74,6 +74,7 @@ impl ApiError {
             ApiError::Start(StartError::Inactive { .. }) => StatusCode::CONFLICT,
             ApiError::Start(StartError::Inputs(_)) => StatusCode::BAD_REQUEST,
             ApiError::Start(StartError::Busy { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Start(StartError::Record(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Store(_) | ApiError::Auth(AuthError::Store(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

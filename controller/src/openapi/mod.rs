@@ -56,6 +56,7 @@ pub const BODY: &str =
     tags(
         (name = "ops", description = "Open operational routes."),
         (name = "execute", description = "The generic plan API."),
+        (name = "schedules", description = "Scheduled plan execution (docs/scheduling.md)."),
         (name = "ad", description = "The Active Directory API (also under /myriad)."),
         (name = "admin", description = "Server administration: live plan reload, API keys (admin keys; a key may manage itself)."),
         (name = "dns", description = "The DNS API: AD-integrated zones and records (DnsHandler plans in plans/dns)."),

@@ -178,6 +178,16 @@ pub struct DryRunFlag {
     pub dry_run: Option<bool>,
 }
 
+/// `at`: a deferred run (docs/scheduling.md "Deferred runs").
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtFlag {
+    /// Run later: an RFC 3339 instant with its offset (`2026-12-24T08:00:00+01:00`). The answer is 202 with an
+    /// instance whose status is `Scheduled` until then (cancel it with DELETE); it fires once, also across
+    /// restarts. A time not in the future starts at once.
+    pub at: Option<String>,
+}
+
 /// The flags of a sync start.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -23,6 +23,7 @@ pub mod execute;
 pub mod keys;
 pub mod ops;
 pub mod plans;
+pub mod schedules;
 
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -49,6 +50,7 @@ fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) 
         .nest("/synapse/execute", execute::routes())
         .nest("/ad", ad::routes())
         .nest("/dns", dns::routes())
+        .nest("/synapse/schedules", schedules::routes())
         .merge(plans::routes())
         .merge(keys::routes());
     (open, protected)

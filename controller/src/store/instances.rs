@@ -21,6 +21,8 @@ pub enum RequesterKind {
     ApiKey,
     /// Nobody in particular: `--no-auth`.
     Anonymous,
+    /// A schedule (the requester is `schedule:NAME`).
+    Schedule,
 }
 
 /// One plan run, as stored.

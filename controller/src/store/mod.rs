@@ -45,6 +45,7 @@ pub mod batch;
 pub mod instances;
 pub mod keys;
 mod redb;
+pub mod schedules;
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -54,6 +55,10 @@ pub use instances::{
     InstanceRecord, InstanceStore, InstanceSummary, Page, RequesterKind, INTERRUPTED_MESSAGE,
 };
 pub use keys::{hash_token, new_token, KeyStore, TokenRecord, TOKEN_PREFIX};
+pub use schedules::{
+    deferred_key, Deferred, OccurrenceCommit, ScheduleCommit, ScheduleRecord, ScheduleState,
+    ScheduleStore,
+};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,6 +98,10 @@ pub enum StoreError {
     /// The caller handed the store a record it cannot keep (for example an instance id that is not a UUID v7).
     #[error("invalid {kind}: {reason}")]
     Invalid { kind: &'static str, reason: String },
+    /// The caller no longer holds the schedule's lease (it expired and another owner claimed it, or the
+    /// schedule was deleted): nothing was written.
+    #[error("the lease on schedule {schedule:?} is no longer held")]
+    LeaseLost { schedule: String },
     /// The operating system's random number generator failed (no weaker fallback is used).
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
@@ -106,15 +115,19 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     /// Where the group-commit writer commits its batches.
     pub batch: Arc<dyn BatchStore>,
+    pub schedules: Arc<dyn ScheduleStore>,
 }
 
 impl Stores {
     /// Every kind in one backend (for [`RedbStore`]: one file).
-    pub fn all_in<S: InstanceStore + KeyStore + BatchStore + 'static>(store: Arc<S>) -> Stores {
+    pub fn all_in<S: InstanceStore + KeyStore + BatchStore + ScheduleStore + 'static>(
+        store: Arc<S>,
+    ) -> Stores {
         Stores {
             instances: store.clone(),
             keys: store.clone(),
-            batch: store,
+            batch: store.clone(),
+            schedules: store,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::catalog::Entry;
 use crate::http::access::{authenticated, require, Refusals};
 use crate::http::error::ApiError;
 use crate::openapi::params::{
-    DryRunFlag, InstancePath, ListInstancesQuery, ListPlansQuery, PartQuery, PlanPath,
+    AtFlag, DryRunFlag, InstancePath, ListInstancesQuery, ListPlansQuery, PartQuery, PlanPath,
     QueryParameters, SyncFlags,
 };
 use crate::openapi::responses::{
@@ -87,6 +87,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
 /// Query keys that steer the API and are never dynamic parameters.
 const RESERVED: &[&str] = &[
     "dryrun",
+    "at",
     "timeoutseconds",
     "path",
     "requestnumber",
@@ -267,6 +268,29 @@ async fn start_async(
     let (entry, p) = state.catalog.plan(&plan)?;
     let inputs = inputs_of(&state, &q, req).await?;
     check_known(&entry, &inputs)?;
+    if let Some(at) = deferred_at(&state, &q)? {
+        // Checked now like a start (the same 400s), run later (docs/scheduling.md "Deferred runs").
+        if !p.is_active {
+            return Err(crate::runner::StartError::Inactive {
+                plan: entry.key.clone(),
+            }
+            .into());
+        }
+        state
+            .runner
+            .executor()
+            .check_inputs(&p, &inputs)
+            .map_err(|e| ApiError::Start(e.into()))?;
+        let dry_run = bool_flag(&q, "dryRun")?;
+        let id = state
+            .scheduler
+            .defer(&entry.key, &inputs, dry_run, &principal, at)?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"PlanInstanceId": id, "Status": "Scheduled", "ScheduledFor": at})),
+        )
+            .into_response());
+    }
     let started = state.runner.start(StartRequest {
         plan_key: entry.key.clone(),
         plan: p,
@@ -285,6 +309,24 @@ async fn start_async(
         axum::Json(json!({"PlanInstanceId": started.id})),
     )
         .into_response())
+}
+
+/// `at`: a future instant for a deferred run (None: start now, also for a time not in the future).
+fn deferred_at(
+    state: &AppState,
+    q: &BTreeMap<String, String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(at) = flag(q, "at") else {
+        return Ok(None);
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "at: '{at}' is not an RFC 3339 instant with an offset (e.g. 2026-12-24T08:00:00+01:00): {e}"
+            ))
+        })?
+        .with_timezone(&chrono::Utc);
+    Ok((at > state.scheduler.clock().now()).then_some(at))
 }
 
 /// The sync timeout of a request: `timeoutSeconds`, bounded by the server's setting. The value is read like a
@@ -510,6 +552,20 @@ async fn cancel_instance(
 ) -> Result<Response, ApiError> {
     let value = instance_value(&state, &plan, &id).await?;
     let uid = parse_id(&id)?;
+    if value["Status"] == "Scheduled" {
+        // A deferred run that has not fired: cancelled before it runs.
+        if let Some(rec) = state.runner.instance(uid)? {
+            if state.scheduler.cancel_deferred(&rec)? {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    axum::Json(
+                        json!({"PlanInstanceId": uid, "Message": "cancelled before it ran"}),
+                    ),
+                )
+                    .into_response());
+            }
+        }
+    }
     if state.runner.cancel(uid) {
         Ok((
             StatusCode::ACCEPTED,

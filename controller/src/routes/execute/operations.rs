@@ -22,13 +22,13 @@ delegate! {
         /// Start a plan (async)
         #[utoipa::path(get, path = "/{plan}/start", operation_id = "startGet", tag = "execute",
             description = START_GET,
-            params(PlanPath, DryRunFlag, QueryParameters),
+            params(PlanPath, DryRunFlag, AtFlag, QueryParameters),
             responses(StartResponses))]
         start_get;
         /// Start a plan (async)
         #[utoipa::path(post, path = "/{plan}/start", operation_id = "startPost", tag = "execute",
             description = START_POST,
-            params(PlanPath, DryRunFlag),
+            params(PlanPath, DryRunFlag, AtFlag),
             request_body(description = BODY,
                 content((Option<DynamicParameters> = "application/json"))),
             responses(StartResponses, (status = 413, response = PayloadTooLarge),
@@ -37,13 +37,13 @@ delegate! {
         /// Start a plan (async)
         #[utoipa::path(get, path = "/{plan}/start/async", operation_id = "startAsyncGet", tag = "execute",
             description = START_GET,
-            params(PlanPath, DryRunFlag, QueryParameters),
+            params(PlanPath, DryRunFlag, AtFlag, QueryParameters),
             responses(StartResponses))]
         start_async_get;
         /// Start a plan (async)
         #[utoipa::path(post, path = "/{plan}/start/async", operation_id = "startAsyncPost", tag = "execute",
             description = START_POST,
-            params(PlanPath, DryRunFlag),
+            params(PlanPath, DryRunFlag, AtFlag),
             request_body(description = BODY,
                 content((Option<DynamicParameters> = "application/json"))),
             responses(StartResponses, (status = 413, response = PayloadTooLarge),

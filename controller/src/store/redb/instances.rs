@@ -66,7 +66,7 @@ impl RedbStore {
             .insert(plan_key(&rec.plan, rec.id).as_slice(), ())
             .db(self)?;
         let mut running = txn.open_table(RUNNING).db(self)?;
-        if rec.is_running() {
+        if rec.is_running() && rec.status != StatusType::Scheduled {
             running.insert(&key, ()).db(self)?;
         } else {
             running.remove(&key).db(self)?;
@@ -216,7 +216,8 @@ impl InstanceStore for RedbStore {
                 let status: StatusType =
                     serde_json::from_value(obj.get("Status").cloned().unwrap_or(Value::Null))
                         .map_err(|e| self.corrupt("instances", uuid, e))?;
-                if status.is_terminal() {
+                // A deferred run waiting for its time was not cut short.
+                if status.is_terminal() || status == StatusType::Scheduled {
                     continue;
                 }
                 obj.insert(

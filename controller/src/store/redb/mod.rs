@@ -12,6 +12,8 @@
 //! | `instances_running` | 16-byte id of every running instance  | `()`                   | instances.rs  |
 //! | `tokens`            | hex SHA-256 of the secret             | [`TokenRecord`] JSON    | keys.rs      |
 //! | `token_names`       | token name                            | hex SHA-256            | keys.rs       |
+//! | `schedules`, `schedules_due`, `schedule_leases`, `occurrences` | see schedules.rs | | schedules.rs |
+//! | `schedules`, `schedules_due`, `schedule_leases`, `occurrences` | (schedules.rs documents them) | | schedules.rs |
 //! | `meta`              | `"format"`                            | format version (`u64`) | mod.rs        |
 //!
 //! A new record kind adds its own tables (new names; existing ones never change meaning), creates them in
@@ -22,6 +24,7 @@
 
 mod instances;
 mod keys;
+mod schedules;
 
 use super::{BatchStore, Durability, InstanceRecord, StoreError, WriteTxn};
 use redb::{Database, DatabaseError, ReadableTable, TableDefinition, WriteTransaction};
@@ -114,6 +117,7 @@ impl RedbStore {
         {
             instances::create_tables(self, &txn)?;
             keys::create_tables(self, &txn)?;
+            schedules::create_tables(self, &txn)?;
             let mut meta = txn.open_table(META).db(self)?;
             let found = meta.get(FORMAT_KEY).db(self)?.map(|g| g.value());
             match found {
