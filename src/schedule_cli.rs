@@ -13,11 +13,18 @@ use synapse_engine::Clock;
 /// Where the server is and the key to use.
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
-    /// The controller's URL, http only (default $SYNAPSE_URL, else http://127.0.0.1:20000).
-    #[arg(long)]
+    /// A running server's URL, http only (env SYNAPSE_SERVER, else http://127.0.0.1:20000), as for
+    /// `synapse token`; `--url` and SYNAPSE_URL are accepted too.
+    #[arg(long = "server", alias = "url", env = "SYNAPSE_SERVER")]
     url: Option<String>,
-    /// An API key, admin for pause/resume/trigger (default $SYNAPSE_TOKEN).
-    #[arg(long)]
+    /// The API key to call it with, admin for pause/resume/trigger (env SYNAPSE_KEY); `--token` and
+    /// SYNAPSE_TOKEN are accepted too.
+    #[arg(
+        long = "key",
+        alias = "token",
+        env = "SYNAPSE_KEY",
+        hide_env_values = true
+    )]
     token: Option<String>,
 }
 
@@ -30,24 +37,28 @@ pub enum ScheduleCommand {
     },
     /// Show one schedule with its last occurrences.
     Show {
+        /// The schedule's name.
         name: String,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Pause a schedule.
     Pause {
+        /// The schedule's name.
         name: String,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Resume a schedule.
     Resume {
+        /// The schedule's name.
         name: String,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// Fire a schedule now (under its overlap policy).
     Trigger {
+        /// The schedule's name.
         name: String,
         #[command(flatten)]
         server: ServerArgs,
@@ -55,6 +66,7 @@ pub enum ScheduleCommand {
     /// Check schedule files (file:line:col diagnostics on stderr); with the plans directory (default the
     /// `plans` directory beside the files' `schedules` directory, when it exists) also the plan and parameters.
     Validate {
+        /// The schedule files (YAML) to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The plans directory to check plans and parameters against.
@@ -221,7 +233,7 @@ fn call(server: &ServerArgs, method: &str, path: &str) -> Result<u8> {
         .or_else(|| std::env::var("SYNAPSE_TOKEN").ok());
     let host = url
         .strip_prefix("http://")
-        .with_context(|| format!("--url '{url}': only http:// URLs are supported"))?
+        .with_context(|| format!("--server '{url}': only http:// URLs are supported"))?
         .trim_end_matches('/');
     let mut stream =
         std::net::TcpStream::connect(host).with_context(|| format!("cannot connect to {url}"))?;
