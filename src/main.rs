@@ -1,5 +1,7 @@
 //! `synapse`: the one binary. Today: the plan tools (`plan validate`, `plan run`, `plan help`).
 
+mod node_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -51,8 +53,8 @@ enum Command {
     Plan(PlanCommand),
     /// Run the controller (HTTP API) with an embedded node.
     Serve(ServeArgs),
-    /// Run a worker node for distributed dispatch (not available yet: `serve` embeds a node).
-    Node,
+    /// Run a node worker: actions sent by a controller over NATS JetStream (docs/operations.md).
+    Node(node_cmd::NodeArgs),
     /// Manage API keys.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -200,10 +202,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }) => run_plan(&file, &params, dry_run, output, verbose, user),
         Command::Plan(PlanCommand::Help { file, output }) => plan_help(&file, output),
         Command::Serve(args) => serve(args),
-        Command::Node => {
-            eprintln!("synapse node: distributed dispatch (NATS) is not available yet; `synapse serve` runs an embedded node");
-            Ok(EXIT_INVALID)
-        }
+        Command::Node(args) => node_cmd::node(args),
         Command::Token(cmd) => token(cmd),
         Command::Config(ConfigCommand::Print(args)) => {
             let cfg = serve_config(&args)?;

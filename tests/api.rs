@@ -261,6 +261,7 @@ fn app_with_limits(
             .collect(),
         handlers: Default::default(),
         edge: Default::default(),
+        nats: None,
     };
     let stores = Stores::all_in(store.clone());
     let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), stores, None).unwrap();

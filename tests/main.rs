@@ -14,5 +14,6 @@ mod api;
 mod cli;
 mod engine_exec;
 mod ldap_pool;
+mod nodes;
 mod plan_errors;
 mod support;

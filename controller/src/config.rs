@@ -111,6 +111,9 @@ pub struct FileConfig {
     /// Host names the server answers to besides its listen address (checked with `--no-auth`, or whenever
     /// given).
     pub allowed_hosts: Option<Vec<String>>,
+    /// `Nats: {Url: nats://...}`: dispatch actions to `synapse node` workers over NATS JetStream
+    /// (docs/operations.md "Node workers"); `SYNAPSE_NATS_URL` sets or overrides the URL.
+    pub nats: Option<synapse_node::NatsSettings>,
 }
 
 /// The effective settings.
@@ -130,6 +133,8 @@ pub struct ServeConfig {
     pub handlers: HandlersConfig,
     /// Timeouts, the connection limit, allowed host names.
     pub edge: EdgeConfig,
+    /// Dispatch over NATS to node workers when set; in process otherwise.
+    pub nats: Option<synapse_node::NatsSettings>,
 }
 
 /// A configuration problem, naming the key or variable.
@@ -253,6 +258,7 @@ impl ServeConfig {
         let handlers = handlers
             .with_env(&env)
             .map_err(|e| err("SYNAPSE_AD_*", e.to_string()))?;
+        let nats = nats_settings(file.nats, &env)?;
         Ok(ServeConfig {
             listen,
             plans: o
@@ -275,6 +281,7 @@ impl ServeConfig {
             ad_routes: file.ad_routes.unwrap_or_default(),
             handlers,
             edge,
+            nats,
         })
     }
 
@@ -313,6 +320,7 @@ impl ServeConfig {
             body_read_timeout: DurationSpec(self.edge.body_read_timeout).to_string(),
             max_connections: self.edge.max_connections,
             allowed_hosts: self.edge.allowed_hosts.clone(),
+            nats_url: self.nats.as_ref().map(|n| n.url.clone()),
         }
     }
 }
@@ -484,6 +492,28 @@ pub struct Printable {
     pub body_read_timeout: String,
     pub max_connections: usize,
     pub allowed_hosts: Vec<String>,
+    /// The NATS URL when actions go to node workers (credentials never shown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats_url: Option<String>,
+}
+
+/// The `Nats:` section with `SYNAPSE_NATS_*` over it; `SYNAPSE_NATS_URL` alone turns NATS dispatch on.
+pub fn nats_settings(
+    file: Option<synapse_node::NatsSettings>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<synapse_node::NatsSettings>, ConfigError> {
+    let mut s = match (file, env("SYNAPSE_NATS_URL").filter(|u| !u.is_empty())) {
+        (Some(s), _) => s,
+        (None, Some(url)) => synapse_node::NatsSettings::new(url),
+        (None, None) => return Ok(None),
+    };
+    let nats_err = |e: synapse_node::NatsError| ConfigError {
+        key: "Nats".into(),
+        message: e.to_string(),
+    };
+    s.apply_env(env).map_err(nats_err)?;
+    s.check().map_err(nats_err)?;
+    Ok(Some(s))
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub struct AppState {
     pub origins: crate::http::origin::SameOrigin,
     /// Time to send a request's body once its headers are in (`BodyReadTimeout`).
     pub body_read_timeout: Duration,
+    /// The node workers' directory when actions go over NATS (`GET /synapse/nodes`).
+    pub nodes: Option<synapse_node::NodeDirectory>,
 }
 
 impl AppState {
@@ -72,12 +74,27 @@ impl AppState {
         stores: Stores,
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, ServeError> {
+        Self::with_dispatch(cfg, Arc::new(registry), None, stores, metrics)
+    }
+
+    /// [`AppState::new`] with actions sent to node workers over NATS (`nats`), or in process (None).
+    pub fn with_dispatch(
+        cfg: &ServeConfig,
+        registry: Arc<HandlerRegistry>,
+        nats: Option<synapse_node::NatsDispatcher>,
+        stores: Stores,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<AppState, ServeError> {
         let catalog = Catalog::load(&cfg.plans, &registry)?;
         let ad_errors = registry
             .descriptor(routes::ad::ENVELOPE_HANDLER)
             .map(ErrorShape::Handler)
             .unwrap_or_default();
-        let executor = Executor::in_process(Arc::new(registry));
+        let nodes = nats.as_ref().map(|d| d.directory().clone());
+        let executor = match nats {
+            Some(d) => Executor::new(registry, Arc::new(d)),
+            None => Executor::in_process(registry),
+        };
         let writer = Arc::new(Writer::start(stores.batch.clone()));
         let runner = Arc::new(Runner::new(
             executor,
@@ -105,6 +122,7 @@ impl AppState {
                 &cfg.edge.allowed_hosts,
             ),
             body_read_timeout: cfg.edge.body_read_timeout,
+            nodes,
         })
     }
 

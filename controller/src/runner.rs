@@ -67,6 +67,9 @@ pub enum StartError {
     /// `MaxRunningInstances` instances are running already; try again when some have finished.
     #[error("{running} plan instances are running, the most this server runs at once (MaxRunningInstances = {limit}); try again later")]
     Busy { running: usize, limit: usize },
+    /// The dispatcher cannot reach its nodes (NATS down); starts work again once it is back.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Who starts a plan and how.
@@ -128,6 +131,9 @@ impl Runner {
             });
         }
         self.executor.check_inputs(&req.plan, &req.inputs)?;
+        if let Some(reason) = self.executor.unavailable() {
+            return Err(StartError::Unavailable(reason));
+        }
         let id = Uuid::now_v7();
         let record = InstanceRecord {
             id,

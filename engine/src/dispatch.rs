@@ -62,6 +62,12 @@ impl ActionJob {
 #[async_trait]
 pub trait Dispatcher: Send + Sync {
     async fn dispatch(&self, job: ActionJob) -> DispatchOutcome;
+
+    /// Why nothing can be dispatched right now (a remote transport that lost its server), or None. Starts
+    /// are refused with this message instead of failing every action.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Runs handlers in this process (the embedded default). A panicking handler fails its action, not the run;

@@ -26,6 +26,18 @@ pub struct ExecuteResult {
     pub message: String,
     #[serde(default)]
     pub exit_code: i32,
+    /// Where a remote dispatcher ran the handler (None in process). Set by the dispatcher, not the handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran_on: Option<RanOn>,
+}
+
+/// The node that ran an action and how many times its request was delivered (more than 1: redelivered after a
+/// node was lost or timed out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RanOn {
+    pub node: String,
+    pub delivery: u32,
 }
 
 impl ExecuteResult {
@@ -35,6 +47,7 @@ impl ExecuteResult {
             exit_data: Value::Null,
             message: String::new(),
             exit_code: 0,
+            ran_on: None,
         }
     }
 

@@ -35,7 +35,7 @@ pub use descriptor::{
 };
 pub use dispatch::{ActionJob, ActionRuntime, Dispatcher, InProcess};
 pub use executor::{Executor, RunError, RunOptions};
-pub use handler::{ActionContext, ExecuteResult, Handler, HandlerRegistry};
+pub use handler::{ActionContext, ExecuteResult, Handler, HandlerRegistry, RanOn};
 pub use load::{Diagnostic, Diagnostics, LoadedPlan, Severity};
 pub use model::Plan;
 pub use params::DynamicParams;

@@ -18,6 +18,7 @@ macro_rules! delegate {
 
 pub mod ad;
 pub mod execute;
+pub mod nodes;
 pub mod ops;
 
 use crate::http::error::ApiError;
@@ -41,6 +42,7 @@ fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) 
     let open = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(ops::routes());
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
+        .merge(nodes::routes())
         .nest("/ad", ad::routes());
     (open, protected)
 }
