@@ -120,7 +120,7 @@ async fn nodes_kill_9_mid_run_redelivers_and_loses_nothing() {
         &nats,
         dir.path(),
         &[("k1", ""), ("k2", ""), ("k3", "")],
-        &["--concurrency", "16", "--ack-wait-seconds", "1"],
+        &["--concurrency", "16", "--ack-wait-seconds", "2"],
     );
     let (exec, d) = dispatcher(&nats.url).await;
     wait_nodes(&d, 3).await;
@@ -415,17 +415,23 @@ async fn nodes_api_lists_nodes_names_them_in_results_and_survives_a_nats_restart
 
 /// NATS restarted while a run is in flight: every action still completes (requests are in the file store;
 /// answers and acks lost in the gap lead to redelivery, and the first answer wins).
-#[ignore = "under investigation: a run in flight does not finish after a NATS restart"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_nats_restarted_mid_run_loses_nothing() {
     let nats = Nats::start();
     let dir = tempfile_dir();
-    let _ns = nodes(
-        &nats,
-        dir.path(),
-        &[("r1", ""), ("r2", "")],
-        &["--ack-wait-seconds", "2"],
-    );
+    let ns: Vec<NodeProc> = ["r1", "r2"]
+        .iter()
+        .map(|n| {
+            NodeProc::spawn(
+                &nats.url,
+                n,
+                "",
+                &["--ack-wait-seconds", "2"],
+                &[("SYNAPSE_LOG", "synapse_node=debug,async_nats=info")],
+                dir.path(),
+            )
+        })
+        .collect();
     let (exec, d) = dispatcher(&nats.url).await;
     wait_nodes(&d, 2).await;
     let plan = many(200, "", 400);
@@ -434,11 +440,17 @@ async fn nodes_nats_restarted_mid_run_loses_nothing() {
     nats.kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
     nats.restart();
-    let r = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the run ends")
-        .unwrap()
-        .unwrap();
+    let r = match tokio::time::timeout(Duration::from_secs(60), run).await {
+        Ok(r) => r.unwrap().unwrap(),
+        Err(_) => panic!(
+            "the run did not end; nodes: {:?}\n{}",
+            d.directory().list(),
+            ns.iter()
+                .map(|n| n.output())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        ),
+    };
     assert_eq!(r.actions.len(), 200);
     let bad: Vec<String> = r
         .actions

@@ -144,6 +144,10 @@ async fn demux_replies(
             m = sub.next() => match m { Some(m) => m, None => return },
         };
         let Some(inner) = inner.upgrade() else { return };
+        // Results are requests: confirm receipt, so the node acks the action only once it is recorded here.
+        if let Some(to) = msg.reply.clone() {
+            let _ = inner.client.publish(to, bytes::Bytes::new()).await;
+        }
         let Some(key) = msg.subject.as_str().rsplit('.').next() else {
             continue;
         };

@@ -309,6 +309,35 @@ async fn reply(shared: &Shared, subject: &str, r: &NodeReply) {
     }
 }
 
+/// Sends the attempt's result and waits for the controller to confirm it (request/reply), retrying for up to
+/// about 30 s: NATS keeps no copy of a core message, so a result sent while the controller was reconnecting
+/// would be lost after the request is acked. False when nobody confirmed (the request is then handed back).
+async fn deliver_result(shared: &Shared, subject: &str, r: &NodeReply) -> bool {
+    let Ok(bytes) = serde_json::to_vec(r) else {
+        return false;
+    };
+    let bytes = bytes::Bytes::from(bytes);
+    let mut wait = Duration::from_millis(50);
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = tokio::time::timeout(
+            Duration::from_secs(2),
+            shared.client.request(subject.to_string(), bytes.clone()),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) => tracing::debug!("result on {subject} not confirmed: {e}"),
+            Err(_) => tracing::debug!("result on {subject} not confirmed in 2 s"),
+        }
+        if Instant::now() + wait > end {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
 enum End {
     Finished(DispatchOutcome),
     Cancelled,
@@ -387,7 +416,8 @@ async fn run_message(msg: jetstream::Message, shared: &Arc<Shared>) {
     };
     let in_process = InProcess::new(shared.registry.clone());
     let run = in_process.dispatch(job);
-    let keep_alive = async {
+    // In-progress acks while the handler runs and while its result is being confirmed.
+    let keep_alive = || async {
         let mut t = tokio::time::interval(shared.ack_wait / 3);
         t.tick().await;
         loop {
@@ -403,7 +433,7 @@ async fn run_message(msg: jetstream::Message, shared: &Arc<Shared>) {
     };
     let end = tokio::select! {
         o = run => End::Finished(o),
-        _ = keep_alive => End::HandedBack,
+        _ = keep_alive() => End::HandedBack,
         _ = deadline => End::Finished(DispatchOutcome::Done(ExecuteResult::failed(format!(
             "timed out on node {} (the action's deadline passed)", shared.name)))),
         _ = cancel.cancelled() => End::Cancelled,
@@ -414,7 +444,16 @@ async fn run_message(msg: jetstream::Message, shared: &Arc<Shared>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), forward).await;
     match end {
         End::Finished(outcome) => {
-            reply(shared, &reply_to, &result(shared, delivery, outcome)).await;
+            let answer = result(shared, delivery, outcome);
+            let confirmed = tokio::select! {
+                ok = deliver_result(shared, &reply_to, &answer) => ok,
+                _ = keep_alive() => false,
+            };
+            if !confirmed {
+                tracing::warn!("no controller confirmed the result of {key}; handing it back");
+                let _ = msg.ack_with(AckKind::Nak(None)).await;
+                return;
+            }
             shared.answered.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = msg.ack().await {
                 tracing::warn!("ack of {key} failed (it may be redelivered): {e}");
@@ -425,6 +464,7 @@ async fn run_message(msg: jetstream::Message, shared: &Arc<Shared>) {
                 ExecuteResult::new(StatusType::Cancelled)
                     .with_message(format!("cancelled on node {}", shared.name)),
             );
+            // Nobody may wait any more (the controller dropped the action): one try, then done.
             reply(shared, &reply_to, &result(shared, delivery, outcome)).await;
             shared.answered.fetch_add(1, Ordering::Relaxed);
             let _ = msg.ack_with(AckKind::Term).await;
