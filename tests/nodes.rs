@@ -511,3 +511,93 @@ fn nodes_run_on_labels_are_validated() {
     );
     assert_eq!(l.plan.run_on.as_ref().unwrap()["site"], "dc1");
 }
+
+/// 50 AD users created by 3 nodes, one killed with kill -9 mid-run: exactly 50 users exist afterwards (an LDAP
+/// search of the test's OU), none twice; an action that did not complete is a replay (its first delivery's
+/// create stands, the replay reports that the user exists).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_ad_creates_survive_a_killed_node_exactly_once() {
+    let dc = crate::support::dc::dc();
+    let ou = dc.unique_ou("nodes").await;
+    let nats = Nats::start();
+    let dir = tempfile_dir();
+    let env = [
+        ("SYNAPSE_AD_URL", dc.url.as_str()),
+        ("SYNAPSE_AD_BIND_DN", dc.bind_dn.as_str()),
+        ("SYNAPSE_AD_PASSWORD", dc.password.as_str()),
+        ("SYNAPSE_AD_TLS_INSECURE", "true"),
+        ("SYNAPSE_AD_ALIASES", "SANDBOX"),
+    ];
+    let mut ns: Vec<NodeProc> = ["ad1", "ad2", "ad3"]
+        .iter()
+        .map(|n| {
+            NodeProc::spawn(
+                &nats.url,
+                n,
+                "",
+                &["--concurrency", "2", "--ack-wait-seconds", "2"],
+                &env,
+                dir.path(),
+            )
+        })
+        .collect();
+    let (exec, d) = dispatcher(&nats.url).await;
+    wait_nodes(&d, 3).await;
+    let mut y = String::from("Name: users\nActions:\n");
+    for i in 0..50 {
+        y.push_str(&format!(
+            "- Name: u{i}\n  Handler:\n    Type: ActiveDirectoryHandler\n    Config: {{Values: {{Action: Create}}}}\n  Parameters: {{Values: {{Users: [{{Identity: 'cn=nodeuser{i},{ou}'}}]}}}}\n"
+        ));
+    }
+    let plan = synapse_engine::load::load_str(&y, "users.yaml")
+        .unwrap()
+        .plan;
+    let run = tokio::spawn(async move { exec.run(&plan, RunOptions::default()).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    ns[0].kill9();
+    let r = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the run ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.actions.len(), 50);
+    for a in &r.actions {
+        if a.status != StatusType::Complete {
+            assert!(
+                a.delivery.is_some_and(|d| d > 1),
+                "{} ended {:?} without being a replay: {}",
+                a.name,
+                a.status,
+                a.message
+            );
+        }
+    }
+    let pool = dc.pool().await;
+    let users = pool
+        .search(&ou, ldap3::Scope::Subtree, "(objectClass=user)", &["cn"])
+        .await
+        .unwrap();
+    let mut cns: Vec<String> = users
+        .iter()
+        .map(|e| {
+            e.attrs
+                .get("cn")
+                .and_then(|v| v.first())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    cns.sort();
+    let total = cns.len();
+    cns.dedup();
+    assert_eq!(total, 50, "{cns:?}");
+    assert_eq!(cns.len(), 50, "none twice");
+    eprintln!(
+        "per node: {:?}; redelivered: {}",
+        per_node(&r),
+        r.actions.iter().filter(|a| a.delivery.is_some()).count()
+    );
+    for n in ns.iter_mut() {
+        n.stop();
+    }
+}
