@@ -601,3 +601,31 @@ async fn nodes_ad_creates_survive_a_killed_node_exactly_once() {
         n.stop();
     }
 }
+
+/// An action's `Timeout` holds on both sides: the controller stops waiting, and the node stops the handler
+/// (told to cancel, or by the request's deadline) instead of holding it until it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_timeout_is_enforced_on_both_sides() {
+    let nats = Nats::start();
+    let dir = tempfile_dir();
+    let mut ns = nodes(&nats, dir.path(), &[("t1", "")], &[]);
+    let (exec, d) = dispatcher(&nats.url).await;
+    wait_nodes(&d, 1).await;
+    let y = "Name: t\nActions:\n- Name: slow\n  Timeout: 500ms\n  Handler: {Type: EmptyHandler}\n  Parameters: {Values: {SleepMilliseconds: 60000}}\n";
+    let plan = synapse_engine::load::load_str(y, "t.yaml").unwrap().plan;
+    let started = Instant::now();
+    let r = exec.run(&plan, RunOptions::default()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(r.actions[0].status, StatusType::Failed);
+    assert!(
+        r.actions[0].message.contains("timed out"),
+        "{}",
+        r.actions[0].message
+    );
+    let started = Instant::now();
+    assert_eq!(ns[0].stop(), 1, "the node ended the handler and answered");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "nothing was left running on the node"
+    );
+}
