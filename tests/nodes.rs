@@ -164,7 +164,13 @@ async fn nodes_kill_9_mid_run_redelivers_and_loses_nothing() {
     let counts = per_node(&r);
     let survivors: u64 = ns[1..].iter_mut().map(|n| n.stop()).sum();
     let on_survivors = counts.get("k2").unwrap_or(&0) + counts.get("k3").unwrap_or(&0);
-    assert_eq!(survivors as usize, on_survivors, "{counts:?}");
+    // A survivor may also have run a request the dead node had answered but not yet acked (at least once: the
+    // controller keeps the first answer); nothing else runs twice.
+    let on_dead = counts.get("k1").copied().unwrap_or(0);
+    assert!(
+        (on_survivors..=on_survivors + on_dead).contains(&(survivors as usize)),
+        "survivors answered {survivors}; {counts:?}"
+    );
     eprintln!("per node: {counts:?}; redelivered: {}", redelivered.len());
 }
 

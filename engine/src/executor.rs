@@ -502,6 +502,7 @@ impl<'p> Run<'p> {
                 progress: self.opts.progress.clone(),
                 clock: self.executor.clock.clone(),
                 deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+                delivery: 1,
             };
             let dispatch = self
                 .executor

@@ -85,6 +85,9 @@ pub struct ActionContext {
     /// Unique per (plan instance, action, attempt): a redelivered request carries the same key, a retry a new
     /// one. Handlers that talk to systems with idempotency support can pass it on.
     pub idempotency_key: crate::wire::IdempotencyKey,
+    /// How many times this attempt's request has been delivered: 1, or more when a node worker was lost and
+    /// the same request (same key) came again. A handler can check what a first delivery may have done.
+    pub delivery: u32,
     /// The requesting principal.
     pub request_user: Option<String>,
     pub dry_run: bool,
@@ -123,6 +126,7 @@ impl ActionContext {
             action_name: action_name.to_string(),
             attempt: 1,
             idempotency_key: Default::default(),
+            delivery: 1,
             request_user: None,
             dry_run: false,
             cancel: CancellationToken::new(),

@@ -412,6 +412,7 @@ async fn run_message(msg: jetstream::Message, shared: &Arc<Shared>) {
             progress,
             clock: shared.clock.clone(),
             deadline: remaining.and_then(|r| Instant::now().checked_add(r)),
+            delivery,
         },
     };
     let in_process = InProcess::new(shared.registry.clone());
