@@ -46,6 +46,7 @@ pub struct NodeArgs {
     /// Client certificate and key (PEM) for mutual TLS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM), with --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Seconds JetStream waits for a sign of life before redelivering an action to another node.
