@@ -359,7 +359,10 @@ impl ServeConfig {
             max_connections: self.edge.max_connections,
             allowed_hosts: self.edge.allowed_hosts.clone(),
             log_format: self.log_format,
-            nats: self.nats.as_ref().map(|n| PrintableNats { url: n.url.clone() }),
+            nats: self
+                .nats
+                .as_ref()
+                .map(|n| PrintableNats { url: n.url.clone() }),
         }
     }
 }
