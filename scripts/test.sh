@@ -20,6 +20,8 @@ cargo fmt --all -- --check
 # Samba and the golden AD DC for the integration tests (idempotent; fast when already there).
 tests/fixtures/samba-dc.sh install
 tests/fixtures/samba-dc.sh golden
+# nats-server (JetStream) for the node worker tests (tests/nodes.rs; each test starts its own).
+tests/fixtures/nats.sh install
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,6 +1,8 @@
 //! `synapse`: the one binary: the plan tools (`plan list`, `plan validate`, `plan run`, `plan help`), the
 //! server (`serve`), API keys (`token`), `config print` and shell completions.
 
+mod node_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -61,8 +63,8 @@ enum Command {
     Plan(PlanCommand),
     /// Run the controller (HTTP API) with an embedded node.
     Serve(ServeArgs),
-    /// Run a worker node for distributed dispatch (not available yet: `serve` embeds a node).
-    Node,
+    /// Run a node worker: actions sent by a controller over NATS JetStream (docs/operations.md).
+    Node(node_cmd::NodeArgs),
     /// Manage API keys.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -273,10 +275,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Serve(args) => serve(args),
-        Command::Node => {
-            eprintln!("synapse node: distributed dispatch (NATS) is not available yet; `synapse serve` runs an embedded node");
-            Ok(EXIT_INVALID)
-        }
+        Command::Node(args) => node_cmd::node(args),
         Command::Token(cmd) => token::run(cmd),
         Command::Schedule(cmd) => schedule_cli::run(cmd),
         Command::Config(ConfigCommand::Print(args)) => {

@@ -262,6 +262,7 @@ fn app_with_limits(
         handlers: Default::default(),
         edge: Default::default(),
         log_format: Default::default(),
+        nats: None,
     };
     let stores = Stores::all_in(store.clone());
     let state = AppState::new(&cfg, synapse_handlers::builtin_registry(), stores, None).unwrap();

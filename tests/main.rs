@@ -15,6 +15,7 @@ mod cli;
 mod dns;
 mod engine_exec;
 mod ldap_pool;
+mod nodes;
 mod operator;
 mod operator_cli;
 mod plan_errors;

@@ -125,6 +125,7 @@ fn app(plans: &[(&str, &str)]) -> App {
         handlers: Default::default(),
         edge: Default::default(),
         log_format: Default::default(),
+        nats: None,
     };
     let state = Arc::new(
         AppState::new(

@@ -70,6 +70,7 @@ fn app(plans: &[(&str, &str)]) -> App {
         handlers: Default::default(),
         edge: Default::default(),
         log_format: Default::default(),
+        nats: None,
     };
     let state = AppState::new(
         &cfg,

@@ -660,6 +660,7 @@ fn api() -> Api {
         handlers: Default::default(),
         edge: Default::default(),
         log_format: Default::default(),
+        nats: None,
     };
     let state = AppState::new(
         &cfg,

@@ -111,6 +111,9 @@ pub struct FileConfig {
     /// Host names the server answers to besides its listen address (checked with `--no-auth`, or whenever
     /// given).
     pub allowed_hosts: Option<Vec<String>>,
+    /// `Nats: {Url: nats://...}`: dispatch actions to `synapse node` workers over NATS JetStream
+    /// (docs/operations.md "Node workers"); `SYNAPSE_NATS_URL` sets or overrides the URL.
+    pub nats: Option<synapse_node::NatsSettings>,
     /// `text` (default) or `json`: how the server writes its log (the request log included) to stderr.
     pub log_format: Option<LogFormat>,
 }
@@ -145,6 +148,8 @@ pub struct ServeConfig {
     pub edge: EdgeConfig,
     /// `LogFormat` / `SYNAPSE_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// Dispatch over NATS to node workers when set; in process otherwise.
+    pub nats: Option<synapse_node::NatsSettings>,
 }
 
 /// A configuration problem, naming the key or variable.
@@ -281,6 +286,7 @@ impl ServeConfig {
             },
             None => file.log_format.unwrap_or_default(),
         };
+        let nats = nats_settings(file.nats, &env)?;
         Ok(ServeConfig {
             listen,
             plans: o
@@ -304,6 +310,7 @@ impl ServeConfig {
             handlers,
             edge,
             log_format,
+            nats,
         })
     }
 
@@ -352,6 +359,10 @@ impl ServeConfig {
             max_connections: self.edge.max_connections,
             allowed_hosts: self.edge.allowed_hosts.clone(),
             log_format: self.log_format,
+            nats: self
+                .nats
+                .as_ref()
+                .map(|n| PrintableNats { url: n.url.clone() }),
         }
     }
 }
@@ -523,6 +534,35 @@ pub struct Printable {
     pub max_connections: usize,
     pub allowed_hosts: Vec<String>,
     pub log_format: LogFormat,
+    /// `Nats: {Url}` when actions go to node workers (credentials never shown), as synapse.yaml takes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats: Option<PrintableNats>,
+}
+
+/// The printed `Nats:` section: the URL only.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrintableNats {
+    pub url: String,
+}
+
+/// The `Nats:` section with `SYNAPSE_NATS_*` over it; `SYNAPSE_NATS_URL` alone turns NATS dispatch on.
+pub fn nats_settings(
+    file: Option<synapse_node::NatsSettings>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<synapse_node::NatsSettings>, ConfigError> {
+    let mut s = match (file, env("SYNAPSE_NATS_URL").filter(|u| !u.is_empty())) {
+        (Some(s), _) => s,
+        (None, Some(url)) => synapse_node::NatsSettings::new(url),
+        (None, None) => return Ok(None),
+    };
+    let nats_err = |e: synapse_node::NatsError| ConfigError {
+        key: "Nats".into(),
+        message: e.to_string(),
+    };
+    s.apply_env(env).map_err(nats_err)?;
+    s.check().map_err(nats_err)?;
+    Ok(Some(s))
 }
 
 #[cfg(test)]

@@ -74,6 +74,8 @@ pub struct AppState {
     pub listen: std::net::SocketAddr,
     /// Whether the handlers' targets (AD domains) answer (`/readyz`).
     pub readiness: Arc<crate::readiness::Readiness>,
+    /// The node workers' directory when actions go over NATS (`GET /synapse/nodes`).
+    pub nodes: Option<synapse_node::NodeDirectory>,
 }
 
 impl AppState {
@@ -85,8 +87,20 @@ impl AppState {
         stores: Stores,
         metrics: Option<PrometheusHandle>,
     ) -> Result<AppState, ServeError> {
+        Self::with_dispatch(cfg, Arc::new(registry), None, stores, metrics)
+    }
+
+    /// [`AppState::new`] with actions sent to node workers over NATS (`nats`), or in process (None).
+    pub fn with_dispatch(
+        cfg: &ServeConfig,
+        registry: Arc<HandlerRegistry>,
+        nats: Option<synapse_node::NatsDispatcher>,
+        stores: Stores,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<AppState, ServeError> {
+        // Local handlers are timed and their targets checked (`/readyz`); remote ones run on the nodes.
         let recheck = Arc::new(tokio::sync::Notify::new());
-        let registry = crate::readiness::timed(registry, &recheck);
+        let registry = crate::readiness::timed((*registry).clone(), &recheck);
         let clock = synapse_engine::clock::system();
         let readiness = Arc::new(crate::readiness::Readiness::new(
             &registry,
@@ -99,7 +113,11 @@ impl AppState {
             .descriptor(routes::ad::ENVELOPE_HANDLER)
             .map(ErrorShape::Handler)
             .unwrap_or_default();
-        let executor = Executor::in_process(registry);
+        let nodes = nats.as_ref().map(|d| d.directory().clone());
+        let executor = match nats {
+            Some(d) => Executor::new(registry, Arc::new(d)),
+            None => Executor::in_process(registry),
+        };
         let writer = Arc::new(Writer::start(stores.batch.clone()));
         let runner = Arc::new(Runner::new(
             executor,
@@ -136,6 +154,7 @@ impl AppState {
             clock,
             listen: cfg.listen,
             readiness,
+            nodes,
         })
     }
 

@@ -81,6 +81,9 @@ pub enum StartError {
     /// The caller's commit of the new instance record failed (scheduled starts: `Runner::start_committed`).
     #[error("the instance could not be recorded: {0}")]
     Record(crate::store::StoreError),
+    /// The dispatcher cannot reach its nodes (NATS down); starts work again once it is back.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Stores a new instance record for [`Runner::start_committed`].
@@ -179,6 +182,9 @@ impl Runner {
             });
         }
         self.executor.check_inputs(&req.plan, &req.inputs)?;
+        if let Some(reason) = self.executor.unavailable() {
+            return Err(StartError::Unavailable(reason));
+        }
         let id = fixed_id.unwrap_or_else(Uuid::now_v7);
         let record = InstanceRecord {
             id,

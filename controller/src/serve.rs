@@ -49,6 +49,9 @@ pub enum ServeError {
     },
     #[error("server error: {0}")]
     Server(#[source] std::io::Error),
+    /// `Nats` is configured but the server cannot be used (unreachable, credentials refused, no JetStream).
+    #[error("{0}")]
+    Nats(String),
 }
 
 /// How long the plans directory must be quiet before a change is reloaded (editors write in steps).
@@ -128,7 +131,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
     }
     let clock = synapse_engine::clock::system();
     let store = open_store(&cfg, clock.as_ref())?;
-    let registry = synapse_handlers::registry(&cfg.handlers)?;
+    let registry = Arc::new(synapse_handlers::registry(&cfg.handlers)?);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
@@ -146,9 +149,23 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         listen: addr,
         ..cfg
     };
-    let state = Arc::new(AppState::new(
+    let nats = match &cfg.nats {
+        None => None,
+        Some(n) => {
+            let client = synapse_node::connect(n, "synapse-controller")
+                .await
+                .map_err(|e| ServeError::Nats(e.to_string()))?;
+            let d = synapse_node::NatsDispatcher::start(client, registry.clone(), n)
+                .await
+                .map_err(|e| ServeError::Nats(e.to_string()))?;
+            tracing::info!(url = %n.url, "actions are dispatched to node workers over NATS");
+            Some(d)
+        }
+    };
+    let state = Arc::new(AppState::with_dispatch(
         &cfg,
         registry,
+        nats,
         Stores::all_in(store.clone()),
         metrics,
     )?);

@@ -24,6 +24,8 @@ pub struct ActionRuntime {
     pub clock: SharedClock,
     /// The attempt's deadline on this machine's monotonic clock.
     pub deadline: Option<Instant>,
+    /// Deliveries of this request so far (1 in process; more when a node worker redelivers it).
+    pub delivery: u32,
 }
 
 /// One resolved action, ready to run.
@@ -43,6 +45,7 @@ impl ActionJob {
             action_name: r.action_name,
             attempt: r.attempt,
             idempotency_key: r.idempotency_key,
+            delivery: self.runtime.delivery,
             request_user: r.principal,
             dry_run: r.dry_run,
             cancel: self.runtime.cancel,
@@ -62,6 +65,12 @@ impl ActionJob {
 #[async_trait]
 pub trait Dispatcher: Send + Sync {
     async fn dispatch(&self, job: ActionJob) -> DispatchOutcome;
+
+    /// Why nothing can be dispatched right now (a remote transport that lost its server), or None. Starts
+    /// are refused with this message instead of failing every action.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Runs handlers in this process (the embedded default). A panicking handler fails its action, not the run;

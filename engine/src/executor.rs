@@ -95,6 +95,11 @@ impl Executor {
         &self.registry
     }
 
+    /// Why the dispatcher cannot dispatch now ([`Dispatcher::unavailable`]), or None.
+    pub fn unavailable(&self) -> Option<String> {
+        self.dispatcher.unavailable()
+    }
+
     /// Checks every input before anything runs: required and token inputs ([`resolve::check_inputs`]) and the
     /// values tokens put into escaped places ([`resolve::check_escaped_inputs`], with each action's handler
     /// descriptor). Every problem at once.
@@ -282,6 +287,8 @@ impl<'p> Run<'p> {
             exit_data: Value::Null,
             exit_code: 0,
             attempts: 0,
+            node: None,
+            delivery: None,
             for_each_index: None,
             started_at: now,
             finished_at: now,
@@ -427,6 +434,12 @@ impl<'p> Run<'p> {
                 exit_data: outcome.exit_data,
                 exit_code: outcome.exit_code,
                 attempts,
+                node: outcome.ran_on.as_ref().map(|r| r.node.clone()),
+                delivery: outcome
+                    .ran_on
+                    .as_ref()
+                    .map(|r| r.delivery)
+                    .filter(|d| *d > 1),
                 for_each_index: e.index,
                 started_at,
                 finished_at,
@@ -472,12 +485,20 @@ impl<'p> Run<'p> {
                     .and_then(|t| self.executor.clock.now().checked_add_signed(t)),
                 dry_run: self.opts.dry_run,
                 parent_exit_data: e.parent_exit.clone(),
+                run_on: e
+                    .item
+                    .run_on
+                    .as_ref()
+                    .or(self.plan.run_on.as_ref())
+                    .cloned()
+                    .unwrap_or_default(),
             };
             let runtime = ActionRuntime {
                 cancel: token.clone(),
                 progress: self.opts.progress.clone(),
                 clock: self.executor.clock.clone(),
                 deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+                delivery: 1,
             };
             let dispatch = self
                 .executor
@@ -657,6 +678,8 @@ mod tests {
             exit_data: Value::Null,
             exit_code: 0,
             attempts: 1,
+            node: None,
+            delivery: None,
             for_each_index,
             started_at: now,
             finished_at: now,

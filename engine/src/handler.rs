@@ -26,6 +26,18 @@ pub struct ExecuteResult {
     pub message: String,
     #[serde(default)]
     pub exit_code: i32,
+    /// Where a remote dispatcher ran the handler (None in process). Set by the dispatcher, not the handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran_on: Option<RanOn>,
+}
+
+/// The node that ran an action and how many times its request was delivered (more than 1: redelivered after a
+/// node was lost or timed out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RanOn {
+    pub node: String,
+    pub delivery: u32,
 }
 
 impl ExecuteResult {
@@ -35,6 +47,7 @@ impl ExecuteResult {
             exit_data: Value::Null,
             message: String::new(),
             exit_code: 0,
+            ran_on: None,
         }
     }
 
@@ -72,6 +85,9 @@ pub struct ActionContext {
     /// Unique per (plan instance, action, attempt): a redelivered request carries the same key, a retry a new
     /// one. Handlers that talk to systems with idempotency support can pass it on.
     pub idempotency_key: crate::wire::IdempotencyKey,
+    /// How many times this attempt's request has been delivered: 1, or more when a node worker was lost and
+    /// the same request (same key) came again. A handler can check what a first delivery may have done.
+    pub delivery: u32,
     /// The requesting principal.
     pub request_user: Option<String>,
     pub dry_run: bool,
@@ -110,6 +126,7 @@ impl ActionContext {
             action_name: action_name.to_string(),
             attempt: 1,
             idempotency_key: Default::default(),
+            delivery: 1,
             request_user: None,
             dry_run: false,
             cancel: CancellationToken::new(),

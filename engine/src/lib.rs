@@ -37,7 +37,7 @@ pub use descriptor::{
 pub use dispatch::{ActionJob, ActionRuntime, Dispatcher, InProcess};
 pub use executor::{Executor, RunError, RunOptions};
 pub use handler::{
-    ActionContext, ExecuteResult, Handler, HandlerRegistry, PoolGauges, TargetHealth,
+    ActionContext, ExecuteResult, Handler, HandlerRegistry, PoolGauges, RanOn, TargetHealth,
 };
 pub use load::{Diagnostic, Diagnostics, LoadedPlan, Severity};
 pub use model::Plan;

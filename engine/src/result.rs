@@ -27,6 +27,12 @@ pub struct ActionResult {
     pub exit_code: i32,
     /// Handler attempts (0 when the handler never ran, more than 1 after retries).
     pub attempts: u32,
+    /// The node worker that ran the handler (absent when it ran in this process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// How many times the request was delivered to a node, shown only when it was redelivered (more than 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_each_index: Option<usize>,
     pub started_at: DateTime<Utc>,

@@ -66,6 +66,9 @@ impl Checker<'_> {
             }
         }
         self.handler(&path, a);
+        if let Some(r) = &a.run_on {
+            self.run_on(with(&path, &[key("RunOn")]), r);
+        }
         if let Some(t) = a.timeout {
             if t.0.is_zero() {
                 self.error(
@@ -108,6 +111,30 @@ impl Checker<'_> {
         }
         for (i, c) in a.actions.iter().enumerate() {
             self.action(with(&path, &[key("Actions"), Seg::Index(i)]), c, false);
+        }
+    }
+
+    /// `RunOn` labels: 1 to 64 letters, digits, `-`, `_` or `.` per key and value, at most 6 labels (what a
+    /// node's `--labels` accepts, so a requirement no node could ever meet is caught here).
+    fn run_on(&mut self, path: Vec<Seg>, labels: &crate::model::RunOn) {
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if labels.len() > 6 {
+            self.error(path.clone(), "RunOn takes at most 6 labels");
+        }
+        for (k, v) in labels {
+            if !ok(k) || !ok(v) {
+                self.error(
+                    with(&path, &[key(k)]),
+                    format!(
+                        "RunOn label '{k}: {v}': keys and values are 1 to 64 letters, digits, '-', '_' or '.'"
+                    ),
+                );
+            }
         }
     }
 
@@ -330,6 +357,9 @@ pub fn validate(loaded: &LoadedPlan, registry: &HandlerRegistry) -> Vec<Diagnost
     };
     if loaded.plan.actions.is_empty() {
         c.warn(vec![key("Actions")], "the plan has no actions");
+    }
+    if let Some(r) = &loaded.plan.run_on {
+        c.run_on(vec![key("RunOn")], r);
     }
     for (i, a) in loaded.plan.actions.iter().enumerate() {
         c.action(vec![key("Actions"), Seg::Index(i)], a, true);

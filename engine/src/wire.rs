@@ -51,6 +51,9 @@ pub struct ActionRequest {
     pub dry_run: bool,
     #[serde(default)]
     pub parent_exit_data: Value,
+    /// Labels the node that runs this action must have (`RunOn` of the action, else of the plan).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub run_on: std::collections::BTreeMap<String, String>,
 }
 
 /// The idempotency key of one attempt of one action of one plan instance. A redelivered message carries the
@@ -328,6 +331,9 @@ mod tests {
             deadline: Some(chrono::DateTime::from_timestamp(1_780_000_000, 123_456_789).unwrap()),
             dry_run: false,
             parent_exit_data: json!({"ApiKey": "k", "n": 1}),
+            run_on: [("site".to_string(), "dc1".to_string())]
+                .into_iter()
+                .collect(),
         }
     }
 

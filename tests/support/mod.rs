@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod dc;
+pub mod nats;
 pub mod proxy;

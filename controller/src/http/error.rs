@@ -75,6 +75,7 @@ impl ApiError {
             ApiError::Start(StartError::Inputs(_)) => StatusCode::BAD_REQUEST,
             ApiError::Start(StartError::Busy { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Start(StartError::Record(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Start(StartError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Auth(AuthError::Store(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -119,7 +120,9 @@ impl ApiError {
                 OutcomeClass::NotFound
             }
             ApiError::Auth(AuthError::Store(_)) => OutcomeClass::Failed,
-            ApiError::Start(StartError::Busy { .. }) => OutcomeClass::Unavailable,
+            ApiError::Start(StartError::Busy { .. } | StartError::Unavailable(_)) => {
+                OutcomeClass::Unavailable
+            }
             ApiError::Auth(_) | ApiError::ForeignOrigin(_) => OutcomeClass::Forbidden,
             _ if self.status().is_client_error() => OutcomeClass::InvalidInput,
             _ => OutcomeClass::Failed,

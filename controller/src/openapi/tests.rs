@@ -164,6 +164,8 @@ fn action(name: &str, children: Vec<ActionResult>) -> ActionResult {
         exit_data: json!({"Results": [1, 2]}),
         exit_code: 0,
         attempts: 2,
+        node: None,
+        delivery: None,
         for_each_index: Some(0),
         started_at: time(0),
         finished_at: time(1),

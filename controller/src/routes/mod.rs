@@ -21,6 +21,7 @@ pub mod dns;
 pub mod docs;
 pub mod execute;
 pub mod keys;
+pub mod nodes;
 pub mod ops;
 pub mod plans;
 pub mod schedules;
@@ -48,6 +49,7 @@ fn documented() -> (OpenApiRouter<Arc<AppState>>, OpenApiRouter<Arc<AppState>>) 
         .merge(docs::routes());
     let protected = OpenApiRouter::new()
         .nest("/synapse/execute", execute::routes())
+        .merge(nodes::routes())
         .nest("/ad", ad::routes())
         .nest("/dns", dns::routes())
         .nest("/synapse/schedules", schedules::routes())

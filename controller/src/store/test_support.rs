@@ -77,6 +77,8 @@ fn action(name: &str, at: DateTime<Utc>) -> ActionResult {
         exit_data: serde_json::json!({"echo": name}),
         exit_code: 0,
         attempts: 1,
+        node: None,
+        delivery: None,
         for_each_index: None,
         started_at: at,
         finished_at: at,

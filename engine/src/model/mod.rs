@@ -29,6 +29,9 @@ pub struct Plan {
     pub default_handler_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as: Option<SecurityContext>,
+    /// Node labels every action of the plan requires (NATS dispatch; docs/plan-language.md "RunOn").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_on: Option<RunOn>,
     #[serde(default)]
     pub actions: Vec<ActionItem>,
 }
@@ -65,7 +68,13 @@ pub struct ActionItem {
     pub timeout: Option<DurationSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Node labels this action requires instead of the plan's `RunOn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_on: Option<RunOn>,
 }
+
+/// `RunOn: {site: dc1}`: labels a node must have to run an action (keys and values: letters, digits, `-`, `_`).
+pub type RunOn = std::collections::BTreeMap<String, String>;
 
 /// Which handler runs an action, and its configuration.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -460,6 +460,7 @@ impl Handler for ActiveDirectoryHandler {
                     exit_data: render(env, &cfg),
                     message: msg,
                     exit_code: 0,
+                    ran_on: None,
                 };
             }
         };
@@ -481,6 +482,7 @@ impl Handler for ActiveDirectoryHandler {
             exit_data: render(env, &cfg),
             message,
             exit_code,
+            ran_on: None,
         }
     }
 }
@@ -492,5 +494,6 @@ fn invalid(params: &AdParameters, action: AdAction, message: String) -> ExecuteR
         exit_data: serde_json::to_value(&env).unwrap_or(Value::Null),
         message,
         exit_code: i32::from(AdStatus::InvalidInput.code()),
+        ran_on: None,
     }
 }

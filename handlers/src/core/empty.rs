@@ -76,6 +76,7 @@ impl Handler for EmptyHandler {
             exit_data,
             message,
             exit_code: 0,
+            ran_on: None,
         }
     }
 }

@@ -967,6 +967,7 @@ fn finish(env: Value, cfg: &DnsConfig) -> ExecuteResult {
         exit_data: render(env, cfg),
         message,
         exit_code: i32::from(worst.code()),
+        ran_on: None,
     }
 }
 

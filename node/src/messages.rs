@@ -1,0 +1,40 @@
+//! What crosses NATS besides the [`synapse_engine::ActionRequest`] itself.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use synapse_engine::{DispatchOutcome, ProgressEvent};
+
+/// A node's message on the request's reply subject (core NATS; the controller waiting for the action
+/// listens there).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "Type", rename_all_fields = "PascalCase")]
+pub enum NodeReply {
+    /// The handler reported progress (reaches the controller's SSE stream like a local event).
+    Progress { event: ProgressEvent },
+    /// The attempt ended; `ran_on` is set inside a `Done` outcome.
+    Result {
+        node: String,
+        delivery: u32,
+        outcome: DispatchOutcome,
+    },
+}
+
+/// A node's heartbeat record in the `synapse_nodes` KV bucket (key: the node's name).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Descriptor names of the handlers it runs.
+    pub handlers: Vec<String>,
+    pub version: String,
+    pub in_flight: usize,
+    pub concurrency: usize,
+    /// Stopping: finishes what it holds, takes nothing new.
+    #[serde(default)]
+    pub draining: bool,
+    pub last_seen: DateTime<Utc>,
+    /// Its heartbeat period; the controller treats it as lost after `LeaseSeconds` of silence.
+    pub lease_seconds: f64,
+}
