@@ -37,6 +37,7 @@ macro_rules! out_raw {
     }};
 }
 
+mod client;
 mod schedule_cli;
 mod token;
 

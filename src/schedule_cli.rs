@@ -98,7 +98,7 @@ pub fn run(cmd: ScheduleCommand) -> Result<u8> {
             let code = call(
                 &server,
                 "GET",
-                &format!("/synapse/schedules/{}", enc(&name)),
+                &format!("/synapse/schedules/{}", crate::client::path_segment(&name)),
             )?;
             if code != 0 {
                 return Ok(code);
@@ -106,23 +106,35 @@ pub fn run(cmd: ScheduleCommand) -> Result<u8> {
             call(
                 &server,
                 "GET",
-                &format!("/synapse/schedules/{}/occurrences?limit=10", enc(&name)),
+                &format!(
+                    "/synapse/schedules/{}/occurrences?limit=10",
+                    crate::client::path_segment(&name)
+                ),
             )
         }
         ScheduleCommand::Pause { name, server } => call(
             &server,
             "POST",
-            &format!("/synapse/schedules/{}/pause", enc(&name)),
+            &format!(
+                "/synapse/schedules/{}/pause",
+                crate::client::path_segment(&name)
+            ),
         ),
         ScheduleCommand::Resume { name, server } => call(
             &server,
             "POST",
-            &format!("/synapse/schedules/{}/resume", enc(&name)),
+            &format!(
+                "/synapse/schedules/{}/resume",
+                crate::client::path_segment(&name)
+            ),
         ),
         ScheduleCommand::Trigger { name, server } => call(
             &server,
             "POST",
-            &format!("/synapse/schedules/{}/trigger", enc(&name)),
+            &format!(
+                "/synapse/schedules/{}/trigger",
+                crate::client::path_segment(&name)
+            ),
         ),
         ScheduleCommand::Next {
             cron,
@@ -205,69 +217,30 @@ fn validate(paths: &[PathBuf], plans: Option<PathBuf>) -> Result<u8> {
     }
 }
 
-/// A schedule name in a path (names are letters, digits, `-`, `_`, `.`; anything else is escaped).
-fn enc(name: &str) -> String {
-    name.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// One HTTP/1.1 request without a body; prints the JSON answer (pretty) on stdout when 2xx, else on
-/// stderr. Exit 0 on 2xx, 1 otherwise.
+/// One request without a body; prints the JSON answer (pretty) on stdout when 2xx, else on stderr.
+/// Exit 0 on 2xx, 1 otherwise.
 fn call(server: &ServerArgs, method: &str, path: &str) -> Result<u8> {
-    use std::io::{Read, Write};
     let url = server
         .url
         .clone()
         .or_else(|| std::env::var("SYNAPSE_URL").ok())
         .unwrap_or_else(|| "http://127.0.0.1:20000".into());
-    let token = server
+    let key = server
         .token
         .clone()
         .or_else(|| std::env::var("SYNAPSE_TOKEN").ok());
-    let host = url
-        .strip_prefix("http://")
-        .with_context(|| format!("--server '{url}': only http:// URLs are supported"))?
-        .trim_end_matches('/');
-    let mut stream =
-        std::net::TcpStream::connect(host).with_context(|| format!("cannot connect to {url}"))?;
-    let timeout = Some(std::time::Duration::from_secs(30));
-    stream.set_read_timeout(timeout)?;
-    stream.set_write_timeout(timeout)?;
-    let auth = token
-        .as_deref()
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Accept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.take(64 * 1024 * 1024).read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("the server's answer has no header end")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("the server's answer has no status")?;
-    let pretty = serde_json::from_str::<serde_json::Value>(body)
+    let answer = crate::client::Client::new(&url, key)?
+        .request(method, path, None)
+        .with_context(|| format!("cannot call {url}"))?;
+    let pretty = serde_json::to_string_pretty(&answer.json)
         .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| body.to_string());
-    if (200..300).contains(&status) {
+        .filter(|_| !answer.json.is_null())
+        .unwrap_or(answer.text);
+    if (200..300).contains(&answer.status) {
         out!("{pretty}");
         Ok(0)
     } else {
-        eprintln!("synapse: {method} {path}: HTTP {status}: {pretty}");
+        eprintln!("synapse: {method} {path}: HTTP {}: {pretty}", answer.status);
         Ok(1)
     }
 }

@@ -6,11 +6,10 @@
 //! - **On the store** (no `--server`): opens `DATA/synapse.redb` directly, which only works while no server has it
 //!   open. This is how the first admin key is made.
 
+use crate::client::Client;
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::time::Duration;
 use synapse_controller::auth::Role;
 use synapse_controller::store::{hash_token, new_token, KeyStore, StoreError, TokenRecord};
 
@@ -102,7 +101,7 @@ pub fn run(cmd: TokenCommand) -> Result<u8> {
             let key = target.key.clone().context(
                 "--server needs --key (or SYNAPSE_KEY): an admin key, or any key with --own",
             )?;
-            remote(cmd, &Client::new(server, key)?, target.own)
+            remote(cmd, &Client::new(server, Some(key))?, target.own)
         }
         None => {
             if target.own {
@@ -251,19 +250,6 @@ fn local(cmd: TokenCommand) -> Result<u8> {
     }
 }
 
-/// Percent-encodes a path segment.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn remote(cmd: TokenCommand, client: &Client, own: bool) -> Result<u8> {
     let base = if own {
         "/synapse/keys/own"
@@ -299,7 +285,7 @@ fn remote(cmd: TokenCommand, client: &Client, own: bool) -> Result<u8> {
         TokenCommand::Enable { name, .. } => {
             client.call(
                 "PATCH",
-                &format!("{base}/{}", enc(&name)),
+                &format!("{base}/{}", crate::client::path_segment(&name)),
                 Some(&json!({"Enabled": true})),
                 200,
             )?;
@@ -309,7 +295,7 @@ fn remote(cmd: TokenCommand, client: &Client, own: bool) -> Result<u8> {
         TokenCommand::Disable { name, .. } => {
             client.call(
                 "PATCH",
-                &format!("{base}/{}", enc(&name)),
+                &format!("{base}/{}", crate::client::path_segment(&name)),
                 Some(&json!({"Enabled": false})),
                 200,
             )?;
@@ -317,82 +303,14 @@ fn remote(cmd: TokenCommand, client: &Client, own: bool) -> Result<u8> {
             Ok(0)
         }
         TokenCommand::Delete { name, .. } => {
-            client.call("DELETE", &format!("{base}/{}", enc(&name)), None, 204)?;
+            client.call(
+                "DELETE",
+                &format!("{base}/{}", crate::client::path_segment(&name)),
+                None,
+                204,
+            )?;
             eprintln!("API key '{name}' deleted");
             Ok(0)
         }
-    }
-}
-
-/// A minimal HTTP/1.1 client for the key routes (`http://` only; one request per connection).
-struct Client {
-    host: String,
-    prefix: String,
-    key: String,
-}
-
-impl Client {
-    fn new(server: &str, key: String) -> Result<Client> {
-        let rest = server.strip_prefix("http://").with_context(|| {
-            format!("--server {server}: only http://HOST:PORT is supported (TLS belongs to a proxy in front)")
-        })?;
-        let (host, prefix) = match rest.split_once('/') {
-            Some((h, p)) => (h, format!("/{}", p.trim_end_matches('/'))),
-            None => (rest, String::new()),
-        };
-        let host = if host.contains(':') {
-            host.to_string()
-        } else {
-            format!("{host}:80")
-        };
-        Ok(Client {
-            host,
-            prefix: prefix.trim_end_matches('/').to_string(),
-            key,
-        })
-    }
-
-    /// One request; the JSON answer when the status is `expect`, otherwise the server's error message.
-    fn call(&self, method: &str, path: &str, body: Option<&Value>, expect: u16) -> Result<Value> {
-        let timeout = Duration::from_secs(30);
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&self.host)
-            .with_context(|| format!("resolving {}", self.host))?
-            .next()
-            .with_context(|| format!("{} has no address", self.host))?;
-        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
-            .with_context(|| format!("connecting to {}", self.host))?;
-        s.set_read_timeout(Some(timeout))?;
-        s.set_write_timeout(Some(timeout))?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let req = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.prefix,
-            self.host,
-            self.key,
-            body.len()
-        );
-        s.write_all(req.as_bytes())?;
-        let mut raw = Vec::new();
-        s.take(16 << 20).read_to_end(&mut raw)?;
-        let end = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("the server's answer has no end of headers")?;
-        let head = String::from_utf8_lossy(&raw[..end]);
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("the server's answer has no status")?;
-        let text = String::from_utf8_lossy(&raw[end + 4..]);
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status != expect {
-            let msg = v["Error"]["Message"]
-                .as_str()
-                .map_or_else(|| text.to_string(), str::to_string);
-            bail!("{method} {path}: HTTP {status}: {msg}");
-        }
-        Ok(v)
     }
 }

@@ -24,7 +24,13 @@ use synapse_engine::{Handler, HandlerDescriptor, HandlerRegistry};
 /// handlers run on remote nodes) and how it is built from its section of the configuration.
 struct Builtin {
     descriptor: fn() -> Arc<dyn HandlerDescriptor>,
-    build: fn(&HandlersConfig) -> Arc<dyn Handler>,
+    build: fn(&HandlersConfig, &Shared) -> Arc<dyn Handler>,
+}
+
+/// What handlers built together share: the AD domains and their pools (the ActiveDirectoryHandler and the
+/// DnsHandler talk to the same DCs over one pool per domain).
+struct Shared {
+    domains: ad::domains::Domains,
 }
 
 /// Every built-in handler. A new handler plugs in here (and gets a section in [`HandlersConfig`] when it
@@ -32,28 +38,24 @@ struct Builtin {
 const BUILTINS: [Builtin; 4] = [
     Builtin {
         descriptor: || core::EmptyHandler.descriptor(),
-        build: |_| Arc::new(core::EmptyHandler),
+        build: |_, _| Arc::new(core::EmptyHandler),
     },
     Builtin {
         descriptor: || core::EchoHandler.descriptor(),
-        build: |_| Arc::new(core::EchoHandler),
+        build: |_, _| Arc::new(core::EchoHandler),
     },
     Builtin {
         descriptor: || Arc::new(ad::descriptor::AdDescriptor::default()),
-        build: |cfg| {
-            Arc::new(ad::ActiveDirectoryHandler::from_config(
-                &cfg.active_directory.clone().unwrap_or_default(),
+        build: |_, shared| {
+            Arc::new(ad::ActiveDirectoryHandler::with_domains(
+                shared.domains.clone(),
             ))
         },
     },
     // AD-integrated DNS of the ActiveDirectory section's domains (no section of its own).
     Builtin {
         descriptor: || Arc::new(dns::descriptor::DnsDescriptor),
-        build: |cfg| {
-            Arc::new(dns::DnsHandler::from_config(
-                &cfg.active_directory.clone().unwrap_or_default(),
-            ))
-        },
+        build: |_, shared| Arc::new(dns::DnsHandler::with_domains(shared.domains.clone())),
     },
 ];
 
@@ -77,9 +79,17 @@ pub fn descriptors() -> Vec<Arc<dyn HandlerDescriptor>> {
 }
 
 fn build(cfg: &HandlersConfig) -> HandlerRegistry {
+    let shared = Shared {
+        domains: ad::domains::Domains::new(
+            cfg.active_directory
+                .as_ref()
+                .map(|a| a.domains.clone())
+                .unwrap_or_default(),
+        ),
+    };
     let mut r = HandlerRegistry::new();
     for b in &BUILTINS {
-        r.register((b.build)(cfg));
+        r.register((b.build)(cfg, &shared));
     }
     r
 }

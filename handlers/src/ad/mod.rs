@@ -12,6 +12,7 @@
 pub mod check;
 pub mod descriptor;
 pub mod domain;
+pub mod domains;
 pub mod envelope;
 pub mod errors;
 pub mod fields;
@@ -25,6 +26,7 @@ pub mod sid;
 pub mod values;
 
 use crate::ad::domain::DomainPool;
+use crate::ad::domains::Domains;
 use crate::ad::envelope::{AdAction, AdEnvelope, AdObjectType, AdResult, AdStatus};
 use crate::ad::fields::Changes;
 use crate::ad::model::{ActionName, AdConfig, AdParameters, OutputType};
@@ -38,33 +40,21 @@ use std::sync::Arc;
 use synapse_engine::{
     ActionContext, ExecuteResult, Handler, HandlerDescriptor, PoolGauges, StatusType, TargetHealth,
 };
-use tokio::sync::Mutex;
 
-/// One configured domain and its (lazily opened) pool.
-struct Domain {
-    settings: DomainSettings,
-    pool: Mutex<Option<DomainPool>>,
-}
-
-/// The handler. Cheap to share; pools are opened on first use and kept.
+/// The handler. Cheap to share; pools are opened on first use and kept (shared with the DnsHandler).
 pub struct ActiveDirectoryHandler {
-    domains: Vec<Arc<Domain>>,
+    domains: Domains,
 }
 
 impl ActiveDirectoryHandler {
     /// A handler for these domains (the first is the default).
     pub fn new(domains: Vec<DomainSettings>) -> Self {
-        ActiveDirectoryHandler {
-            domains: domains
-                .into_iter()
-                .map(|settings| {
-                    Arc::new(Domain {
-                        settings,
-                        pool: Mutex::new(None),
-                    })
-                })
-                .collect(),
-        }
+        Self::with_domains(Domains::new(domains))
+    }
+
+    /// A handler over domains (and pools) shared with other handlers (`crate::registry`).
+    pub fn with_domains(domains: Domains) -> Self {
+        ActiveDirectoryHandler { domains }
     }
 
     /// A handler built from its section of `Handlers` in `synapse.yaml` (`crate::registry` checks the section
@@ -83,44 +73,21 @@ impl ActiveDirectoryHandler {
     }
 
     async fn pool(&self, cfg: &AdConfig) -> Result<DomainPool, String> {
-        let domain = match &cfg.domain {
-            Some(name) if !name.trim().is_empty() => self
-                .domains
-                .iter()
-                .find(|d| d.settings.matches_domain(name))
-                .ok_or_else(|| format!("Domain [{name}] Is Not Configured."))?,
-            _ => self.domains.first().ok_or_else(|| {
-                "No Active Directory Domain Is Configured (set SYNAPSE_AD_URL, SYNAPSE_AD_BIND_DN and SYNAPSE_AD_PASSWORD)."
-                    .to_string()
-            })?,
-        };
-        Self::domain_pool(domain).await
-    }
-
-    /// The domain's pool, opened (connect and bind) on first use.
-    async fn domain_pool(domain: &Domain) -> Result<DomainPool, String> {
-        let mut slot = domain.pool.lock().await;
-        if let Some(p) = slot.as_ref() {
-            return Ok(p.clone());
-        }
-        let pool = DomainPool::connect(domain.settings.clone())
-            .await
-            .map_err(|e| format!("Cannot Connect To Domain [{}]: {e}", domain.settings.name()))?;
-        *slot = Some(pool.clone());
-        Ok(pool)
+        let (_, domain) = self.domains.pick(cfg.domain.as_deref())?;
+        domain.pool().await
     }
 
     /// Each domain: its pool opened (connect, bind) and the rootDSE read through it.
     async fn check_domains(&self) -> Vec<TargetHealth> {
         let checks = self.domains.iter().map(|d| async move {
-            let result = match Self::domain_pool(d).await {
+            let result = match d.pool().await {
                 Ok(pool) => pool.root_dse().await.map(|_| ()).map_err(|e| {
-                    format!("Domain [{}]: reading the rootDSE: {e}", d.settings.name())
+                    format!("Domain [{}]: reading the rootDSE: {e}", d.settings().name())
                 }),
                 Err(e) => Err(e),
             };
             TargetHealth {
-                target: d.settings.name().to_string(),
+                target: d.settings().name().to_string(),
                 ready: result.is_ok(),
                 error: result.err(),
             }
@@ -398,10 +365,9 @@ impl Handler for ActiveDirectoryHandler {
         self.domains
             .iter()
             .filter_map(|d| {
-                let slot = d.pool.try_lock().ok()?;
-                let stats = slot.as_ref()?.stats();
+                let stats = d.opened()?.stats();
                 Some((
-                    d.settings.name().to_string(),
+                    d.settings().name().to_string(),
                     PoolGauges {
                         in_use: stats.in_use,
                         idle: stats.idle,

@@ -17,6 +17,8 @@ pub mod record;
 pub mod types;
 
 use crate::ad::descriptor::worst_status;
+use crate::ad::domain::DomainPool;
+use crate::ad::domains::Domains;
 use crate::ad::envelope::AdStatus;
 use crate::ad::model::{lenient_bool, lenient_opt_bool, lenient_opt_string, OutputType};
 use crate::ad::settings::{ActiveDirectoryConfig, DomainSettings};
@@ -29,7 +31,6 @@ use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
 use synapse_engine::{ActionContext, ExecuteResult, Handler, HandlerDescriptor, StatusType};
-use tokio::sync::Mutex;
 
 /// Default TTL of a new record (what `samba-tool dns add` writes).
 pub const DEFAULT_TTL: u32 = 900;
@@ -150,30 +151,25 @@ pub struct DnsParameters {
     pub dns_actions: Option<Vec<UpstreamAction>>,
 }
 
-/// One configured domain and its (lazily opened) pool.
-struct Domain {
-    settings: DomainSettings,
-    pool: Mutex<Option<AdDns>>,
-}
-
-/// The handler. Cheap to share; pools are opened on first use and kept.
+/// The handler. Cheap to share; the domains' pools are opened on first use and shared with the
+/// ActiveDirectoryHandler (`crate::registry`).
 pub struct DnsHandler {
-    domains: Vec<Arc<Domain>>,
+    domains: Domains,
+    /// Per domain (by position): the DNS view of its pool, with its SOA and zone caches.
+    views: std::sync::Mutex<Vec<Option<AdDns>>>,
 }
 
 impl DnsHandler {
     /// A handler for the AD-integrated DNS of these domains (the first is the default).
     pub fn new(domains: Vec<DomainSettings>) -> Self {
+        Self::with_domains(Domains::new(domains))
+    }
+
+    /// A handler over domains (and pools) shared with other handlers (`crate::registry`).
+    pub fn with_domains(domains: Domains) -> Self {
         DnsHandler {
-            domains: domains
-                .into_iter()
-                .map(|settings| {
-                    Arc::new(Domain {
-                        settings,
-                        pool: Mutex::new(None),
-                    })
-                })
-                .collect(),
+            views: std::sync::Mutex::new(vec![None; domains.len()]),
+            domains,
         }
     }
 
@@ -185,37 +181,22 @@ impl DnsHandler {
 
     /// A handler over an open pool (tests, benches).
     pub fn with_pool(settings: DomainSettings, pool: LdapPool) -> Self {
-        DnsHandler {
-            domains: vec![Arc::new(Domain {
-                settings,
-                pool: Mutex::new(Some(AdDns::new(pool))),
-            })],
-        }
+        Self::with_domains(Domains::opened(DomainPool::new(settings, pool)))
     }
 
     async fn dns(&self, cfg: &DnsConfig) -> Result<AdDns, String> {
-        let domain = match &cfg.domain {
-            Some(name) if !name.trim().is_empty() => self
-                .domains
-                .iter()
-                .find(|d| d.settings.matches_domain(name))
-                .ok_or_else(|| format!("Domain [{name}] Is Not Configured."))?,
-            _ => self.domains.first().ok_or_else(|| {
-                "No Active Directory Domain Is Configured for AD-integrated DNS (set SYNAPSE_AD_URL, \
-                 SYNAPSE_AD_BIND_DN and SYNAPSE_AD_PASSWORD, or Handlers.ActiveDirectory.Domains)."
-                    .to_string()
-            })?,
-        };
-        let mut slot = domain.pool.lock().await;
-        if let Some(p) = slot.as_ref() {
-            return Ok(p.clone());
-        }
-        let pool = LdapPool::connect(domain.settings.ldap.clone())
-            .await
-            .map_err(|e| format!("Cannot Connect To Domain [{}]: {e}", domain.settings.name()))?;
-        let dns = AdDns::new(pool);
-        *slot = Some(dns.clone());
-        Ok(dns)
+        let (i, domain) = self.domains.pick(cfg.domain.as_deref())?;
+        let pool = domain.pool().await?;
+        let mut views = self
+            .views
+            .lock()
+            .map_err(|_| "DNS view lock poisoned".to_string())?;
+        let view = views
+            .get_mut(i)
+            .ok_or_else(|| format!("Domain [{}] has no DNS view", domain.settings().name()))?;
+        Ok(view
+            .get_or_insert_with(|| AdDns::new(pool.pool().clone()))
+            .clone())
     }
 }
 
