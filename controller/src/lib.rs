@@ -14,6 +14,7 @@ pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod http;
+pub mod late;
 pub mod live_catalog;
 pub mod openapi;
 pub mod query;
