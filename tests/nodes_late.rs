@@ -310,3 +310,149 @@ async fn nodes_consumer_with_other_settings_is_updated() {
     a.stop();
     b.stop();
 }
+
+/// Replays (a node lost after the DC applied the change; the same request, same key, delivered again) of an
+/// AD Move and of a Modify that renames: one object at the target, and the replay says what it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_replayed_ad_move_and_rename_leave_one_object() {
+    use synapse_engine::{ActionContext, Handler, IdempotencyKey, StatusType};
+    let dc = crate::support::dc::dc();
+    let ou = dc.unique_ou("replay").await;
+    let target = dc.unique_ou("replayto").await;
+    let handler = synapse_handlers::ad::ActiveDirectoryHandler::new(vec![dc.settings()]);
+    let pool = dc.pool().await;
+    let sam = format!("rp{}", &crate::support::dc::random_suffix()[..8]);
+    let count = |base: String, filter: String| {
+        let pool = pool.clone();
+        async move {
+            pool.search(&base, ldap3::Scope::Subtree, &filter, &["cn"])
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let ctx = |delivery: u32| {
+        let mut c = ActionContext::standalone("replay");
+        c.idempotency_key = IdempotencyKey::new(uuid::Uuid::now_v7(), 1, 1);
+        c.delivery = delivery;
+        c
+    };
+    let r = handler
+        .execute(
+            &ctx(1),
+            serde_json::json!({"Action": "Create"}),
+            serde_json::json!({"Users": [{"Identity": format!("cn={sam},{ou}"), "SamAccountName": sam}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusType::Complete, "{}", r.exit_data);
+    let status = |v: &Value| {
+        (
+            v["Results"][0]["Statuses"][0]["Status"]
+                .as_u64()
+                .unwrap_or(0),
+            v["Results"][0]["Statuses"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|s| s["Message"].as_str().unwrap_or("").to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                })
+                .unwrap_or_default(),
+        )
+    };
+    let usn = |v: &Value| v["Results"][0]["User"]["Properties"]["uSNChanged"][0].clone();
+    // Move: the first delivery moves; the replay (same request, delivery 2) finds it there, changes nothing
+    // and says so.
+    let key = ctx(1);
+    let mut answers = Vec::new();
+    for delivery in [1, 2] {
+        let c = ActionContext {
+            delivery,
+            ..key.clone()
+        };
+        let r = handler
+            .execute(
+                &c,
+                serde_json::json!({"Action": "Move"}),
+                serde_json::json!({"Users": [{"Identity": sam, "MoveTo": target}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusType::Complete, "{}", r.exit_data);
+        answers.push(r.exit_data);
+    }
+    assert!(status(&answers[0]).1.contains("Moved To"), "{}", answers[0]);
+    let (code, message) = status(&answers[1]);
+    assert_eq!(code, 1, "{}", answers[1]);
+    assert!(message.contains("Is Already In"), "{message}");
+    assert_eq!(
+        usn(&answers[0]),
+        usn(&answers[1]),
+        "the replay changed nothing"
+    );
+    assert_eq!(
+        count(target.clone(), format!("(sAMAccountName={sam})")).await,
+        1
+    );
+    assert_eq!(
+        count(ou.clone(), format!("(sAMAccountName={sam})")).await,
+        0
+    );
+
+    // Rename through Modify Name, replayed with the same identity (sAMAccountName): the name is already the
+    // new one, so no rename step runs a second time.
+    let new_name = format!("{sam} renamed");
+    let key = ctx(1);
+    let mut answers = Vec::new();
+    for delivery in [1, 2] {
+        let c = ActionContext {
+            delivery,
+            ..key.clone()
+        };
+        let r = handler
+            .execute(
+                &c,
+                serde_json::json!({"Action": "Modify"}),
+                serde_json::json!({"Users": [{"Identity": sam, "Name": new_name}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusType::Complete, "{}", r.exit_data);
+        answers.push(r.exit_data);
+    }
+    assert!(
+        status(&answers[0]).1.contains("Renamed To"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        !status(&answers[1]).1.contains("Renamed To"),
+        "{}",
+        answers[1]
+    );
+    assert_eq!(
+        usn(&answers[0]),
+        usn(&answers[1]),
+        "the replay changed nothing"
+    );
+    assert_eq!(
+        count(target.clone(), format!("(sAMAccountName={sam})")).await,
+        1
+    );
+    assert_eq!(count(target.clone(), format!("(cn={new_name})")).await, 1);
+    // A rename whose identity is the old DN: the replay finds nothing under the old name and says so
+    // (DoesNotExist); the renamed object stays the only one.
+    let old_dn = format!("cn={sam},{target}");
+    let r = handler
+        .execute(
+            &ctx(2),
+            serde_json::json!({"Action": "Modify"}),
+            serde_json::json!({"Users": [{"Identity": old_dn, "Name": new_name}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusType::Failed, "{}", r.exit_data);
+    assert_eq!(status(&r.exit_data).0, 4, "{}", r.exit_data);
+    assert_eq!(
+        count(target.clone(), format!("(sAMAccountName={sam})")).await,
+        1
+    );
+}
