@@ -456,3 +456,77 @@ async fn nodes_replayed_ad_move_and_rename_leave_one_object() {
         1
     );
 }
+
+/// With node workers, plans whose handler (+ RunOn labels) no live node serves are warned about: `/healthz`
+/// `PlanWarnings` (live: the warning goes when a matching node comes), the controller's log, and
+/// `synapse plan validate --nats` (exit 0; 2 with --strict; "cannot check" when NATS is unreachable).
+#[test]
+fn nodes_plans_no_live_node_serves_are_warned_about() {
+    let nats = Nats::start();
+    let work = Work::new("warn");
+    std::fs::write(
+        work.plans().join("Dc3.yaml"),
+        "Name: Dc3\nRunOn: {site: dc3}\nActions:\n- Name: a\n  Handler: {Type: EmptyHandler}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.plans().join("Anywhere.yaml"),
+        "Name: Anywhere\nActions:\n- Name: a\n  Handler: {Type: EmptyHandler}\n",
+    )
+    .unwrap();
+    let mut any = NodeProc::spawn(&nats.url, "w1", "site=dc1", &[], &[], &work.0);
+    let serve = Serve::start(&nats.url, &work.plans(), &work.data(), &work.0);
+    let expected = "plan Dc3: no live node serves EmptyHandler with labels site=dc3";
+    let warnings = |serve: &Serve| {
+        let (st, body) = serve.get("/healthz");
+        assert_eq!(st, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["PlanWarnings"].clone()
+    };
+    wait_for("the node in /synapse/nodes", 15, || {
+        let (st, body) = serve.get("/synapse/nodes");
+        (st == 200 && body.contains("w1")).then_some(())
+    });
+    assert_eq!(warnings(&serve), serde_json::json!([expected]));
+    wait_for("the warning in the log", 15, || {
+        serve.log_text().contains(expected).then_some(())
+    });
+
+    // The CLI sees the same directory.
+    let validate = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_synapse"))
+            .args(["plan", "validate", "--plans"])
+            .arg(work.plans())
+            .args(args)
+            .current_dir(&work.0)
+            .env_remove("SYNAPSE_NATS_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = validate(&["--nats", &nats.url]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("warning: {expected}")), "{err}");
+    assert!(!err.contains("plan Anywhere"), "{err}");
+    let (code, err) = validate(&["--nats", &nats.url, "--strict"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = validate(&["--nats", "nats://127.0.0.1:1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("cannot check which handlers can run the plans"),
+        "{err}"
+    );
+
+    // A node with the label comes: the warning goes.
+    let mut dc3 = NodeProc::spawn(&nats.url, "w3", "site=dc3", &[], &[], &work.0);
+    wait_for("the warning to go", 15, || {
+        (warnings(&serve) == serde_json::json!([])).then_some(())
+    });
+    let (code, err) = validate(&["--nats", &nats.url, "--strict"]);
+    assert_eq!(code, Some(0), "{err}");
+    any.stop();
+    dc3.stop();
+}

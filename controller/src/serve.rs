@@ -230,8 +230,15 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             .clone()
             .run(state.clone(), scheduler_stop.clone()),
     );
+    let plan_routes = tokio::spawn(
+        state
+            .plan_routes
+            .clone()
+            .watch(state.catalog.clone(), scheduler_stop.clone()),
+    );
     accept_loop(listener, app, &cfg, shutdown_signal()).await;
     scheduler_stop.cancel();
+    let _ = plan_routes.await;
     let _ = scheduler.await;
     let _ = schedule_files.await;
     pruner.abort();
