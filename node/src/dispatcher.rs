@@ -37,6 +37,9 @@ use tokio_util::sync::CancellationToken;
 /// still runs here).
 pub type LateSink = Arc<dyn Fn(LateResult) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// How long a late result waits in its stream for a controller to record it.
+pub const LATE_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// How long a late result refused by the sink (or offered before a sink is installed) waits to come back.
 const LATE_RETRY: Duration = Duration::from_secs(2);
 
@@ -95,6 +98,8 @@ pub async fn ensure_late_stream(
         retention: jetstream::stream::RetentionPolicy::WorkQueue,
         storage: jetstream::stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
+        // Kept for a controller that comes back within a week; bounded if none ever does.
+        max_age: LATE_MAX_AGE,
         ..Default::default()
     })
     .await
