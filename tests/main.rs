@@ -16,6 +16,7 @@ mod dns;
 mod engine_exec;
 mod ldap_pool;
 mod nodes;
+mod nodes_late;
 mod operator;
 mod operator_cli;
 mod plan_errors;
