@@ -668,6 +668,62 @@ async fn dns_100_concurrent_creates_lose_nothing_and_serials_strictly_increase()
     d.call("DeleteZone", json!({"Zone": zone})).await;
 }
 
+/// Deleting the last value at a name while another writer adds a different type there: whatever the
+/// interleaving, an add that answered Created is still there afterwards (for LDAP and for the DNS server).
+/// The interleavings vary between runs, so it is tried 30 times.
+#[tokio::test]
+async fn dns_deleting_the_last_value_never_loses_a_concurrent_add() {
+    let d = Arc::new(setup().await);
+    let zone = d.zone("race").await;
+    let mut lost = Vec::new();
+    for i in 0..30u32 {
+        let name = format!("r{i}");
+        let env = d
+            .call(
+                "CreateRecord",
+                json!({"Zone": zone, "Name": name, "Type": "A", "Value": "10.66.0.1", "CreatePtr": false}),
+            )
+            .await;
+        assert_eq!(codes(&env), vec![1], "{env:#}");
+        let del = {
+            let (d, zone, name) = (d.clone(), zone.clone(), name.clone());
+            tokio::spawn(async move {
+                d.call(
+                    "DeleteRecord",
+                    json!({"Zone": zone, "Name": name, "Type": "A"}),
+                )
+                .await
+            })
+        };
+        let add = {
+            let (d, zone, name) = (d.clone(), zone.clone(), name.clone());
+            tokio::spawn(async move {
+                d.call(
+                    "CreateRecord",
+                    json!({"Zone": zone, "Name": name, "Type": "TXT", "Value": format!("keep{i}")}),
+                )
+                .await
+            })
+        };
+        let (del, add) = (del.await.unwrap(), add.await.unwrap());
+        assert_eq!(codes(&del), vec![1], "{del:#}");
+        // Both writes are legitimate whatever their order: the add is never refused because the delete took
+        // the name's last value away under it, and never lost.
+        assert_eq!(codes(&add), vec![1], "round {i}: {add:#}");
+        let env = d
+            .call("ListRecords", json!({"Zone": zone, "Name": name}))
+            .await;
+        let types: Vec<String> = records(&env).into_iter().map(|r| r.1).collect();
+        if types != vec!["TXT".to_string()]
+            || dig_values(&format!("{name}.{zone}"), "TXT").is_empty()
+        {
+            lost.push(format!("{name}: {types:?}"));
+        }
+    }
+    assert!(lost.is_empty(), "adds answered Created but gone: {lost:?}");
+    d.call("DeleteZone", json!({"Zone": zone})).await;
+}
+
 #[tokio::test]
 async fn dns_dry_run_and_upstream_dns_actions() {
     let d = setup().await;

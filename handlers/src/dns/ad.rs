@@ -55,6 +55,10 @@ const HIDDEN_ZONES: [&str; 2] = ["RootDNSServers", "..TrustAnchors"];
 /// How often a serial bump is retried when other writers win the race.
 const SERIAL_RETRIES: usize = 200;
 
+/// How often a record write whose condition failed (a concurrent writer changed the node after it was read)
+/// is tried again.
+const WRITE_RETRIES: usize = 20;
+
 /// A zone: its name, where it lives, its DN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
@@ -554,6 +558,12 @@ impl AdDns {
 
     /// Adds one value at `node`. An existing identical value (same type and data) changes nothing.
     /// With `dry_run`, only the checks run.
+    ///
+    /// Every write is conditional on what was read: a new node is an LDAP add (fails if someone created it
+    /// meanwhile), a tombstoned node is revived by deleting exactly the values read (fails if they changed),
+    /// a live or empty node gains the value with an attribute add. When the condition fails, the node is read
+    /// again and the checks run again (at most [`WRITE_RETRIES`] times), so a concurrent writer's change is
+    /// neither overwritten nor answered with a misleading error.
     pub async fn add_record(
         &self,
         zone: &Zone,
@@ -562,65 +572,77 @@ impl AdDns {
         ttl: u32,
         dry_run: bool,
     ) -> Result<Added, DnsError> {
-        let existing = self.read_node(zone, node).await?;
-        let live = existing.as_ref().map(live_records).unwrap_or_default();
-        if live.iter().any(|(_, r)| &r.data == data) {
-            return Ok(Added::Exists);
-        }
-        if let Some(msg) = Self::cname_conflict(node, &live, data) {
-            return Ok(Added::CnameConflict(msg));
-        }
-        if dry_run {
-            return Ok(Added::Added(0));
-        }
-        let serial = self.bump_serial(zone).await?;
-        let blob = DnsRecord::new(data.clone(), ttl, serial)
-            .encode()
-            .map_err(|e| DnsError::Zone(e.to_string()))?;
         let dn = Self::node_dn(zone, node);
-        match existing {
-            None => {
-                let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![
-                    (
-                        b"objectClass".to_vec(),
-                        [b"top".to_vec(), b"dnsNode".to_vec()].into(),
-                    ),
-                    (b"dnsRecord".to_vec(), [blob.clone()].into()),
-                ];
-                match self.pool.add_bytes(&dn, attrs).await {
-                    Ok(()) => return Ok(Added::Added(serial)),
-                    // Another writer created the node meanwhile: add our value to it.
-                    Err(e) if e.ldap_code() == Some(68) => {}
-                    Err(e) => return Err(e.into()),
+        for _ in 0..WRITE_RETRIES {
+            let existing = self.read_node(zone, node).await?;
+            let live = existing.as_ref().map(live_records).unwrap_or_default();
+            if live.iter().any(|(_, r)| &r.data == data) {
+                return Ok(Added::Exists);
+            }
+            if let Some(msg) = Self::cname_conflict(node, &live, data) {
+                return Ok(Added::CnameConflict(msg));
+            }
+            if dry_run {
+                return Ok(Added::Added(0));
+            }
+            let serial = self.bump_serial(zone).await?;
+            let blob = DnsRecord::new(data.clone(), ttl, serial)
+                .encode()
+                .map_err(|e| DnsError::Zone(e.to_string()))?;
+            let res = match existing {
+                None => {
+                    let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![
+                        (
+                            b"objectClass".to_vec(),
+                            [b"top".to_vec(), b"dnsNode".to_vec()].into(),
+                        ),
+                        (b"dnsRecord".to_vec(), [blob].into()),
+                    ];
+                    self.pool.add_bytes(&dn, attrs).await
                 }
-                self.add_value(&dn, blob, serial).await
+                Some(e) if is_tombstoned(&e) => {
+                    let remains: HashSet<Vec<u8>> = values(&e, "dnsRecord").into_iter().collect();
+                    let mut mods = Vec::new();
+                    if !remains.is_empty() {
+                        mods.push(Mod::Delete(b"dnsRecord".to_vec(), remains));
+                    }
+                    mods.push(Mod::Add(b"dnsRecord".to_vec(), [blob].into()));
+                    mods.push(Mod::Replace(
+                        b"dNSTombstoned".to_vec(),
+                        [b"FALSE".to_vec()].into(),
+                    ));
+                    self.pool.modify(&dn, mods).await
+                }
+                Some(_) => {
+                    self.pool
+                        .modify(&dn, vec![Mod::Add(b"dnsRecord".to_vec(), [blob].into())])
+                        .await
+                }
+            };
+            match res {
+                Ok(()) => return Ok(Added::Added(serial)),
+                // The same value was added meanwhile (20): read again, it answers Exists. The node was
+                // created (68), deleted (32) or its remains changed (16) meanwhile: read again.
+                Err(e) if matches!(e.ldap_code(), Some(16) | Some(20) | Some(32) | Some(68)) => {
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Some(e) if is_tombstoned(&e) => {
-                let mods = vec![
-                    Mod::Replace(b"dnsRecord".to_vec(), [blob].into()),
-                    Mod::Replace(b"dNSTombstoned".to_vec(), [b"FALSE".to_vec()].into()),
-                ];
-                self.pool.modify(&dn, mods).await?;
-                Ok(Added::Added(serial))
-            }
-            Some(_) => self.add_value(&dn, blob, serial).await,
         }
-    }
-
-    async fn add_value(&self, dn: &str, blob: Vec<u8>, serial: u32) -> Result<Added, DnsError> {
-        match self
-            .pool
-            .modify(dn, vec![Mod::Add(b"dnsRecord".to_vec(), [blob].into())])
-            .await
-        {
-            Ok(()) => Ok(Added::Added(serial)),
-            Err(e) if matches!(e.ldap_code(), Some(20) | Some(68)) => Ok(Added::Exists),
-            Err(e) => Err(e.into()),
-        }
+        Err(DnsError::Zone(format!(
+            "{node}.{} kept changing under {WRITE_RETRIES} attempts to add a value",
+            zone.name
+        )))
     }
 
     /// Deletes the values of type `t` at `node` that `keep_if` does not keep (all of them, or the one
-    /// matching a value). Returns the removed records. When nothing would remain the node is deleted.
+    /// matching a value). Returns the removed records.
+    ///
+    /// Only the values read are deleted, by value, in one modify (it fails if one of them is gone meanwhile:
+    /// the node is read again, at most [`WRITE_RETRIES`] times). The node itself is never deleted, even when
+    /// its last value goes: LDAP cannot delete an entry only if it is still empty, so deleting the node would
+    /// lose a value another writer added after the read. An empty dnsNode answers NXDOMAIN (as a deleted one)
+    /// and takes the next add.
     pub async fn delete_records(
         &self,
         zone: &Zone,
@@ -629,34 +651,41 @@ impl AdDns {
         value: Option<&RecordData>,
         dry_run: bool,
     ) -> Result<Vec<DnsRecord>, DnsError> {
-        let Some(entry) = self.read_node(zone, node).await? else {
-            return Ok(Vec::new());
-        };
-        let live = live_records(&entry);
-        let (gone, kept): (Vec<_>, Vec<_>) = live
-            .into_iter()
-            .partition(|(_, r)| r.data.rtype() == t && value.is_none_or(|v| &r.data == v));
-        if gone.is_empty() || dry_run {
-            return Ok(gone.into_iter().map(|(_, r)| r).collect());
-        }
-        self.bump_serial(zone).await?;
         let dn = Self::node_dn(zone, node);
-        let blobs: HashSet<Vec<u8>> = gone.iter().map(|(b, _)| b.clone()).collect();
-        let all_values = values(&entry, "dnsRecord").len();
-        let res = if kept.is_empty() && node != "@" && all_values == blobs.len() {
-            self.pool.delete(&dn).await
-        } else {
-            self.pool
+        let mut bumped = false;
+        for _ in 0..WRITE_RETRIES {
+            let Some(entry) = self.read_node(zone, node).await? else {
+                return Ok(Vec::new());
+            };
+            let gone: Vec<(Vec<u8>, DnsRecord)> = live_records(&entry)
+                .into_iter()
+                .filter(|(_, r)| r.data.rtype() == t && value.is_none_or(|v| &r.data == v))
+                .collect();
+            if gone.is_empty() || dry_run {
+                return Ok(gone.into_iter().map(|(_, r)| r).collect());
+            }
+            if !bumped {
+                self.bump_serial(zone).await?;
+                bumped = true;
+            }
+            let blobs: HashSet<Vec<u8>> = gone.iter().map(|(b, _)| b.clone()).collect();
+            match self
+                .pool
                 .modify(&dn, vec![Mod::Delete(b"dnsRecord".to_vec(), blobs)])
                 .await
-        };
-        match res {
-            Ok(()) => {}
-            // Someone else removed it first: gone either way.
-            Err(e) if matches!(e.ldap_code(), Some(16) | Some(32)) => {}
-            Err(e) => return Err(e.into()),
+            {
+                Ok(()) => return Ok(gone.into_iter().map(|(_, r)| r).collect()),
+                // A value (16) or the whole node (32) went meanwhile: read again.
+                Err(e) if matches!(e.ldap_code(), Some(16) | Some(32)) => {
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(gone.into_iter().map(|(_, r)| r).collect())
+        Err(DnsError::Zone(format!(
+            "{node}.{} kept changing under {WRITE_RETRIES} attempts to delete values",
+            zone.name
+        )))
     }
 }
 
