@@ -49,8 +49,17 @@ fn dns_env(bind: &Bind, secret: Option<&str>) -> Vec<(String, String)> {
 impl Server {
     /// `synapse serve` with these `SYNAPSE_*` variables only (and the plans of the repository).
     async fn start(env: Vec<(String, String)>) -> Server {
+        Self::start_in(Self::new_dir(), env).await
+    }
+
+    fn new_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("synapse-rfc2136-{}", random_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// In `dir` (its `synapse.yaml`, if any, is the configuration).
+    async fn start_in(dir: PathBuf, env: Vec<(String, String)>) -> Server {
         let data = dir.join("data");
         let out = Command::new(env!("CARGO_BIN_EXE_synapse"))
             .args([
@@ -575,5 +584,87 @@ async fn rfc2136_server_down_is_a_connection_error_without_hanging() {
         t0.elapsed() < Duration::from_secs(20),
         "bounded: {:?}",
         t0.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn rfc2136_configured_in_synapse_yaml_with_a_zone_the_server_lacks() {
+    let b = Bind::start();
+    let dir = Server::new_dir();
+    std::fs::write(dir.join("tsig.secret"), format!("{}\n", b.secret)).unwrap();
+    let yaml = |extra: &str| {
+        format!(
+            "Handlers:\n  Dns:\n    Servers:\n    - Name: bind-yaml\n      Address: \"{}\"\n      \
+             Zones: [{}, absent.test]\n      TsigKeyName: {}\n      TsigSecretFile: {}\n      Timeout: 2s\n{extra}",
+            b.addr(),
+            b.zone,
+            b.key_name,
+            dir.join("tsig.secret").display()
+        )
+    };
+    // An unknown key is refused with its name.
+    std::fs::write(dir.join("bad.yaml"), yaml("      TsigSecrt: x\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_synapse"))
+        .args(["config", "print", "--config"])
+        .arg(dir.join("bad.yaml"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("TsigSecrt"), "{err}");
+    // config print masks the secret.
+    std::fs::write(dir.join("synapse.yaml"), yaml("")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_synapse"))
+        .args(["config", "print"])
+        .current_dir(&dir)
+        .env_remove("SYNAPSE_DNS_ADDRESS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("bind-yaml") && text.contains("absent.test") && !text.contains(&b.secret),
+        "{text}"
+    );
+
+    let s = Server::start_in(dir, Vec::new()).await;
+    let z = b.zone.clone();
+    let (st, env) = s
+        .create(
+            &z,
+            json!({"Name": "y1", "Type": "TXT", "Value": "from yaml"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{env:#}");
+    assert_eq!(b.dig(&[&format!("y1.{z}"), "TXT"]), vec!["\"from yaml\""]);
+
+    // The zone the server does not serve: 404, Exists false, writes refused by the server (403, rcode named).
+    let (st, env) = s.req("GET", "/dns/zones/absent.test", None).await;
+    assert_eq!(st, 404, "{env:#}");
+    let (st, env) = s.req("GET", "/dns/zones/absent.test/exists", None).await;
+    assert_eq!(
+        (st, env["Results"][0]["Exists"].clone()),
+        (200, json!(false))
+    );
+    let (st, env) = s
+        .create(
+            "absent.test",
+            json!({"Name": "h", "Type": "A", "Value": "10.9.9.9"}),
+        )
+        .await;
+    assert_eq!((st, codes(&env)), (403, vec![8]), "{env:#}");
+    let msg = env["Results"][0]["Statuses"][0]["Message"]
+        .as_str()
+        .unwrap();
+    assert!(msg.contains("REFUSED") || msg.contains("NOTAUTH"), "{msg}");
+    let (st, text) = http(s.port, "GET", "/readyz", None, None).await.unwrap();
+    assert_eq!(st, 503, "{text}");
+    assert!(
+        text.contains("absent.test") && text.contains("bind-yaml"),
+        "{text}"
     );
 }

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::dnssec::tsig::TSigner;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode, UpdateMessage};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SRV, TXT};
@@ -154,6 +155,32 @@ fn node_of(name: &Name, zone: &str) -> String {
     } else {
         n.strip_suffix(&format!(".{zone}")).unwrap_or(n).to_string()
     }
+}
+
+/// The rcode as RFC 1035/2136 name it (`REFUSED`, `NOTAUTH`, ...).
+fn mnemonic(rc: ResponseCode) -> String {
+    match rc {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::YXDomain => "YXDOMAIN".into(),
+        ResponseCode::YXRRSet => "YXRRSET".into(),
+        ResponseCode::NXRRSet => "NXRRSET".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        ResponseCode::NotZone => "NOTZONE".into(),
+        other => format!("rcode {}", u16::from(other)),
+    }
+}
+
+/// Whether `msg` carries a TSIG record with a MAC (an answer the server signed).
+fn has_mac(msg: &Message) -> bool {
+    msg.signature().iter().any(|r| match r.data() {
+        RData::DNSSEC(DNSSECRData::TSIG(t)) => !t.mac().is_empty(),
+        _ => false,
+    })
 }
 
 /// Whether an exchange may be repeated after the request was sent.
@@ -316,10 +343,9 @@ impl Rfc2136 {
             if msg.id() != m.id() {
                 return Err((true, self.connection_error("answer to another message")));
             }
-            // An answer the server could not sign: it refused our signature (BADSIG, BADKEY, BADTIME).
-            let unsigned = msg.signature().is_empty()
-                || msg.response_code() == ResponseCode::NotAuth && out.is_empty();
-            if unsigned && msg.response_code() != ResponseCode::NoError {
+            // An error answer without a MAC: the server refused our signature (BADSIG, BADKEY, BADTIME: the
+            // TSIG record then carries the error and an empty MAC, RFC 8945 §5.3.2).
+            if !has_mac(&msg) && msg.response_code() != ResponseCode::NoError {
                 return Err((
                     false,
                     err(
@@ -329,7 +355,7 @@ impl Rfc2136 {
                              TsigAlgorithm, and that the clocks agree",
                             self.what(),
                             self.settings.key_name,
-                            msg.response_code()
+                            mnemonic(msg.response_code())
                         ),
                     ),
                 ));
@@ -393,7 +419,8 @@ impl Rfc2136 {
             ResponseCode::Refused => (
                 AdStatus::NotAllowed,
                 format!(
-                    "is allow-update/allow-transfer granted to key {} for zone {zone}?",
+                    "does the server serve zone {zone}, and grant key {} in its allow-query/allow-update/\
+                     allow-transfer?",
                     self.settings.key_name
                 ),
             ),
@@ -412,8 +439,9 @@ impl Rfc2136 {
         err(
             status,
             format!(
-                "{} answered {} to {what}{}{hint}",
+                "{} answered {} ({}) to {what}{}{hint}",
                 self.what(),
+                mnemonic(rc),
                 rc.to_str(),
                 if hint.is_empty() { "" } else { ": " }
             ),
