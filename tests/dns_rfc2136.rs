@@ -486,6 +486,56 @@ async fn rfc2136_zones_listed_with_their_backend_and_zone_writes_not_supported()
     assert_eq!(b.axfr(&b.zone), before);
     assert_eq!(b.dig(&[&b.zone, "SOA"]).len(), 1);
 
+    // The seam: an A on BIND paired with its PTR in an AD-integrated reverse zone (created over the API), and
+    // unpaired on delete; checked with dig against each server.
+    let n = u32::from_str_radix(&random_suffix()[..4], 16).unwrap();
+    let (x, y) = ((n >> 8) & 0xff, n & 0xff);
+    let (st, env) = s
+        .req(
+            "POST",
+            "/dns/reversezones",
+            Some(json!({"Network": format!("10.{x}.{y}.0/24")})),
+        )
+        .await;
+    assert_eq!(st, 200, "{env:#}");
+    let ip = format!("10.{x}.{y}.21");
+    let (st, env) = s
+        .create(&b.zone, json!({"Name": "mixed", "Type": "A", "Value": ip}))
+        .await;
+    assert_eq!((st, codes(&env)), (200, vec![1, 1]), "{env:#}");
+    let dig_dc = |args: &[&str]| {
+        let out = Command::new("dig")
+            .args(["+norec", "+short", "+time=3", "+tries=2"])
+            .arg(format!("@{}", d.ip))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        b.dig(&[&format!("mixed.{}", b.zone), "A"]),
+        vec![ip.clone()]
+    );
+    assert_eq!(dig_dc(&["-x", &ip]), format!("mixed.{}.", b.zone));
+    let (st, env) = s
+        .req(
+            "DELETE",
+            &format!("/dns/zones/{}/records/mixed/A", b.zone),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{env:#}");
+    assert!(b.dig(&[&format!("mixed.{}", b.zone), "A"]).is_empty());
+    assert_eq!(dig_dc(&["-x", &ip]), "");
+    let (st, _) = s
+        .req(
+            "DELETE",
+            &format!("/dns/reversezones/{y}.{x}.10.in-addr.arpa"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+
     // /readyz reports the server.
     let (st, text) = http(s.port, "GET", "/readyz", None, None).await.unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();

@@ -2,7 +2,8 @@
 //! it to the backend that serves the zone. A zone listed by an RFC 2136 server (`Handlers.Dns.Servers`) goes
 //! to that server ([`Rfc2136`]); every other zone is AD-integrated ([`AdDns`], the domain's LDAP pool, opened
 //! only when an operation needs it). A [`Zone`] carries its backend (`server`), so record operations on it
-//! need no second lookup.
+//! need no second lookup. A zone name both a server and the directory have goes to the server (the AD one is
+//! not listed).
 //!
 //! Zone create/delete exist only AD-integrated: on a zone of an RFC 2136 server they answer NotSupported
 //! (zones of a standard server are made in its configuration, not over DNS).
@@ -77,23 +78,33 @@ impl<'a> Backends<'a> {
         self.servers().iter().flat_map(Rfc2136::zones).collect()
     }
 
+    /// The AD zones not shadowed by a server's zone of the same name (the server's wins).
+    fn merge(&self, ad: Vec<Zone>) -> Vec<Zone> {
+        let mut out = self.rfc_zones();
+        out.extend(ad.into_iter().filter(|z| self.server_of(&z.name).is_none()));
+        out
+    }
+
     /// Every zone of both backends, by name.
     pub async fn list_zones(&self) -> Result<Vec<Zone>, DnsError> {
-        let mut out = self.rfc_zones();
-        if self.uses_ad() {
-            out.extend(self.ad().await?.list_zones().await?);
-        }
+        let ad = if self.uses_ad() {
+            self.ad().await?.list_zones().await?
+        } else {
+            Vec::new()
+        };
+        let mut out = self.merge(ad);
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
     /// [`list_zones`](Self::list_zones) with the AD list briefly kept (record operations).
     pub async fn zones_cached(&self) -> Result<Vec<Zone>, DnsError> {
-        let mut out = self.rfc_zones();
-        if self.uses_ad() {
-            out.extend(self.ad().await?.zones_cached().await?);
-        }
-        Ok(out)
+        let ad = if self.uses_ad() {
+            self.ad().await?.zones_cached().await?
+        } else {
+            Vec::new()
+        };
+        Ok(self.merge(ad))
     }
 
     /// The zone named `name`: on its RFC 2136 server when it answers the zone's SOA, else AD-integrated.
