@@ -718,3 +718,65 @@ async fn rfc2136_configured_in_synapse_yaml_with_a_zone_the_server_lacks() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn rfc2136_a_frozen_server_is_bounded_and_a_lost_update_answer_is_not_repeated() {
+    let b = Bind::start();
+    let proxy = crate::support::proxy::PausingProxy::start(&b.addr()).await;
+    let mut env = dns_env(&b, None);
+    for (k, v) in env.iter_mut() {
+        if k == "SYNAPSE_DNS_ADDRESS" {
+            *v = proxy.addr.to_string();
+        }
+    }
+    let s = Server::start(env).await;
+    let z = b.zone.clone();
+    let (st, _) = s
+        .create(
+            &z,
+            json!({"Name": "warm", "Type": "A", "Value": "10.3.0.1", "CreatePtr": false}),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    // Everything held: reads give up after the Timeout (2 s, asked twice), no hang.
+    proxy.freeze();
+    let t0 = Instant::now();
+    let (st, env) = s
+        .req("GET", &format!("/dns/zones/{z}/records/warm/A"), None)
+        .await;
+    assert_eq!((st, codes(&env)), (503, vec![10]), "{env:#}");
+    let msg = env["Results"][0]["Statuses"][0]["Message"]
+        .as_str()
+        .unwrap();
+    assert!(msg.contains("no answer within"), "{msg}");
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    proxy.thaw();
+
+    // The create's read passes, its UPDATE reaches the server, the answer is held: 503 saying the outcome is
+    // unknown, sent once (not repeated); the server applied it.
+    let serial = b.serial(&z);
+    proxy.freeze_after_requests(2);
+    let (st, env) = s
+        .create(
+            &z,
+            json!({"Name": "lost", "Type": "A", "Value": "10.3.0.2", "CreatePtr": false}),
+        )
+        .await;
+    assert_eq!((st, codes(&env)), (503, vec![10]), "{env:#}");
+    let msg = env["Results"][0]["Statuses"][0]["Message"]
+        .as_str()
+        .unwrap();
+    assert!(msg.contains("may or may not have been applied"), "{msg}");
+    proxy.thaw();
+    assert_eq!(b.dig(&[&format!("lost.{z}"), "A"]), vec!["10.3.0.2"]);
+    assert_eq!(b.serial(&z), serial + 1, "one update applied, not repeated");
+    // Asked again: it is there (409, nothing changed).
+    let (st, _) = s
+        .create(
+            &z,
+            json!({"Name": "lost", "Type": "A", "Value": "10.3.0.2", "CreatePtr": false}),
+        )
+        .await;
+    assert_eq!(st, 409);
+}
