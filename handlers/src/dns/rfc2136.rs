@@ -272,8 +272,9 @@ impl Rfc2136 {
         Err(self.connection_error(format!("{last} ({CONNECT_ATTEMPTS} attempts)")))
     }
 
-    /// Signs `m`, sends it, reads answers until `done` says the last one came (one for queries and
-    /// updates; AXFR: until the closing SOA), each answer's TSIG checked.
+    /// Signs `m`, sends it on a new connection and reads its answers (one for queries and updates; an AXFR's
+    /// until the closing SOA), each answer's TSIG verified (an AXFR's as a chain). `Err((sent, e))`: `sent` when
+    /// the request may have reached the server (a write's outcome is then unknown).
     async fn exchange_once(
         &self,
         mut m: Message,
