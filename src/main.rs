@@ -170,6 +170,14 @@ enum PlanCommand {
         /// Output format: text (diagnostics on stderr) or json (one report on stdout).
         #[arg(short, long, value_enum, default_value = "text")]
         output: ListOutput,
+        /// Check the plans' handlers (and RunOn labels) against the live nodes of this NATS server
+        /// (default: the configuration's `Nats`, SYNAPSE_NATS_URL). Without NATS, against the handlers
+        /// configured here (`Handlers:` / SYNAPSE_AD_*).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
+        /// Exit 2 on route warnings too (and when the routes cannot be checked).
+        #[arg(long)]
+        strict: bool,
     },
     /// Run a plan and print its result tree. Exit code 0 only when the plan's status is Complete.
     Run {
@@ -251,7 +259,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
             plans_or_files,
             plans,
             output,
-        }) => validate_plans(&plans_or_files, &plans, output),
+            nats,
+            strict,
+        }) => validate_plans(&plans_or_files, &plans, output, nats.as_deref(), strict),
         Command::Plan(PlanCommand::Run {
             plan,
             plans,
@@ -351,7 +361,65 @@ fn action_count(loaded: &load::LoadedPlan) -> usize {
     count
 }
 
-fn validate_plans(args: &[String], plans: &PlansArgs, output: ListOutput) -> Result<u8> {
+/// Route warnings of loaded plans (by file): what no live node (with NATS) or no configured handler (in
+/// process) can run. `Err`: the routes could not be checked, and why.
+fn route_warnings(
+    loaded: &[(PathBuf, Arc<synapse_engine::Plan>)],
+    plans: &PlansArgs,
+    nats_url: Option<&str>,
+) -> std::result::Result<std::collections::HashMap<PathBuf, String>, String> {
+    use synapse_controller::plan_routes::{plan_warning, Routes};
+    let cfg = plans_config(plans).map_err(|e| format!("the configuration: {e:#}"))?;
+    let settings = match (nats_url, cfg.nats.clone()) {
+        (Some(url), Some(mut s)) => {
+            s.url = url.to_string();
+            Some(s)
+        }
+        (Some(url), None) => Some(synapse_node::NatsSettings::new(url)),
+        (None, s) => s,
+    };
+    let name = |f: &Path| {
+        f.file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
+    let check = |registry: &synapse_engine::HandlerRegistry, routes: &Routes| {
+        loaded
+            .iter()
+            .filter_map(|(f, p)| {
+                plan_warning(&name(f), p, registry, routes).map(|w| (f.clone(), w))
+            })
+            .collect()
+    };
+    match settings {
+        Some(settings) => {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let stop = tokio_util::sync::CancellationToken::new();
+                let dir =
+                    synapse_node::NodeDirectory::open(&settings, "synapse-validate", stop.clone())
+                        .await
+                        .map_err(|e| format!("NATS: {e}"))?;
+                let out = check(&synapse_handlers::builtin_registry(), &Routes::Nodes(dir));
+                stop.cancel();
+                Ok(out)
+            })
+        }
+        None => {
+            let registry = synapse_handlers::registry(&cfg.handlers)
+                .map_err(|e| format!("the handlers' configuration: {e}"))?;
+            Ok(check(&registry, &Routes::Local))
+        }
+    }
+}
+
+fn validate_plans(
+    args: &[String],
+    plans: &PlansArgs,
+    output: ListOutput,
+    nats: Option<&str>,
+    strict: bool,
+) -> Result<u8> {
     let files: Vec<PathBuf> = if args.is_empty() {
         let dir = plans_config(plans)?.plans;
         plan_files(&dir)?.into_iter().map(|(_, p)| p).collect()
@@ -361,11 +429,25 @@ fn validate_plans(args: &[String], plans: &PlansArgs, output: ListOutput) -> Res
             .collect::<Result<_>>()?
     };
     let mut failed = 0;
+    let checked: Vec<_> = files.iter().map(|f| (f, check_plan(f))).collect();
+    let loaded: Vec<(PathBuf, Arc<synapse_engine::Plan>)> = checked
+        .iter()
+        .filter_map(|(f, (l, _))| l.as_ref().map(|l| ((*f).clone(), Arc::new(l.plan.clone()))))
+        .collect();
+    // Warnings never fail validation (unless --strict): nodes come and go.
+    let routes = route_warnings(&loaded, plans, nats);
+    let mut warned = 0;
+    if let Err(why) = &routes {
+        eprintln!("warning: cannot check which handlers can run the plans: {why}");
+    }
     let mut report = Vec::new();
-    for f in &files {
-        let (loaded, diags) = check_plan(f);
+    for (f, (loaded, diags)) in &checked {
         if loaded.is_none() {
             failed += 1;
+        }
+        let warning = routes.as_ref().ok().and_then(|w| w.get(*f));
+        if warning.is_some() {
+            warned += 1;
         }
         match output {
             ListOutput::Json => report.push(serde_json::json!({
@@ -373,12 +455,16 @@ fn validate_plans(args: &[String], plans: &PlansArgs, output: ListOutput) -> Res
                 "Ok": loaded.is_some(),
                 "Actions": loaded.as_ref().map(action_count),
                 "Diagnostics": diags.0,
+                "Warnings": warning.into_iter().collect::<Vec<_>>(),
             })),
             ListOutput::Text => {
                 if !diags.0.is_empty() {
                     eprintln!("{diags}");
                 }
-                if let Some(l) = &loaded {
+                if let Some(w) = warning {
+                    eprintln!("{}: warning: {w}", f.display());
+                }
+                if let Some(l) = loaded {
                     out!("{}: ok ({} actions)", f.display(), action_count(l));
                 }
             }
@@ -389,6 +475,9 @@ fn validate_plans(args: &[String], plans: &PlansArgs, output: ListOutput) -> Res
     }
     if failed > 0 {
         eprintln!("{failed} of {} plan file(s) have errors", files.len());
+        Ok(EXIT_INVALID)
+    } else if strict && (warned > 0 || routes.is_err()) {
+        eprintln!("--strict: {warned} plan(s) with route warnings");
         Ok(EXIT_INVALID)
     } else {
         Ok(0)

@@ -17,6 +17,7 @@ mod dns_rfc2136;
 mod engine_exec;
 mod ldap_pool;
 mod nodes;
+mod nodes_late;
 mod operator;
 mod operator_cli;
 mod plan_errors;

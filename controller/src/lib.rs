@@ -14,8 +14,10 @@ pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod http;
+pub mod late;
 pub mod live_catalog;
 pub mod openapi;
+pub mod plan_routes;
 pub mod query;
 pub mod readiness;
 pub mod reload;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub readiness: Arc<crate::readiness::Readiness>,
     /// The node workers' directory when actions go over NATS (`GET /synapse/nodes`).
     pub nodes: Option<synapse_node::NodeDirectory>,
+    /// Which plans nothing here can run (`/healthz` `PlanWarnings`, the log, a gauge).
+    pub plan_routes: crate::plan_routes::PlanRoutes,
 }
 
 impl AppState {
@@ -114,6 +118,13 @@ impl AppState {
             .map(ErrorShape::Handler)
             .unwrap_or_default();
         let nodes = nats.as_ref().map(|d| d.directory().clone());
+        let plan_routes = crate::plan_routes::PlanRoutes::new(
+            registry.clone(),
+            match &nodes {
+                Some(d) => crate::plan_routes::Routes::Nodes(d.clone()),
+                None => crate::plan_routes::Routes::Local,
+            },
+        );
         let executor = match nats {
             Some(d) => Executor::new(registry, Arc::new(d)),
             None => Executor::in_process(registry),
@@ -155,6 +166,7 @@ impl AppState {
             listen: cfg.listen,
             readiness,
             nodes,
+            plan_routes,
         })
     }
 

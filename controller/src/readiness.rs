@@ -245,6 +245,10 @@ impl Handler for Timed {
     fn pool_gauges(&self) -> Vec<(String, PoolGauges)> {
         self.inner.pool_gauges()
     }
+
+    fn unconfigured(&self) -> Option<String> {
+        self.inner.unconfigured()
+    }
 }
 
 /// The registry with every in-process handler wrapped in [`Timed`].
@@ -286,6 +290,14 @@ pub fn describe_metrics() {
         "synapse_handler_action_seconds",
         Unit::Seconds,
         "Handler action latency by handler and status."
+    );
+    describe_gauge!(
+        "synapse_plans_unroutable",
+        "Valid plans with a handler nothing can run now (no live node serves it, or not configured here): /healthz PlanWarnings."
+    );
+    describe_counter!(
+        "synapse_node_late_results_total",
+        "Node results recorded into an instance after it ended here (controller restarted while they ran)."
     );
     describe_gauge!(
         "synapse_ready",

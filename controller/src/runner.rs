@@ -410,6 +410,12 @@ impl Runner {
         }
     }
 
+    /// Stores a changed record of a finished instance (late node results): readable at once, on disk when
+    /// the receiver says `true`.
+    pub fn store_now(&self, rec: InstanceRecord) -> tokio::sync::oneshot::Receiver<bool> {
+        self.writer.put_settled(rec)
+    }
+
     /// Waits until every queued instance record is committed (tests, shutdown).
     pub fn flush(&self) {
         self.writer.flush();

@@ -162,6 +162,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             Some(d)
         }
     };
+    let late_to = nats.clone();
     let state = Arc::new(AppState::with_dispatch(
         &cfg,
         registry,
@@ -169,6 +170,10 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
         Stores::all_in(store.clone()),
         metrics,
     )?);
+    // Results of actions that outlived their instance here (a restart) are recorded into the stored instance.
+    if let Some(d) = late_to {
+        d.set_late_sink(crate::late::sink(state.runner.clone()));
+    }
     let catalog = state.catalog.snapshot();
     let invalid = catalog.entries().filter(|e| e.plan.is_none()).count();
     tracing::info!(plans = catalog.len(), invalid, dir = %cfg.plans.display(), "plan catalog loaded");
@@ -225,8 +230,15 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServeError> {
             .clone()
             .run(state.clone(), scheduler_stop.clone()),
     );
+    let plan_routes = tokio::spawn(
+        state
+            .plan_routes
+            .clone()
+            .watch(state.catalog.clone(), scheduler_stop.clone()),
+    );
     accept_loop(listener, app, &cfg, shutdown_signal()).await;
     scheduler_stop.cancel();
+    let _ = plan_routes.await;
     let _ = scheduler.await;
     let _ = schedule_files.await;
     pruner.abort();

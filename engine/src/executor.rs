@@ -289,6 +289,7 @@ impl<'p> Run<'p> {
             attempts: 0,
             node: None,
             delivery: None,
+            late: false,
             for_each_index: None,
             started_at: now,
             finished_at: now,
@@ -440,6 +441,7 @@ impl<'p> Run<'p> {
                     .as_ref()
                     .map(|r| r.delivery)
                     .filter(|d| *d > 1),
+                late: false,
                 for_each_index: e.index,
                 started_at,
                 finished_at,
@@ -680,6 +682,7 @@ mod tests {
             attempts: 1,
             node: None,
             delivery: None,
+            late: false,
             for_each_index,
             started_at: now,
             finished_at: now,

@@ -156,6 +156,13 @@ pub trait Handler: Send + Sync {
         Vec::new()
     }
 
+    /// Why this handler, as configured, can run nothing (the ActiveDirectoryHandler without a domain), or
+    /// None. The controller warns about plans that use such a handler (`/healthz` `PlanWarnings`,
+    /// `synapse plan validate`). Default: None.
+    fn unconfigured(&self) -> Option<String> {
+        None
+    }
+
     /// The connection pools' gauges per target, without I/O (for `/metrics`). Default: none.
     fn pool_gauges(&self) -> Vec<(String, PoolGauges)> {
         Vec::new()

@@ -33,6 +33,10 @@ pub struct ActionResult {
     /// How many times the request was delivered to a node, shown only when it was redelivered (more than 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<u32>,
+    /// The node's answer reached the controller only after the instance had ended (the controller restarted
+    /// while the action ran): recorded into the stored instance later, its status left as it was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_each_index: Option<usize>,
     pub started_at: DateTime<Utc>,

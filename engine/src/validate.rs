@@ -386,3 +386,73 @@ pub fn check_file(
     let ok = !diags.has_errors();
     (ok.then_some(loaded), diags)
 }
+
+/// One route a plan needs: a handler (its descriptor name) on a node with these labels (`RunOn` of the
+/// action, else of the plan; empty: any node).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteNeed {
+    pub handler: String,
+    pub labels: crate::model::RunOn,
+}
+
+impl std::fmt::Display for RouteNeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.handler)?;
+        if !self.labels.is_empty() {
+            let labels: Vec<String> = self
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            write!(f, " with labels {}", labels.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// Every route a plan's actions need, each once, sorted. Actions whose handler the registry does not know are
+/// left out (validation reports those).
+pub fn route_needs(plan: &crate::model::Plan, registry: &HandlerRegistry) -> Vec<RouteNeed> {
+    let mut out = std::collections::BTreeSet::new();
+    plan.walk(|_, item| {
+        let handler_type = item
+            .handler
+            .as_ref()
+            .and_then(|h| h.r#type.clone())
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| plan.default_handler_type.clone())
+            .unwrap_or_default();
+        if let Some(d) = registry.descriptor(&handler_type) {
+            out.insert(RouteNeed {
+                handler: d.name().to_string(),
+                labels: item
+                    .run_on
+                    .as_ref()
+                    .or(plan.run_on.as_ref())
+                    .cloned()
+                    .unwrap_or_default(),
+            });
+        }
+    });
+    out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+
+    #[test]
+    fn route_needs_take_the_action_run_on_else_the_plan_s_each_once() {
+        let y = "Name: r\nRunOn: {site: dc1}\nActions:\n- Name: a\n  Handler: {Type: EmptyHandler}\n- Name: b\n  Handler: {Type: Synapse.Core:EmptyHandler}\n  Actions:\n  - Name: c\n    Handler: {Type: EmptyHandler}\n    RunOn: {site: dc2}\n";
+        let plan = crate::load::load_str(y, "r.yaml").unwrap().plan;
+        let mut reg = HandlerRegistry::new();
+        reg.register_descriptor(std::sync::Arc::new(crate::descriptor::BasicDescriptor {
+            name: "EmptyHandler",
+            aliases: &["Synapse.Core:EmptyHandler"],
+        }));
+        let needs = route_needs(&plan, &reg);
+        assert_eq!(needs.len(), 2, "{needs:?}");
+        assert_eq!(needs[0].to_string(), "EmptyHandler with labels site=dc1");
+        assert_eq!(needs[1].to_string(), "EmptyHandler with labels site=dc2");
+    }
+}

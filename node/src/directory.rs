@@ -114,6 +114,38 @@ impl NodeDirectory {
         dir
     }
 
+    /// Connects to NATS as `client_name` and reads the heartbeat bucket once it has settled (at most about
+    /// 2 s), for one-shot checks (`synapse plan validate`). The watch runs until `stop`.
+    pub async fn open(
+        settings: &crate::settings::NatsSettings,
+        client_name: &str,
+        stop: CancellationToken,
+    ) -> Result<NodeDirectory, crate::settings::NatsError> {
+        let client = crate::settings::connect(settings, client_name).await?;
+        let mut js = async_nats::jetstream::new(client);
+        js.set_timeout(settings.connect_timeout()?);
+        bucket(&js)
+            .await
+            .map_err(|message| crate::settings::NatsError::JetStream {
+                url: settings.url.clone(),
+                message,
+            })?;
+        let dir = NodeDirectory::start(js, stop);
+        // The watch replays the bucket at once; wait until the count stops changing.
+        let end = Instant::now() + Duration::from_secs(2);
+        let mut last = usize::MAX;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while Instant::now() < end {
+            let n = dir.list().len();
+            if n == last {
+                break;
+            }
+            last = n;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(dir)
+    }
+
     fn alive(info: &NodeInfo, seen: Instant) -> bool {
         let lease =
             Duration::try_from_secs_f64(info.lease_seconds).unwrap_or(Duration::from_secs(10));

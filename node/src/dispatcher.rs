@@ -8,13 +8,21 @@
 //! * Publish accepted but not confirmed: `Unknown` (the request may be stored).
 //! * JetStream gave up after `MaxDeliver` deliveries (its advisory): `Unknown`.
 //! * The waiting future dropped (plan cancelled, action timed out): the nodes are told to cancel it.
+//! * A result the node could not hand over on the reply subject (this controller restarted or was cut off)
+//!   arrives through the `SYNAPSE_LATE` stream: to the dispatch still waiting for it, else to the
+//!   [`LateSink`] the controller installed (it records the result into the stored instance); acked only
+//!   once one of them took it.
 
 use crate::directory::NodeDirectory;
-use crate::messages::NodeReply;
+use crate::messages::{LateResult, NodeReply};
 use crate::settings::{NatsError, NatsSettings};
-use crate::subjects::{self, key_token, CANCEL_SUBJECT, REPLY_HEADER, STREAM, STREAM_SUBJECTS};
+use crate::subjects::{
+    self, key_token, CANCEL_SUBJECT, LATE_CONSUMER, LATE_STREAM, LATE_SUBJECTS, REPLY_HEADER,
+    STREAM, STREAM_SUBJECTS,
+};
 use async_nats::jetstream;
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +31,17 @@ use std::time::Duration;
 use synapse_engine::{ActionJob, DispatchOutcome, Dispatcher, HandlerRegistry, RanOn};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Records a late result no dispatch waits for (the controller: into the stored instance). `Ok` acks it;
+/// `Err` leaves it in the stream to be offered again a few seconds later (for example while its instance
+/// still runs here).
+pub type LateSink = Arc<dyn Fn(LateResult) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// How long a late result waits in its stream for a controller to record it.
+pub const LATE_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a late result refused by the sink (or offered before a sink is installed) waits to come back.
+const LATE_RETRY: Duration = Duration::from_secs(2);
 
 enum Event {
     Reply(NodeReply),
@@ -40,6 +59,7 @@ struct Inner {
     stream_ready: AtomicBool,
     directory: NodeDirectory,
     stop: CancellationToken,
+    late_sink: Mutex<Option<LateSink>>,
 }
 
 /// Dispatches actions to `synapse node` workers over NATS JetStream.
@@ -68,6 +88,24 @@ pub async fn ensure_stream(js: &jetstream::Context) -> Result<jetstream::stream:
     .map_err(|e| format!("cannot open the stream {STREAM}: {e}"))
 }
 
+/// Creates the stream of late results when it does not exist (nodes publish there, the controller consumes).
+pub async fn ensure_late_stream(
+    js: &jetstream::Context,
+) -> Result<jetstream::stream::Stream, String> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: LATE_STREAM.into(),
+        subjects: vec![LATE_SUBJECTS.into()],
+        retention: jetstream::stream::RetentionPolicy::WorkQueue,
+        storage: jetstream::stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        // Kept for a controller that comes back within a week; bounded if none ever does.
+        max_age: LATE_MAX_AGE,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("cannot open the stream {LATE_STREAM}: {e}"))
+}
+
 impl NatsDispatcher {
     /// Subscribes to its reply subjects and JetStream's max-deliveries advisories, watches the node
     /// directory and opens the stream.
@@ -84,6 +122,21 @@ impl NatsDispatcher {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(settings.connect_timeout()?);
         ensure_stream(&js).await.map_err(js_err)?;
+        let late: jetstream::consumer::Consumer<jetstream::consumer::pull::Config> =
+            ensure_late_stream(&js)
+                .await
+                .map_err(js_err)?
+                .get_or_create_consumer(
+                    LATE_CONSUMER,
+                    jetstream::consumer::pull::Config {
+                        durable_name: Some(LATE_CONSUMER.into()),
+                        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                        ack_wait: Duration::from_secs(30),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| js_err(format!("cannot open the consumer {LATE_CONSUMER}: {e}")))?;
         let stop = CancellationToken::new();
         let reply_prefix = format!("synapse.reply.{}", uuid::Uuid::now_v7().simple());
         let replies = client
@@ -108,8 +161,10 @@ impl NatsDispatcher {
             stream_ready: AtomicBool::new(true),
             directory,
             stop: stop.clone(),
+            late_sink: Mutex::new(None),
         });
         tokio::spawn(demux_replies(Arc::downgrade(&inner), replies, stop.clone()));
+        tokio::spawn(consume_late(Arc::downgrade(&inner), late, stop.clone()));
         tokio::spawn(demux_advisories(Arc::downgrade(&inner), advisories, stop));
         Ok(NatsDispatcher { inner })
     }
@@ -117,6 +172,12 @@ impl NatsDispatcher {
     /// The nodes this controller knows of.
     pub fn directory(&self) -> &NodeDirectory {
         &self.inner.directory
+    }
+
+    /// Installs where late results nobody waits for go (the controller records them into stored instances).
+    /// Until then they stay in the stream.
+    pub fn set_late_sink(&self, sink: LateSink) {
+        *lock(&self.inner.late_sink) = Some(sink);
     }
 
     async fn stream_ok(&self) -> Result<(), String> {
@@ -144,10 +205,6 @@ async fn demux_replies(
             m = sub.next() => match m { Some(m) => m, None => return },
         };
         let Some(inner) = inner.upgrade() else { return };
-        // Results are requests: confirm receipt, so the node acks the action only once it is recorded here.
-        if let Some(to) = msg.reply.clone() {
-            let _ = inner.client.publish(to, bytes::Bytes::new()).await;
-        }
         let Some(key) = msg.subject.as_str().rsplit('.').next() else {
             continue;
         };
@@ -161,13 +218,93 @@ async fn demux_replies(
         let tx = lock(&inner.pending).get(key).cloned();
         match tx {
             Some(tx) => {
+                // Results are requests: confirm receipt, so the node acks the action only once it is
+                // recorded here.
+                if let Some(to) = msg.reply.clone() {
+                    let _ = inner.client.publish(to, bytes::Bytes::new()).await;
+                }
                 let _ = tx.send(Event::Reply(reply));
             }
             None => {
+                // Nobody waits any more (the action timed out or was answered already): not confirmed, so
+                // the node keeps the result in the late stream, where the controller records it.
                 if let NodeReply::Result { node, .. } = reply {
-                    tracing::info!(
-                        "late result for {key} from node {node}: nobody waits for it any more"
-                    );
+                    tracing::info!("late result for {key} from node {node}: goes to {LATE_STREAM}");
+                }
+            }
+        }
+    }
+}
+
+async fn consume_late(
+    inner: std::sync::Weak<Inner>,
+    consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
+    stop: CancellationToken,
+) {
+    loop {
+        let messages = tokio::select! {
+            _ = stop.cancelled() => return,
+            m = consumer.messages() => m,
+        };
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!("late results: {e}");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => return,
+                m = messages.next() => m,
+            };
+            let msg = match msg {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    tracing::debug!("late results: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+                None => break,
+            };
+            let Some(inner) = inner.upgrade() else { return };
+            let late: LateResult = match serde_json::from_slice(&msg.payload) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!("unreadable late result on {} dropped: {e}", msg.subject);
+                    let _ = msg.ack_with(jetstream::AckKind::Term).await;
+                    continue;
+                }
+            };
+            let key = key_token(&late.key);
+            let waiter = lock(&inner.pending).get(&key).cloned();
+            if let Some(tx) = waiter {
+                let _ = tx.send(Event::Reply(NodeReply::Result {
+                    node: late.node,
+                    delivery: late.delivery,
+                    outcome: late.outcome,
+                }));
+                let _ = msg.ack().await;
+                continue;
+            }
+            let sink = lock(&inner.late_sink).clone();
+            drop(inner);
+            let taken = match sink {
+                Some(sink) => sink(late).await,
+                None => Err("no recorder installed yet".into()),
+            };
+            match taken {
+                Ok(()) => {
+                    let _ = msg.ack().await;
+                }
+                Err(e) => {
+                    tracing::debug!("late result for {key} not recorded yet: {e}");
+                    let _ = msg
+                        .ack_with(jetstream::AckKind::Nak(Some(LATE_RETRY)))
+                        .await;
                 }
             }
         }

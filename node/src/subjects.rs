@@ -11,6 +11,12 @@ use std::collections::BTreeMap;
 pub const STREAM: &str = "SYNAPSE_ACTIONS";
 /// Its subjects.
 pub const STREAM_SUBJECTS: &str = "synapse.act.>";
+/// Results no controller confirmed (kept until a controller records them).
+pub const LATE_STREAM: &str = "SYNAPSE_LATE";
+/// Its subjects: `synapse.late.{plan instance id}`.
+pub const LATE_SUBJECTS: &str = "synapse.late.>";
+/// The controller's durable consumer of [`LATE_STREAM`].
+pub const LATE_CONSUMER: &str = "synapse_controller";
 /// The KV bucket where nodes heartbeat.
 pub const NODES_BUCKET: &str = "synapse_nodes";
 /// Where the controller asks nodes to cancel an action (payload: the idempotency key).
@@ -111,6 +117,11 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
         return Err(format!("at most {MAX_LABELS} labels per node"));
     }
     Ok(out)
+}
+
+/// The subject a late result of this plan instance is stored on.
+pub fn late_subject(key: &synapse_engine::IdempotencyKey) -> String {
+    format!("synapse.late.{}", key.plan_instance_id.simple())
 }
 
 /// The reply subject token of an idempotency key (`/` is fine in NATS subjects but `.` splits tokens).

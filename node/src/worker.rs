@@ -8,8 +8,8 @@
 //! redelivers it to another node after the ack wait; the handler sees the attempt and idempotency key, and
 //! the answer names the delivery count.
 
-use crate::dispatcher::ensure_stream;
-use crate::messages::{NodeInfo, NodeReply};
+use crate::dispatcher::{ensure_late_stream, ensure_stream};
+use crate::messages::{LateResult, NodeInfo, NodeReply};
 use crate::settings::{NatsError, NatsSettings};
 use crate::subjects::{self, CANCEL_SUBJECT, REPLY_HEADER};
 use async_nats::jetstream::{self, consumer::pull, AckKind};
@@ -40,6 +40,7 @@ pub struct NodeOptions {
 
 struct Shared {
     client: async_nats::Client,
+    js: jetstream::Context,
     registry: Arc<HandlerRegistry>,
     name: String,
     ack_wait: Duration,
@@ -86,6 +87,7 @@ pub async fn run_node(
     let mut js = jetstream::new(client.clone());
     js.set_timeout(s.connect_timeout()?);
     let stream = ensure_stream(&js).await.map_err(js_err)?;
+    ensure_late_stream(&js).await.map_err(js_err)?;
     let kv = crate::directory::bucket(&js).await.map_err(js_err)?;
     let handlers = served_handlers(&registry);
     let ack_wait = s.ack_wait()?;
@@ -97,27 +99,29 @@ pub async fn run_node(
     for h in &handlers {
         for pool in subjects::subsets(&opts.labels) {
             let name = subjects::consumer_name(h, &pool);
-            let c: jetstream::consumer::Consumer<pull::Config> = stream
-                .get_or_create_consumer(
-                    &name,
-                    pull::Config {
-                        durable_name: Some(name.clone()),
-                        filter_subject: subjects::action_subject(h, &pool),
-                        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                        ack_wait,
-                        max_deliver,
-                        backoff: backoff.clone(),
-                        max_ack_pending: 100_000,
-                        ..Default::default()
-                    },
-                )
+            let config = pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: subjects::action_subject(h, &pool),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait,
+                max_deliver,
+                backoff: backoff.clone(),
+                max_ack_pending: 100_000,
+                ..Default::default()
+            };
+            let mut c: jetstream::consumer::Consumer<pull::Config> = stream
+                .get_or_create_consumer(&name, config.clone())
                 .await
                 .map_err(|e| js_err(format!("cannot open the consumer {name}: {e}")))?;
+            if let Some(old) = differs(&c.cached_info().config, &config) {
+                c = align_consumer(&stream, c, config, &name, &old).await;
+            }
             consumers.push(c);
         }
     }
     let shared = Arc::new(Shared {
         client: client.clone(),
+        js: js.clone(),
         registry,
         name: opts.name.clone(),
         ack_wait,
@@ -221,6 +225,64 @@ pub async fn run_node(
     Ok(shared.answered.load(Ordering::Relaxed))
 }
 
+/// How an existing durable consumer's redelivery settings differ from this node's (`None`: they match).
+fn differs(have: &jetstream::consumer::Config, want: &pull::Config) -> Option<String> {
+    let mut d = Vec::new();
+    if have.ack_wait != want.ack_wait {
+        d.push(format!(
+            "AckWaitSeconds {} (this node: {})",
+            have.ack_wait.as_secs_f64(),
+            want.ack_wait.as_secs_f64()
+        ));
+    }
+    if have.max_deliver != want.max_deliver {
+        d.push(format!(
+            "MaxDeliver {} (this node: {})",
+            have.max_deliver, want.max_deliver
+        ));
+    }
+    if have.backoff != want.backoff {
+        d.push(format!(
+            "backoff {:?} (this node: {:?})",
+            have.backoff, want.backoff
+        ));
+    }
+    (!d.is_empty()).then(|| d.join(", "))
+}
+
+/// The durable consumer exists with other redelivery settings (created by a node configured differently):
+/// JetStream updates a durable consumer created again under its name with an editable change (ack wait,
+/// MaxDeliver, backoff), so the last node to start sets them, and says so. When the server refuses, the node
+/// keeps the consumer as it is and warns.
+async fn align_consumer(
+    stream: &jetstream::stream::Stream,
+    current: jetstream::consumer::Consumer<pull::Config>,
+    config: pull::Config,
+    name: &str,
+    old: &str,
+) -> jetstream::consumer::Consumer<pull::Config> {
+    match stream.create_consumer(config.clone()).await {
+        Ok(c) if differs(&c.cached_info().config, &config).is_none() => {
+            tracing::warn!(
+                "consumer {name} had {old}; updated to this node's settings (nodes sharing a consumer should be configured alike)"
+            );
+            c
+        }
+        Ok(c) => {
+            tracing::warn!(
+                "consumer {name} has {old} and the server kept them; this node's AckWaitSeconds/MaxDeliver are not in effect"
+            );
+            c
+        }
+        Err(e) => {
+            tracing::warn!(
+                "consumer {name} has {old}; updating it failed ({e}); this node's AckWaitSeconds/MaxDeliver are not in effect"
+            );
+            current
+        }
+    }
+}
+
 /// Pulls from one consumer while permits are free: never holds more messages than it can run (a message
 /// waiting in a buffer would run out its ack wait).
 async fn pull_loop(
@@ -309,16 +371,23 @@ async fn reply(shared: &Shared, subject: &str, r: &NodeReply) {
     }
 }
 
-/// Sends the attempt's result and waits for the controller to confirm it (request/reply), retrying for up to
-/// about 30 s: NATS keeps no copy of a core message, so a result sent while the controller was reconnecting
-/// would be lost after the request is acked. False when nobody confirmed (the request is then handed back).
-async fn deliver_result(shared: &Shared, subject: &str, r: &NodeReply) -> bool {
-    let Ok(bytes) = serde_json::to_vec(r) else {
+/// How long a node tries to hand a result to the controller on the reply subject before it stores it in the
+/// late stream instead.
+const LATE_AFTER: Duration = Duration::from_secs(3);
+
+/// Sends the attempt's result and waits for the controller to confirm it (request/reply). NATS keeps no copy
+/// of a core message, so when nobody confirms within [`LATE_AFTER`] (the controller restarted, or is
+/// reconnecting), the result is stored in the `SYNAPSE_LATE` stream, where the controller finds it. Retries for
+/// up to about 30 s; false when neither worked (the request is then handed back).
+async fn deliver_result(shared: &Shared, subject: &str, r: &NodeReply, late: &LateResult) -> bool {
+    let (Ok(bytes), Ok(late_bytes)) = (serde_json::to_vec(r), serde_json::to_vec(late)) else {
         return false;
     };
     let bytes = bytes::Bytes::from(bytes);
+    let late_bytes = bytes::Bytes::from(late_bytes);
     let mut wait = Duration::from_millis(50);
-    let end = Instant::now() + Duration::from_secs(30);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(30);
     loop {
         let sent = tokio::time::timeout(
             Duration::from_secs(2),
@@ -330,11 +399,45 @@ async fn deliver_result(shared: &Shared, subject: &str, r: &NodeReply) -> bool {
             Ok(Err(e)) => tracing::debug!("result on {subject} not confirmed: {e}"),
             Err(_) => tracing::debug!("result on {subject} not confirmed in 2 s"),
         }
+        if started.elapsed() >= LATE_AFTER && store_late(shared, late, late_bytes.clone()).await {
+            return true;
+        }
         if Instant::now() + wait > end {
             return false;
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Stores a result in the late stream (de-duplicated on its idempotency key); true once JetStream confirmed.
+async fn store_late(shared: &Shared, late: &LateResult, payload: bytes::Bytes) -> bool {
+    let mut headers = async_nats::HeaderMap::new();
+    let id = format!("{}/{}", late.key, late.delivery);
+    headers.insert("Nats-Msg-Id", id.as_str());
+    let subject = subjects::late_subject(&late.key);
+    let stored = async {
+        shared
+            .js
+            .publish_with_headers(subject, headers, payload)
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(Duration::from_secs(2), stored).await {
+        Ok(Ok(_)) => {
+            tracing::info!(
+                "no controller confirmed the result of {}; kept in the late stream",
+                late.key
+            );
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::debug!("late result of {} not stored: {e}", late.key);
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -384,6 +487,24 @@ async fn run_message(msg: jetstream::Message, shared: &Arc<Shared>) {
         return;
     }
     let key = request.idempotency_key.to_string();
+    let (wire_key, plan_name, action_name, handler) = (
+        request.idempotency_key,
+        request.plan_name.clone(),
+        request.action_name.clone(),
+        request.handler_type.clone(),
+    );
+    let started_at = shared.clock.now();
+    let late_of = |outcome: &DispatchOutcome| LateResult {
+        key: wire_key,
+        plan_name: plan_name.clone(),
+        action_name: action_name.clone(),
+        handler: handler.clone(),
+        node: shared.name.clone(),
+        delivery,
+        started_at,
+        finished_at: shared.clock.now(),
+        outcome: outcome.clone(),
+    };
     let cancel = CancellationToken::new();
     lock(&shared.cancels).insert(key.clone(), cancel.clone());
 
@@ -445,13 +566,16 @@ async fn run_message(msg: jetstream::Message, shared: &Arc<Shared>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), forward).await;
     match end {
         End::Finished(outcome) => {
+            let late = late_of(&outcome);
             let answer = result(shared, delivery, outcome);
             let confirmed = tokio::select! {
-                ok = deliver_result(shared, &reply_to, &answer) => ok,
+                ok = deliver_result(shared, &reply_to, &answer, &late) => ok,
                 _ = keep_alive() => false,
             };
             if !confirmed {
-                tracing::warn!("no controller confirmed the result of {key}; handing it back");
+                tracing::warn!(
+                    "no controller confirmed the result of {key} and it could not be kept; handing it back"
+                );
                 let _ = msg.ack_with(AckKind::Nak(None)).await;
                 return;
             }

@@ -105,6 +105,16 @@ pub struct ActionResult {
     pub exit_code: i32,
     /// Handler attempts (0: never ran; more than 1 after retries).
     pub attempts: u32,
+    /// The node worker that ran the handler (absent when it ran in the controller).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// How many times the request was delivered to a node; only when more than 1 (redelivered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<u32>,
+    /// True when the node's answer was recorded after the instance had ended (the controller restarted while
+    /// the action ran); the instance's status is left as it was. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late: Option<bool>,
     /// ForEach clones only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub for_each_index: Option<u64>,

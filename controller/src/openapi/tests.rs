@@ -166,6 +166,7 @@ fn action(name: &str, children: Vec<ActionResult>) -> ActionResult {
         attempts: 2,
         node: None,
         delivery: None,
+        late: false,
         for_each_index: Some(0),
         started_at: time(0),
         finished_at: time(1),

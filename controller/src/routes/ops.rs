@@ -39,6 +39,10 @@ pub struct Health {
     /// The last load of the plans directory (at start, or its latest live reload): what changed, and the
     /// plans whose current file is refused (`KeptLastGood`: the previous version keeps serving).
     pub plan_reload: crate::reload::ReloadReport,
+    /// One line per valid plan whose handlers nothing can run now: with node workers, a handler (and RunOn
+    /// labels) no live node serves; in process, a handler not configured here. Such plans still load; their
+    /// actions would fail at once.
+    pub plan_warnings: Vec<String>,
 }
 
 /// Liveness and catalog health
@@ -47,9 +51,9 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops",
     responses((status = 200, description = "Health.", body = Health)))]
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let invalid: Vec<String> = state
-        .catalog
-        .snapshot()
+    let catalog = state.catalog.snapshot();
+    let plan_warnings = state.plan_routes.warnings(&catalog);
+    let invalid: Vec<String> = catalog
         .entries()
         .filter(|e| e.plan.is_none())
         .map(|e| e.key.clone())
@@ -60,6 +64,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         invalid_plans: invalid,
         running: state.runner.running(),
         plan_reload: crate::reload::Reload::last_report(state.catalog.as_ref()),
+        plan_warnings,
     })
     .into_response()
 }

@@ -79,6 +79,7 @@ fn action(name: &str, at: DateTime<Utc>) -> ActionResult {
         attempts: 1,
         node: None,
         delivery: None,
+        late: false,
         for_each_index: None,
         started_at: at,
         finished_at: at,

@@ -361,6 +361,13 @@ impl Handler for ActiveDirectoryHandler {
         self.check_domains().await
     }
 
+    fn unconfigured(&self) -> Option<String> {
+        self.domains.is_empty().then(|| {
+            "no AD domain is configured (`Handlers: ActiveDirectory: Domains` in synapse.yaml, or SYNAPSE_AD_*)"
+                .to_string()
+        })
+    }
+
     fn pool_gauges(&self) -> Vec<(String, PoolGauges)> {
         self.domains
             .iter()

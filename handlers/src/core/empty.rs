@@ -1,5 +1,6 @@
-//! `EmptyHandler {SleepMilliseconds, ReturnStatus, ExitData, Message}`: sleeps (cancellably), then returns
-//! the given status and data. The engine's test workhorse, as upstream's.
+//! `EmptyHandler {SleepMilliseconds, ReturnStatus, ExitData, Message, ProgressCount}`: sleeps (cancellably),
+//! then returns the given status and data. With `ProgressCount: N` it reports N progress events
+//! (`step i/N`), one after each N-th of the sleep. The engine's test workhorse, as upstream's.
 
 use super::field;
 use async_trait::async_trait;
@@ -53,12 +54,33 @@ impl Handler for EmptyHandler {
                 }
             }
         };
-        if sleep_ms > 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-                _ = ctx.cancel.cancelled() => {
-                    return ExecuteResult::new(StatusType::Cancelled).with_message("cancelled while sleeping");
+        let steps = match field(&params, &config, "ProgressCount") {
+            None => 0,
+            Some(v) => match v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .filter(|n| *n <= 1000)
+            {
+                Some(n) => n,
+                None => {
+                    return ExecuteResult::failed(format!(
+                        "ProgressCount: '{v}' is not a number from 0 to 1000"
+                    ))
                 }
+            },
+        };
+        let parts = steps.max(1);
+        for step in 1..=parts {
+            if sleep_ms > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(sleep_ms / parts)) => {}
+                    _ = ctx.cancel.cancelled() => {
+                        return ExecuteResult::new(StatusType::Cancelled).with_message("cancelled while sleeping");
+                    }
+                }
+            }
+            if steps > 0 {
+                ctx.report(StatusType::Running, format!("step {step}/{steps}"));
             }
         }
         let exit_data = field(&params, &config, "ExitData")

@@ -13,13 +13,23 @@ use crate::error::Error;
 use crate::ldap::error::{classify, OpKind};
 use crate::ldap::pool::LdapPool;
 
-/// Page size of every search ([`LdapPool::search`] always pages). AD's default MaxPageSize is 1000.
+/// Page size of paged searches ([`LdapPool::search`] pages when the server refuses an unpaged answer).
+/// AD's default MaxPageSize is 1000.
 pub const PAGE_SIZE: i32 = 500;
 
+/// Result codes with which a server refuses to send a whole unpaged answer (AD answers sizeLimitExceeded
+/// past MaxPageSize; adminLimitExceeded covers other administrative limits). The search is then repeated
+/// with the Paged Results control.
+const UNPAGED_REFUSED: [u32; 2] = [4, 11];
+
 impl LdapPool {
-    /// Searches; subtree and one-level searches always use the Paged Results control (page size [`PAGE_SIZE`]), base-object searches (at most one entry) do not. Returns every
-    /// entry of every page. Search references (continuation referrals to other naming contexts) and
-    /// intermediate messages are skipped. `attrs` empty means all user attributes.
+    /// Searches. Every search is first sent without the Paged Results control; when the server refuses
+    /// the whole answer (AD past its MaxPageSize: sizeLimitExceeded), the partial answer is dropped and
+    /// the search repeated with the control (page size [`PAGE_SIZE`]). Samba sends any number of entries
+    /// unpaged, and its paged results cost about 7x more (it re-reads every entry of every page by GUID:
+    /// 10,000 dnsNodes take 0.4 s unpaged, 3 s at page size 500). Returns every entry. Search references
+    /// (continuation referrals to other naming contexts) and intermediate messages are skipped. `attrs`
+    /// empty means all user attributes.
     ///
     /// Result codes: 0 gives the entries; anything else is [`Error::Ldap`], including 32
     /// (noSuchObject: the base does not exist; Samba says `acl_read: Error retrieving instanceType
@@ -41,7 +51,7 @@ impl LdapPool {
         let (entries, refs) = self
             .run("search", base, OpKind::Read, |mut ldap: Ldap| {
                 let attrs = attrs.clone();
-                async move { paged_search(&mut ldap, base, scope, filter, attrs).await }
+                async move { search_all(&mut ldap, base, scope, filter, attrs).await }
             })
             .await?;
         debug!(
@@ -187,22 +197,43 @@ impl LdapPool {
     }
 }
 
-/// The search behind [`LdapPool::search`]: paged (except base-object searches), references and intermediate messages skipped.
-/// Returns the entries and the number of skipped references.
-async fn paged_search(
+/// The search behind [`LdapPool::search`]: unpaged first, paged when the server refuses the whole
+/// answer (see [`UNPAGED_REFUSED`]). Returns the entries and the number of skipped references.
+async fn search_all(
     ldap: &mut Ldap,
     base: &str,
     scope: Scope,
     filter: &str,
     attrs: Vec<String>,
 ) -> Result<((Vec<SearchEntry>, usize), LdapResult), LdapError> {
-    // A base-object search returns at most one entry: paging only adds cost (on Samba the paged-results
-    // control makes even one-entry searches measurably slower).
-    let mut stream = if scope == Scope::Base {
-        ldap.streaming_search(base, scope, filter, attrs).await?
-    } else {
+    let (found, res) = collect(ldap, base, scope, filter, attrs.clone(), false).await?;
+    // A base-object search returns at most one entry: it never needs paging.
+    if scope == Scope::Base || !UNPAGED_REFUSED.contains(&res.rc) {
+        return Ok((found, res));
+    }
+    debug!(
+        base,
+        filter,
+        rc = res.rc,
+        "unpaged answer refused: searching again with paged results"
+    );
+    collect(ldap, base, scope, filter, attrs, true).await
+}
+
+/// One search, with or without the Paged Results control; references and intermediate messages skipped.
+async fn collect(
+    ldap: &mut Ldap,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attrs: Vec<String>,
+    paged: bool,
+) -> Result<((Vec<SearchEntry>, usize), LdapResult), LdapError> {
+    let mut stream = if paged {
         ldap.streaming_search_with(PagedResults::new(PAGE_SIZE), base, scope, filter, attrs)
             .await?
+    } else {
+        ldap.streaming_search(base, scope, filter, attrs).await?
     };
     let mut entries = Vec::new();
     let mut refs = 0usize;

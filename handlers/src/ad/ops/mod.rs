@@ -218,7 +218,7 @@ pub async fn move_to(ctx: &Ctx<'_>, target: &Target<'_>) -> AdResult {
             return r;
         }
     };
-    let Some((attr, value, _)) = split_rdn(&e.dn) else {
+    let Some((attr, value, current)) = split_rdn(&e.dn) else {
         r.push(
             AdStatus::InvalidName,
             AdAction::Move,
@@ -226,6 +226,19 @@ pub async fn move_to(ctx: &Ctx<'_>, target: &Target<'_>) -> AdResult {
         );
         return r;
     };
+    // Already there (a replayed Move, or a request for where it is): nothing to change, and said so.
+    if current.eq_ignore_ascii_case(&parent.dn) {
+        r.push(
+            AdStatus::Success,
+            AdAction::Move,
+            format!(
+                "{kind} [{}] Is Already In [{}].",
+                target.identity, parent.dn
+            ),
+        );
+        attach(ctx, &mut r, target.t, &e.dn, AdAction::Move).await;
+        return r;
+    }
     if ctx.dry_run {
         r.push(
             AdStatus::Success,
