@@ -22,6 +22,8 @@ tests/fixtures/samba-dc.sh install
 tests/fixtures/samba-dc.sh golden
 # nats-server (JetStream) for the node worker tests (tests/nodes.rs; each test starts its own).
 tests/fixtures/nats.sh install
+# bind9 (named, dig, nsupdate) for the DnsHandler's RFC 2136 tests (tests/dns_rfc2136.rs; each test starts its own).
+tests/fixtures/bind9.sh install
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -37,6 +37,7 @@ fn dc_registry() -> synapse_engine::HandlerRegistry {
         active_directory: Some(ActiveDirectoryConfig {
             domains: vec![dc().settings()],
         }),
+        ..Default::default()
     })
     .unwrap()
 }

@@ -128,7 +128,7 @@ async fn node_blobs(pool: &LdapPool, dn: &str) -> Vec<Vec<u8>> {
 
 /// Every Status code of an envelope, in order.
 #[track_caller]
-fn codes(env: &Value) -> Vec<u64> {
+pub(crate) fn codes(env: &Value) -> Vec<u64> {
     env["Results"]
         .as_array()
         .unwrap_or_else(|| panic!("no Results: {env:#}"))
@@ -138,7 +138,7 @@ fn codes(env: &Value) -> Vec<u64> {
         .collect()
 }
 
-fn records(env: &Value) -> Vec<(String, String, String)> {
+pub(crate) fn records(env: &Value) -> Vec<(String, String, String)> {
     env["Results"][0]["Records"]
         .as_array()
         .cloned()
@@ -883,7 +883,7 @@ impl Server {
 }
 
 /// One HTTP/1.1 exchange (`Connection: close`), bounded: (status, body).
-async fn http(
+pub(crate) async fn http(
     port: u16,
     method: &str,
     path: &str,

@@ -13,6 +13,7 @@ mod ad_handler;
 mod api;
 mod cli;
 mod dns;
+mod dns_rfc2136;
 mod engine_exec;
 mod ldap_pool;
 mod nodes;

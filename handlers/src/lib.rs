@@ -52,10 +52,16 @@ const BUILTINS: [Builtin; 4] = [
             ))
         },
     },
-    // AD-integrated DNS of the ActiveDirectory section's domains (no section of its own).
+    // AD-integrated DNS of the ActiveDirectory section's domains, and the zones of the Dns section's
+    // RFC 2136 servers.
     Builtin {
         descriptor: || Arc::new(dns::descriptor::DnsDescriptor),
-        build: |_, shared| Arc::new(dns::DnsHandler::with_domains(shared.domains.clone())),
+        build: |cfg, shared| {
+            Arc::new(
+                dns::DnsHandler::with_domains(shared.domains.clone())
+                    .with_servers(cfg.dns.as_ref()),
+            )
+        },
     },
 ];
 
@@ -131,6 +137,7 @@ mod tests {
         );
         let cfg = HandlersConfig {
             active_directory: Some(ad::settings::ActiveDirectoryConfig { domains: vec![bad] }),
+            dns: None,
         };
         let err = registry(&cfg).err().unwrap().to_string();
         assert!(err.contains("StartTls"), "{err}");

@@ -2,6 +2,7 @@
 //! process.
 #![allow(dead_code)]
 
+pub mod bind;
 pub mod dc;
 pub mod nats;
 pub mod proxy;

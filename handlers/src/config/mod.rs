@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::ad::settings::{ActiveDirectoryConfig, DomainSettings};
+use crate::dns::settings::DnsSection;
 use crate::error::Error;
 
 /// The deprecated top-level `Domains` key of synapse.yaml (now `Handlers: {ActiveDirectory: {Domains: [...]}}`),
@@ -37,6 +38,10 @@ pub struct HandlersConfig {
     /// The ActiveDirectoryHandler's domains. Absent: from `SYNAPSE_AD_*`, or no domain.
     #[serde(default)]
     pub active_directory: Option<ActiveDirectoryConfig>,
+    /// The DnsHandler's RFC 2136 servers (its AD-integrated zones need no section). Absent: from
+    /// `SYNAPSE_DNS_*`, or none.
+    #[serde(default)]
+    pub dns: Option<DnsSection>,
 }
 
 impl HandlersConfig {
@@ -45,6 +50,7 @@ impl HandlersConfig {
     pub fn from_env() -> Result<HandlersConfig, Error> {
         Ok(HandlersConfig {
             active_directory: ActiveDirectoryConfig::from_env()?,
+            dns: DnsSection::from_lookup(&|k| std::env::var(k).ok())?,
         })
     }
 
@@ -56,6 +62,9 @@ impl HandlersConfig {
     ) -> Result<HandlersConfig, Error> {
         if self.active_directory.is_none() {
             self.active_directory = ActiveDirectoryConfig::from_lookup(lookup)?;
+        }
+        if self.dns.is_none() {
+            self.dns = DnsSection::from_lookup(lookup)?;
         }
         Ok(self)
     }
@@ -80,6 +89,9 @@ impl HandlersConfig {
         if let Some(ad) = &self.active_directory {
             ad.validate()?;
         }
+        if let Some(dns) = &self.dns {
+            dns.validate()?;
+        }
         Ok(())
     }
 
@@ -93,6 +105,10 @@ impl HandlersConfig {
                 .clone()
                 .unwrap_or_default()
                 .printable(),
+        );
+        m.insert(
+            "Dns".into(),
+            self.dns.clone().unwrap_or_default().printable(),
         );
         Value::Object(m)
     }
@@ -122,7 +138,7 @@ mod tests {
         assert!(empty.active_directory.is_none());
         assert_eq!(
             empty.printable(),
-            serde_json::json!({"ActiveDirectory": {"Domains": []}})
+            serde_json::json!({"ActiveDirectory": {"Domains": []}, "Dns": {"Servers": []}})
         );
 
         let err = serde_yaml::from_str::<HandlersConfig>("ActiveDirectry: {}\n")
@@ -150,6 +166,7 @@ mod tests {
         );
         let file = HandlersConfig {
             active_directory: Some(ActiveDirectoryConfig::default()),
+            dns: None,
         };
         let c = file.with_env(&env).unwrap();
         assert!(c.active_directory.unwrap().domains.is_empty());

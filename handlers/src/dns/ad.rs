@@ -66,6 +66,8 @@ pub struct Zone {
     /// DomainDnsZones, ForestDnsZones or System.
     pub partition: &'static str,
     pub dn: String,
+    /// The RFC 2136 server serving it (`None`: AD-integrated; `crate::dns::backend`).
+    pub server: Option<String>,
 }
 
 impl Zone {
@@ -99,6 +101,9 @@ pub enum DnsError {
     Ldap(#[from] Error),
     #[error("{0}")]
     Zone(String),
+    /// An outcome with its status (the RFC 2136 backend: server answers, NotSupported zone operations).
+    #[error("{1}")]
+    Status(crate::ad::envelope::AdStatus, String),
 }
 
 /// The AD-integrated DNS of one domain.
@@ -214,6 +219,7 @@ impl AdDns {
                     name: name.to_ascii_lowercase(),
                     partition,
                     dn: e.dn,
+                    server: None,
                 });
             }
         }
@@ -259,6 +265,7 @@ impl AdDns {
                             name: name.to_string(),
                             partition,
                             dn: e.dn,
+                            server: None,
                         }));
                     }
                 }
@@ -368,6 +375,7 @@ impl AdDns {
             name: name.to_string(),
             partition,
             dn,
+            server: None,
         }))
     }
 

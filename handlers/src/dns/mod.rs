@@ -4,16 +4,23 @@
 //!
 //! - `record`: the `dnsRecord` codec; `name`: name/address/TTL checks and reverse names; `types`: record
 //!   types and values from text.
+//! - `backend`: the seam: each zone goes to the backend that serves it (`Backends`).
 //! - `ad`: the AD-integrated backend (zones in DomainDnsZones, ForestDnsZones and System; SOA serial bumps).
+//! - `rfc2136`: standard DNS servers (BIND) over RFC 2136 UPDATE, queries and AXFR, signed with TSIG;
+//!   `settings`: their section of the configuration (`Handlers.Dns.Servers`).
 //! - `descriptor`: the handler's metadata.
 //!
 //! With an AD domain configured (`Handlers.ActiveDirectory.Domains`, or `SYNAPSE_AD_*`), its zones are
-//! served with no further configuration; `Config.Domain` picks another configured domain.
+//! served with no further configuration; `Config.Domain` picks another configured domain. Zones listed by an
+//! RFC 2136 server go to that server instead.
 
 pub mod ad;
+pub mod backend;
 pub mod descriptor;
 pub mod name;
 pub mod record;
+pub mod rfc2136;
+pub mod settings;
 pub mod types;
 
 use crate::ad::descriptor::worst_status;
@@ -25,12 +32,17 @@ use crate::ad::settings::{ActiveDirectoryConfig, DomainSettings};
 use crate::ldap::LdapPool;
 use ad::{AdDns, Added, DnsError, NodeRecord, Zone};
 use async_trait::async_trait;
+use backend::Backends;
 use record::{rtype, RecordData};
+use rfc2136::Rfc2136;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use settings::DnsSection;
 use std::net::IpAddr;
 use std::sync::Arc;
-use synapse_engine::{ActionContext, ExecuteResult, Handler, HandlerDescriptor, StatusType};
+use synapse_engine::{
+    ActionContext, ExecuteResult, Handler, HandlerDescriptor, StatusType, TargetHealth,
+};
 
 /// Default TTL of a new record (what `samba-tool dns add` writes).
 pub const DEFAULT_TTL: u32 = 900;
@@ -157,6 +169,8 @@ pub struct DnsHandler {
     domains: Domains,
     /// Per domain (by position): the DNS view of its pool, with its SOA and zone caches.
     views: std::sync::Mutex<Vec<Option<AdDns>>>,
+    /// The RFC 2136 servers (`Handlers.Dns.Servers`) and their zones.
+    servers: Vec<Rfc2136>,
 }
 
 impl DnsHandler {
@@ -170,7 +184,21 @@ impl DnsHandler {
         DnsHandler {
             views: std::sync::Mutex::new(vec![None; domains.len()]),
             domains,
+            servers: Vec::new(),
         }
+    }
+
+    /// This handler with the RFC 2136 servers of `section` (their zones go to them).
+    pub fn with_servers(mut self, section: Option<&DnsSection>) -> Self {
+        self.servers = section
+            .map(|s| {
+                s.servers
+                    .iter()
+                    .map(|s| Rfc2136::new(s.clone(), synapse_engine::clock::system()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self
     }
 
     /// The handler for the domains of the ActiveDirectory section: their zones with no further
@@ -184,8 +212,8 @@ impl DnsHandler {
         Self::with_domains(Domains::opened(DomainPool::new(settings, pool)))
     }
 
-    async fn dns(&self, cfg: &DnsConfig) -> Result<AdDns, String> {
-        let (i, domain) = self.domains.pick(cfg.domain.as_deref())?;
+    async fn dns(&self, domain: Option<&str>) -> Result<AdDns, String> {
+        let (i, domain) = self.domains.pick(domain)?;
         let pool = domain.pool().await?;
         let mut views = self
             .views
@@ -246,14 +274,21 @@ fn status_of_error(e: &DnsError) -> AdStatus {
             _ => AdStatus::Unknown,
         },
         DnsError::Zone(_) => AdStatus::Unknown,
+        DnsError::Status(s, _) => *s,
     }
 }
 
 fn zone_json(z: &Zone) -> Value {
-    json!({
-        "Name": z.name, "Partition": z.partition, "DistinguishedName": z.dn,
-        "IsReverse": z.is_reverse(),
-    })
+    match &z.server {
+        None => json!({
+            "Name": z.name, "Partition": z.partition, "DistinguishedName": z.dn,
+            "IsReverse": z.is_reverse(), "Backend": "AdIntegrated", "Server": null,
+        }),
+        Some(server) => json!({
+            "Name": z.name, "Partition": null, "DistinguishedName": null,
+            "IsReverse": z.is_reverse(), "Backend": "Rfc2136", "Server": server,
+        }),
+    }
 }
 
 fn fqdn(node: &str, zone: &str) -> String {
@@ -277,7 +312,7 @@ fn record_json(zone: &str, r: &NodeRecord) -> Value {
 
 /// What one request is about, checked: every input goes through [`name`] before any LDAP use.
 struct Ctx<'a> {
-    dns: &'a AdDns,
+    dns: &'a Backends<'a>,
     dry_run: bool,
 }
 
@@ -429,6 +464,13 @@ impl Ctx<'_> {
             .map_err(inv)?
         };
         r.identity = zname.clone();
+        if let Some(s) = self.dns.server_of(&zname) {
+            return Err(ldap_err(backend::not_supported(
+                &zname,
+                s.name(),
+                "created",
+            )));
+        }
         if self.dry_run {
             let exists = self.dns.find_zone(&zname).await.map_err(ldap_err)?;
             if exists.is_some() {
@@ -460,6 +502,13 @@ impl Ctx<'_> {
     async fn delete_zone(&self, p: &DnsParameters, r: &mut DnsResult) -> Outcome {
         let zname = Self::zone_name(p)?;
         r.identity = zname.clone();
+        if let Some(s) = self.dns.server_of(&zname) {
+            return Err(ldap_err(backend::not_supported(
+                &zname,
+                s.name(),
+                "deleted",
+            )));
+        }
         let z = self.zone(&zname).await?;
         if self.dry_run {
             r.push(
@@ -636,6 +685,9 @@ impl Ctx<'_> {
             Added::Added(serial) => {
                 let msg = if self.dry_run {
                     format!("dry run: would create {}", r.identity)
+                } else if serial == 0 {
+                    // RFC 2136: the server bumps the serial itself.
+                    format!("{} created", r.identity)
                 } else {
                     format!("{} created (zone serial {serial})", r.identity)
                 };
@@ -964,6 +1016,20 @@ impl Handler for DnsHandler {
         Arc::new(descriptor::DnsDescriptor)
     }
 
+    /// Each RFC 2136 server: a signed SOA query per zone (AD domains are the ActiveDirectoryHandler's
+    /// targets).
+    async fn check_targets(&self) -> Vec<TargetHealth> {
+        futures::future::join_all(self.servers.iter().map(|s| async move {
+            let res = s.check().await;
+            TargetHealth {
+                target: s.name().to_string(),
+                ready: res.is_ok(),
+                error: res.err(),
+            }
+        }))
+        .await
+    }
+
     async fn execute(&self, ctx: &ActionContext, config: Value, params: Value) -> ExecuteResult {
         let cfg: DnsConfig = match config {
             Value::Null => DnsConfig::default(),
@@ -985,10 +1051,7 @@ impl Handler for DnsHandler {
                 Err(e) => return failed(&cfg, AdStatus::InvalidInput, format!("Parameters: {e}")),
             },
         };
-        let dns = match self.dns(&cfg).await {
-            Ok(d) => d,
-            Err(msg) => return failed(&cfg, AdStatus::ConnectionError, msg),
-        };
+        let dns = Backends::new(self, cfg.domain.as_deref());
         let c = Ctx {
             dns: &dns,
             dry_run: ctx.dry_run,

@@ -128,7 +128,9 @@ fn reverse_key(zone: &str) -> &'static str {
 /// List zones
 ///
 /// Plan DnsListZones: every AD-integrated zone (DomainDnsZones, ForestDnsZones, the legacy System container)
-/// in `Results[0].Zones`. `?reverse=true` lists reverse zones only, `false` forward zones only.
+/// and every zone of the configured RFC 2136 servers in `Results[0].Zones`, each with `Backend`
+/// (`AdIntegrated` or `Rfc2136`) and `Server`. `?reverse=true` lists reverse zones only, `false` forward zones
+/// only.
 #[utoipa::path(
     get,
     path = "/zones",
@@ -144,7 +146,8 @@ async fn list_zones(c: Call) -> Response {
 /// Create a forward zone
 ///
 /// Plan DnsCreateZone: body `{Name}`. Made as `samba-tool dns zonecreate` makes it (DomainDnsZones, SOA, NS),
-/// served by the DC at once. An existing zone is 409 (nothing changed).
+/// served by the DC at once. An existing zone is 409 (nothing changed); a zone of an RFC 2136 server is 501
+/// NotSupported (nothing changed).
 #[utoipa::path(post, path = "/zones", operation_id = "dnsCreateZone", tag = "dns",
     params(DnsFlags),
     request_body(description = BODY, content((DnsZoneBody = "application/json"))),
@@ -186,7 +189,8 @@ async fn get_zone(Path(zone): Path<String>, c: Call) -> Response {
 
 /// Delete a zone
 ///
-/// Plan DnsDeleteZone: the zone and all its records. 404 when missing.
+/// Plan DnsDeleteZone: the zone and all its records. 404 when missing; 501 NotSupported on a zone of an RFC 2136
+/// server (nothing changed).
 #[utoipa::path(
     delete,
     path = "/zones/{zone}",
@@ -256,7 +260,8 @@ async fn list_reverse_zones(c: Call) -> Response {
 /// Create a reverse zone
 ///
 /// Plan DnsCreateReverseZone: body `{Network}`, e.g. `10.1.2.0/24` (-> `2.1.10.in-addr.arpa`; IPv4 /8, /16,
-/// /24) or an IPv6 prefix that is a multiple of 4 bits (nibble zone under ip6.arpa).
+/// /24) or an IPv6 prefix that is a multiple of 4 bits (nibble zone under ip6.arpa). 501 NotSupported when the
+/// zone is one of an RFC 2136 server.
 #[utoipa::path(post, path = "/reversezones", operation_id = "dnsCreateReverseZone", tag = "dns",
     params(DnsFlags),
     request_body(description = BODY, content((DnsReverseZoneBody = "application/json"))),
@@ -291,7 +296,7 @@ async fn get_reverse_zone(Path(zone): Path<String>, c: Call) -> Response {
 
 /// Delete a reverse zone
 ///
-/// Plan DnsDeleteZone, by zone name or network id.
+/// Plan DnsDeleteZone, by zone name or network id (501 NotSupported on an RFC 2136 server's zone).
 #[utoipa::path(
     delete,
     path = "/reversezones/{zone}",
