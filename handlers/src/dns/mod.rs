@@ -1016,6 +1016,15 @@ impl Handler for DnsHandler {
         Arc::new(descriptor::DnsDescriptor)
     }
 
+    /// Neither an AD domain (AD-integrated zones) nor an RFC 2136 server is configured: no zone to serve.
+    fn unconfigured(&self) -> Option<String> {
+        (self.domains.is_empty() && self.servers.is_empty()).then(|| {
+            "no DNS is configured: neither an AD domain (`Handlers: ActiveDirectory: Domains`, SYNAPSE_AD_*) \
+             for AD-integrated zones nor an RFC 2136 server (`Handlers: Dns: Servers`, SYNAPSE_DNS_*)"
+                .to_string()
+        })
+    }
+
     /// Each RFC 2136 server: a signed SOA query per zone (AD domains are the ActiveDirectoryHandler's
     /// targets).
     async fn check_targets(&self) -> Vec<TargetHealth> {
@@ -1062,5 +1071,20 @@ impl Handler for DnsHandler {
             ctx.report(StatusType::Running, out.message.clone());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_domain_or_a_server_the_handler_says_it_is_unconfigured() {
+        let h = DnsHandler::new(Vec::new());
+        let why = h.unconfigured().expect("nothing configured");
+        assert!(
+            why.contains("Handlers: Dns: Servers") && why.contains("SYNAPSE_AD_"),
+            "{why}"
+        );
     }
 }
