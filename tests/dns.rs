@@ -4,17 +4,15 @@
 
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use synapse_engine::{ActionContext, Handler};
 use synapse_handlers::dns::record::{DnsRecord, RecordData};
 use synapse_handlers::dns::DnsHandler;
 use synapse_handlers::ldap::{LdapPool, Scope};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::dc::{dc, random_suffix};
+use crate::support::serve::Serve;
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -779,174 +777,24 @@ async fn dns_dry_run_and_upstream_dns_actions() {
 
 // ------------------------------------------------------------------------------------------------ API
 
-/// `synapse serve` on the repo's plans, pointed at the fixture DC, with an `execute` key.
-struct Server {
-    child: Child,
-    port: u16,
-    key: String,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_synapse")
-}
-
-impl Server {
-    async fn start() -> Server {
-        let dir = std::env::temp_dir().join(format!("synapse-dns-{}", random_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let data = dir.join("data");
-        let out = Command::new(bin())
-            .args([
-                "token", "create", "--name", "dns", "--roles", "execute", "--data",
-            ])
-            .arg(&data)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
-        let d = dc();
-        for _ in 0..3 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let log = std::fs::File::create(dir.join(format!("serve-{port}.log"))).unwrap();
-            let mut cmd = Command::new(bin());
-            cmd.arg("serve")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--plans")
-                .arg(&plans)
-                .arg("--data")
-                .arg(&data)
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log);
-            for (k, _) in std::env::vars() {
-                if k.starts_with("SYNAPSE_") {
-                    cmd.env_remove(k);
-                }
-            }
-            cmd.env("SYNAPSE_AD_URL", &d.url)
-                .env("SYNAPSE_AD_BIND_DN", &d.bind_dn)
-                .env("SYNAPSE_AD_PASSWORD", &d.password)
-                .env("SYNAPSE_AD_TLS_INSECURE", "true");
-            let mut s = Server {
-                child: cmd.spawn().unwrap(),
-                port,
-                key: key.clone(),
-                dir: dir.clone(),
-            };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if s.child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if let Ok((200, _)) = http(port, "GET", "/healthz", None, None).await {
-                    return s;
-                }
-                assert!(Instant::now() < deadline, "synapse serve did not come up");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            // Port taken between bind and serve: try another; keep the directory.
-            s.dir = PathBuf::new();
-        }
-        panic!("synapse serve did not come up");
-    }
-
-    async fn req(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let (status, text) = http(self.port, method, path, Some(&self.key), body)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-}
-
-/// One HTTP/1.1 exchange (`Connection: close`), bounded: (status, body).
-pub(crate) async fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: Option<&str>,
-) -> Result<(u16, String), String> {
-    let ex = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut req =
-            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-        if let Some(k) = key {
-            req.push_str(&format!("Authorization: Bearer {k}\r\n"));
-        }
-        let b = body.unwrap_or("");
-        if body.is_some() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{b}", b.len()));
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, rest) = text.split_once("\r\n\r\n").ok_or("no header end")?;
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or("no status")?;
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
-        Ok::<_, String>((status, body))
-    };
-    tokio::time::timeout(Duration::from_secs(60), ex)
-        .await
-        .map_err(|_| "no answer within 60 s".to_string())?
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+/// `synapse serve` pointed at the fixture DC.
+async fn serve_on_dc() -> Serve {
+    let d = dc();
+    Serve::start(
+        "dns",
+        vec![
+            ("SYNAPSE_AD_URL".into(), d.url.clone()),
+            ("SYNAPSE_AD_BIND_DN".into(), d.bind_dn.clone()),
+            ("SYNAPSE_AD_PASSWORD".into(), d.password.clone()),
+            ("SYNAPSE_AD_TLS_INSECURE".into(), "true".into()),
+        ],
+    )
+    .await
 }
 
 #[tokio::test]
 async fn dns_api_routes_follow_the_contract() {
-    let s = Server::start().await;
+    let s = serve_on_dc().await;
     let zone = format!("api-{}.test", random_suffix());
     // Zones.
     let (st, env) = s.req("GET", "/dns/zones", None).await;

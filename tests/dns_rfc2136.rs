@@ -3,30 +3,17 @@
 //! the server (plain queries, and a TSIG-signed AXFR by dig for whole zones), never through our own client.
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::dns::{codes, http, records};
+use crate::dns::{codes, records};
 use crate::support::bind::Bind;
 use crate::support::dc::{dc, random_suffix};
+use crate::support::serve::{http, Serve};
 
-struct Server {
-    child: Child,
-    port: u16,
-    key: String,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !self.dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
+/// `synapse serve` for these tests, with their JSON helpers.
+struct Server(Serve);
 
 /// The `SYNAPSE_DNS_*` variables for `bind` (with `secret` instead of the right one when given).
 fn dns_env(bind: &Bind, secret: Option<&str>) -> Vec<(String, String)> {
@@ -49,98 +36,25 @@ fn dns_env(bind: &Bind, secret: Option<&str>) -> Vec<(String, String)> {
 impl Server {
     /// `synapse serve` with these `SYNAPSE_*` variables only (and the plans of the repository).
     async fn start(env: Vec<(String, String)>) -> Server {
-        Self::start_in(Self::new_dir(), env).await
+        Server(Serve::start("rfc2136", env).await)
     }
 
     fn new_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("synapse-rfc2136-{}", random_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        Serve::new_dir("rfc2136")
     }
 
     /// In `dir` (its `synapse.yaml`, if any, is the configuration).
     async fn start_in(dir: PathBuf, env: Vec<(String, String)>) -> Server {
-        let data = dir.join("data");
-        let out = Command::new(env!("CARGO_BIN_EXE_synapse"))
-            .args([
-                "token", "create", "--name", "dns", "--roles", "execute", "--data",
-            ])
-            .arg(&data)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
-        for _ in 0..3 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let log = std::fs::File::create(dir.join(format!("serve-{port}.log"))).unwrap();
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_synapse"));
-            cmd.arg("serve")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--plans")
-                .arg(&plans)
-                .arg("--data")
-                .arg(&data)
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log);
-            for (k, _) in std::env::vars() {
-                if k.starts_with("SYNAPSE_") {
-                    cmd.env_remove(k);
-                }
-            }
-            for (k, v) in &env {
-                cmd.env(k, v);
-            }
-            let mut s = Server {
-                child: cmd.spawn().unwrap(),
-                port,
-                key: key.clone(),
-                dir: dir.clone(),
-            };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if s.child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if let Ok((200, _)) = http(port, "GET", "/healthz", None, None).await {
-                    return s;
-                }
-                assert!(Instant::now() < deadline, "synapse serve did not come up");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            s.dir = PathBuf::new();
-        }
-        panic!(
-            "synapse serve did not come up: {}",
-            std::fs::read_dir(&dir)
-                .unwrap()
-                .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        Server(Serve::start_in(dir, env).await)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.port
     }
 
     async fn req(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string());
-        let (status, text) = http(self.port, method, path, Some(&self.key), body.as_deref())
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        self.0.req(method, path, body.as_deref()).await
     }
 
     async fn create(&self, zone: &str, body: Value) -> (u16, Value) {
@@ -537,7 +451,7 @@ async fn rfc2136_zones_listed_with_their_backend_and_zone_writes_not_supported()
     assert_eq!(st, 200);
 
     // /readyz reports the server.
-    let (st, text) = http(s.port, "GET", "/readyz", None, None).await.unwrap();
+    let (st, text) = http(s.port(), "GET", "/readyz", None, None).await.unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let t = v["Targets"]
         .as_array()
@@ -572,7 +486,7 @@ async fn rfc2136_wrong_tsig_secret_is_a_clear_error_and_changes_nothing() {
     assert_eq!(st, 503);
     assert_eq!(b.axfr(&z), before);
     assert!(b.dig(&[&format!("h.{z}"), "A"]).is_empty());
-    let (st, text) = http(s.port, "GET", "/readyz", None, None).await.unwrap();
+    let (st, text) = http(s.port(), "GET", "/readyz", None, None).await.unwrap();
     assert_eq!(st, 503, "{text}");
     assert!(text.contains("TSIG") && !text.contains(wrong), "{text}");
 }
@@ -711,7 +625,7 @@ async fn rfc2136_configured_in_synapse_yaml_with_a_zone_the_server_lacks() {
         .as_str()
         .unwrap();
     assert!(msg.contains("REFUSED") || msg.contains("NOTAUTH"), "{msg}");
-    let (st, text) = http(s.port, "GET", "/readyz", None, None).await.unwrap();
+    let (st, text) = http(s.port(), "GET", "/readyz", None, None).await.unwrap();
     assert_eq!(st, 503, "{text}");
     assert!(
         text.contains("absent.test") && text.contains("bind-yaml"),

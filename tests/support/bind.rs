@@ -2,6 +2,7 @@
 //! forward and a reverse zone updatable and transferable with one TSIG key. Stopped by PID on drop; a detached
 //! reaper stops it when the test process exits (even after a panic), and named stops itself after 30 minutes.
 
+use crate::support::fixture;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -59,7 +60,7 @@ impl Bind {
             match out.status.code() {
                 Some(0) => {
                     let v = parse(&String::from_utf8_lossy(&out.stdout));
-                    spawn_reaper(&dir);
+                    let _ = fixture::spawn_reaper("synapse-bind-reaper", &script(), &dir);
                     return Bind {
                         address: v["BIND_ADDRESS"].clone(),
                         port: v["BIND_PORT"].parse().unwrap(),
@@ -163,26 +164,6 @@ impl Bind {
 
 impl Drop for Bind {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        fixture::stop(&script(), &self.dir);
     }
-}
-
-fn spawn_reaper(dir: &Path) {
-    let _ = Command::new("setsid")
-        .arg("sh")
-        .arg("-c")
-        .arg(r#"while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; exec "$2" stop "$3""#)
-        .arg("synapse-bind-reaper")
-        .arg(std::process::id().to_string())
-        .arg(script())
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
 }

@@ -11,6 +11,7 @@
 //!
 //! Tests isolate themselves with [`TestDc::unique_ou`]: every test works in its own OU.
 
+use crate::support::fixture;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -227,22 +228,9 @@ fn make_temp_dir() -> Result<PathBuf, String> {
     Err("could not create a temporary directory".into())
 }
 
-/// Stops the DC once this process is gone. The shell runs in its own session (`setsid`), so it
-/// outlives Ctrl-C and the harness; its output goes nowhere, so it never holds a pipe of cargo's open.
+/// Stops the DC once this process is gone (see [`fixture::spawn_reaper`]).
 fn spawn_reaper(dir: &Path) {
-    let spawned = Command::new("setsid")
-        .arg("sh")
-        .arg("-c")
-        .arg(r#"while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; exec "$2" stop "$3""#)
-        .arg("synapse-dc-reaper")
-        .arg(std::process::id().to_string())
-        .arg(script())
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    if let Err(e) = spawned {
+    if let Err(e) = fixture::spawn_reaper("synapse-dc-reaper", &script(), dir) {
         // The DC still stops itself after MAX_RUNTIME_SECS.
         eprintln!(
             "warning: no reaper for the test DC in {}: {e}",

@@ -4,5 +4,7 @@
 
 pub mod bind;
 pub mod dc;
+pub mod fixture;
 pub mod nats;
 pub mod proxy;
+pub mod serve;

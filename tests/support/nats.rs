@@ -3,6 +3,7 @@
 //! tests. A detached reaper stops the server when the test process exits, even after a panic or Ctrl-C; the
 //! server also stops itself after 30 minutes.
 
+use crate::support::fixture;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,7 +47,7 @@ impl Nats {
                 Some(0) => {
                     let v = parse(&String::from_utf8_lossy(&out.stdout));
                     let dir = PathBuf::from(&v["NATS_DIR"]);
-                    spawn_reaper(&dir);
+                    let _ = fixture::spawn_reaper("synapse-nats-reaper", &script(), &dir);
                     return Nats {
                         url: v["NATS_URL"].clone(),
                         ip: v["NATS_IP"].clone(),
@@ -92,28 +93,8 @@ impl Nats {
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        fixture::stop(&script(), &self.dir);
     }
-}
-
-fn spawn_reaper(dir: &Path) {
-    let _ = Command::new("setsid")
-        .arg("sh")
-        .arg("-c")
-        .arg(r#"while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; exec "$2" stop "$3""#)
-        .arg("synapse-nats-reaper")
-        .arg(std::process::id().to_string())
-        .arg(script())
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
 }
 
 /// A `synapse node` child process (killed with SIGKILL on drop unless stopped).
