@@ -294,9 +294,11 @@ async fn nodes_consumer_with_other_settings_is_updated() {
         &[("SYNAPSE_NATS_MAX_DELIVER", "3")],
         &work.0,
     );
-    // "serving" is printed before the consumers are opened.
+    // "serving" is printed before the consumers are opened, one handler after another: wait for this
+    // consumer's own line (waiting for any "consumer " line raced: ActiveDirectoryHandler's came first).
+    let line = format!("consumer {name} ");
     let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end && !b.output().contains("consumer ") {
+    while Instant::now() < end && !b.output().contains(&line) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cfg = info(js.clone(), name.clone()).await;
