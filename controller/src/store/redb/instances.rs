@@ -101,19 +101,19 @@ fn v7_upper_bound(ms: i64) -> [u8; 16] {
 
 impl InstanceStore for RedbStore {
     fn insert_instance(&self, rec: &InstanceRecord) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         self.write_instance(&txn, rec, true)?;
         txn.commit().db(self)
     }
 
     fn finish_instance(&self, rec: &InstanceRecord) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         self.write_instance(&txn, rec, false)?;
         txn.commit().db(self)
     }
 
     fn put_instances(&self, recs: &[InstanceRecord]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         for rec in recs {
             self.write_instance(&txn, rec, false)?;
         }
@@ -121,7 +121,7 @@ impl InstanceStore for RedbStore {
     }
 
     fn get_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, StoreError> {
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let instances = txn.open_table(INSTANCES).db(self)?;
         let Some(v) = instances.get(id.as_bytes()).db(self)? else {
             return Ok(None);
@@ -136,7 +136,7 @@ impl InstanceStore for RedbStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let by_plan = txn.open_table(INSTANCES_BY_PLAN).db(self)?;
         let instances = txn.open_table(INSTANCES).db(self)?;
         let mut lo = plan.as_bytes().to_vec();
@@ -185,7 +185,7 @@ impl InstanceStore for RedbStore {
     }
 
     fn mark_interrupted(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let mut count = 0;
         {
             let mut running = txn.open_table(RUNNING).db(self)?;
@@ -244,7 +244,7 @@ impl InstanceStore for RedbStore {
                 .timestamp_millis()
                 .saturating_add(PRUNE_ID_SLACK_MS),
         );
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let mut count = 0;
         {
             let mut instances = txn.open_table(INSTANCES).db(self)?;
@@ -276,7 +276,7 @@ impl InstanceStore for RedbStore {
     }
 
     fn prune_beyond(&self, keep: u64) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let mut count = 0;
         {
             let mut instances = txn.open_table(INSTANCES).db(self)?;
@@ -533,7 +533,7 @@ mod tests {
         let mut json = serde_json::to_value(&rec).unwrap();
         json["FromTheFuture"] = serde_json::json!({"Node": "n2"});
         {
-            let txn = store.db.begin_write().unwrap();
+            let txn = store.database().unwrap().begin_write().unwrap();
             {
                 let mut t = txn.open_table(INSTANCES).unwrap();
                 let bytes = serde_json::to_vec(&json).unwrap();
@@ -545,7 +545,7 @@ mod tests {
         }
         assert_eq!(store.get_instance(rec.id).unwrap().unwrap(), rec);
         assert_eq!(store.mark_interrupted(t0()).unwrap(), 1);
-        let txn = store.db.begin_read().unwrap();
+        let txn = store.database().unwrap().begin_read().unwrap();
         let t = txn.open_table(INSTANCES).unwrap();
         let raw: Value =
             serde_json::from_slice(t.get(rec.id.as_bytes()).unwrap().unwrap().value()).unwrap();

@@ -21,7 +21,7 @@ impl KeyStore for RedbStore {
             kind: "token",
             reason: e.to_string(),
         })?;
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         {
             let mut names = txn.open_table(TOKEN_NAMES).db(self)?;
             let mut tokens = txn.open_table(TOKENS).db(self)?;
@@ -46,7 +46,7 @@ impl KeyStore for RedbStore {
     }
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let tokens = txn.open_table(TOKENS).db(self)?;
         let Some(v) = tokens.get(hash).db(self)? else {
             return Ok(None);
@@ -57,7 +57,7 @@ impl KeyStore for RedbStore {
     }
 
     fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let names = txn.open_table(TOKEN_NAMES).db(self)?;
         let tokens = txn.open_table(TOKENS).db(self)?;
         let mut out = Vec::new();
@@ -87,7 +87,7 @@ impl KeyStore for RedbStore {
     }
 
     fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let names = txn.open_table(TOKEN_NAMES).db(self)?;
         let Some(hash) = names.get(name).db(self)?.map(|g| g.value().to_string()) else {
             return Ok(None);
@@ -98,7 +98,7 @@ impl KeyStore for RedbStore {
     }
 
     fn delete_token(&self, name: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let found = {
             let mut names = txn.open_table(TOKEN_NAMES).db(self)?;
             let mut tokens = txn.open_table(TOKENS).db(self)?;
@@ -122,7 +122,7 @@ impl RedbStore {
         name: &str,
         change: &mut dyn FnMut(&mut TokenRecord),
     ) -> Result<Option<TokenRecord>, StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let changed = {
             let names = txn.open_table(TOKEN_NAMES).db(self)?;
             let mut tokens = txn.open_table(TOKENS).db(self)?;

@@ -30,6 +30,8 @@ use super::{BatchStore, Durability, InstanceRecord, StoreError, WriteTxn};
 use redb::{Database, DatabaseError, ReadableTable, TableDefinition, WriteTransaction};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -41,10 +43,24 @@ const FORMAT: u64 = 1;
 /// The page cache size.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Opens the redb database of a file (production: [`redb::Builder::create`]; tests inject faults with their
+/// own storage backend).
+type Opener = Arc<dyn Fn(&Path) -> Result<Database, DatabaseError> + Send + Sync>;
+
 /// The embedded store: one redb file behind every store trait. Cheap to share (`Arc<RedbStore>`); every
 /// method is one transaction.
+///
+/// After an I/O error (a full disk, say), redb refuses every later operation until the database is closed
+/// and opened again ("Previous I/O error occurred"). The store does that by itself: the error marks the
+/// database for re-opening, and the next operation drops it and opens the file again (redb repairs it if
+/// needed), so writes work again once the cause is gone, without a restart. Operations that meet the store
+/// while it cannot be opened yet (transactions of the old handle still running, or the error persisting)
+/// fail with a clear [`StoreError::Database`] and try again on the next call.
 pub struct RedbStore {
-    db: Database,
+    db: RwLock<Option<Arc<Database>>>,
+    /// Set by an I/O error: the next operation re-opens the database.
+    broken: AtomicBool,
+    open: Opener,
     path: PathBuf,
 }
 
@@ -56,18 +72,38 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-/// Maps any redb error to [`StoreError::Database`] with the file's path.
+/// Maps any redb error to [`StoreError::Database`] with the file's path; an I/O error marks the database
+/// for re-opening.
 trait OrDb<T> {
     fn db(self, store: &RedbStore) -> Result<T, StoreError>;
 }
 
 impl<T, E: Display> OrDb<T> for Result<T, E> {
     fn db(self, store: &RedbStore) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::Database {
-            path: store.path.clone(),
-            message: e.to_string(),
+        self.map_err(|e| {
+            let message = e.to_string();
+            if is_io_error(&message) {
+                store.broken.store(true, Ordering::SeqCst);
+            }
+            StoreError::Database {
+                path: store.path.clone(),
+                message,
+            }
         })
     }
+}
+
+/// redb's I/O errors (`StorageError::Io`, `StorageError::PreviousIo`), after which only a re-open helps.
+fn is_io_error(message: &str) -> bool {
+    message.starts_with("I/O error") || message.starts_with("Previous I/O error")
+}
+
+/// The production opener: the file, created if missing, with our page cache size.
+fn open_file(path: &Path) -> Result<Database, DatabaseError> {
+    // redb's default page cache is 1 GiB, which a busy server then holds; 64 MiB is plenty here.
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
 }
 
 impl RedbStore {
@@ -78,6 +114,11 @@ impl RedbStore {
     /// one is discarded); call [`super::InstanceStore::mark_interrupted`] next to fail the runs the crash cut
     /// short.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        Self::open_with(path, Arc::new(open_file))
+    }
+
+    /// [`open`](Self::open) with another way to open the database (fault-injecting backends in tests).
+    fn open_with(path: &Path, open: Opener) -> Result<RedbStore, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
                 path: path.to_path_buf(),
@@ -85,25 +126,63 @@ impl RedbStore {
                 source,
             })?;
         }
-        // redb's default page cache is 1 GiB, which a busy server then holds; 64 MiB is plenty here.
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| match e {
-                DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                    path: path.to_path_buf(),
-                },
-                other => StoreError::Database {
-                    path: path.to_path_buf(),
-                    message: other.to_string(),
-                },
-            })?;
+        let db = open(path).map_err(|e| Self::open_error(path, e))?;
         let store = RedbStore {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
+            broken: AtomicBool::new(false),
+            open,
             path: path.to_path_buf(),
         };
         store.init()?;
         Ok(store)
+    }
+
+    fn open_error(path: &Path, e: DatabaseError) -> StoreError {
+        match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.to_path_buf(),
+            },
+            other => StoreError::Database {
+                path: path.to_path_buf(),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// The open database; re-opened first when an I/O error marked it (see the type's docs).
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        if !self.broken.load(Ordering::SeqCst) {
+            if let Some(db) = self.db.read().ok().and_then(|d| d.clone()) {
+                return Ok(db);
+            }
+        }
+        let mut slot = self.db.write().map_err(|_| StoreError::Database {
+            path: self.path.clone(),
+            message: "the store's handle lock is poisoned".into(),
+        })?;
+        if self.broken.swap(false, Ordering::SeqCst) {
+            // Dropping our handle releases the file once running transactions of it have ended.
+            if slot.take().is_some() {
+                tracing::warn!(path = %self.path.display(), "re-opening the store after an I/O error");
+            }
+        }
+        if let Some(db) = slot.as_ref() {
+            return Ok(db.clone());
+        }
+        match (self.open)(&self.path) {
+            Ok(db) => {
+                let db = Arc::new(db);
+                *slot = Some(db.clone());
+                tracing::info!(path = %self.path.display(), "the store is open again");
+                Ok(db)
+            }
+            Err(e) => Err(StoreError::Database {
+                path: self.path.clone(),
+                message: format!(
+                    "re-opening after an I/O error failed (tried again on the next use): {e}"
+                ),
+            }),
+        }
     }
 
     /// The file the store lives in.
@@ -113,7 +192,7 @@ impl RedbStore {
 
     /// Creates every kind's tables (so that readers never meet a missing one) and checks the format version.
     fn init(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         {
             instances::create_tables(self, &txn)?;
             keys::create_tables(self, &txn)?;
@@ -166,7 +245,7 @@ impl BatchStore for RedbStore {
         durability: Durability,
         apply: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().db(self)?;
+        let mut txn = self.database()?.begin_write().db(self)?;
         if durability == Durability::Later {
             txn.set_durability(redb::Durability::None).db(self)?;
         }
@@ -188,6 +267,106 @@ mod tests {
     use redb::{ReadableDatabase, ReadableTableMetadata};
     use std::sync::Arc;
     use synapse_engine::StatusType;
+
+    /// A file backend that fails every write, resize and sync with ENOSPC while `full` is set: a disk
+    /// that fills up, then gets space again.
+    #[derive(Debug)]
+    struct FillingDisk {
+        inner: redb::backends::FileBackend,
+        full: Arc<AtomicBool>,
+    }
+
+    impl FillingDisk {
+        fn check(&self) -> Result<(), std::io::Error> {
+            if self.full.load(Ordering::SeqCst) {
+                Err(std::io::Error::from_raw_os_error(28))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    type Range = std::ops::Bound<u64>;
+
+    impl redb::StorageBackend for FillingDisk {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.inner.write(offset, data)
+        }
+        fn close(&self) -> Result<(), std::io::Error> {
+            self.inner.close()
+        }
+        fn try_lock_range(&self, a: Range, b: Range) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_range(a, b)
+        }
+        fn try_lock_shared_range(&self, a: Range, b: Range) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_shared_range(a, b)
+        }
+        fn lock_range(&self, a: Range, b: Range) -> Result<(), redb::BackendError> {
+            self.inner.lock_range(a, b)
+        }
+        fn lock_shared_range(&self, a: Range, b: Range) -> Result<(), redb::BackendError> {
+            self.inner.lock_shared_range(a, b)
+        }
+        fn unlock_range(&self, a: Range, b: Range) -> Result<(), redb::BackendError> {
+            self.inner.unlock_range(a, b)
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_writes_and_the_store_recovers_without_a_restart() {
+        let dir = TempDir::new("enospc");
+        let full = Arc::new(AtomicBool::new(false));
+        let disk = full.clone();
+        let opener: Opener = Arc::new(move |path: &Path| {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(|e| DatabaseError::Storage(redb::StorageError::Io(e)))?;
+            redb::Builder::new().create_with_backend(FillingDisk {
+                inner: redb::backends::FileBackend::new(file)?,
+                full: disk.clone(),
+            })
+        });
+        let store = RedbStore::open_with(&dir.file(), opener).unwrap();
+        let before = running("p.yaml", t0(), 1);
+        store.insert_instance(&before).unwrap();
+
+        full.store(true, Ordering::SeqCst);
+        let lost = running("p.yaml", t0() + Duration::seconds(1), 2);
+        let err = store.insert_instance(&lost).unwrap_err().to_string();
+        assert!(err.contains("I/O error"), "{err}");
+        // Still full: a clear error again (the re-open fails or redb refuses), never a panic.
+        let again = running("p.yaml", t0() + Duration::seconds(2), 3);
+        assert!(store.insert_instance(&again).is_err());
+
+        // Space again: the next write re-opens the database and succeeds; nothing committed is lost.
+        full.store(false, Ordering::SeqCst);
+        let after = running("p.yaml", t0() + Duration::seconds(3), 4);
+        store.insert_instance(&after).unwrap();
+        assert_eq!(store.get_instance(before.id).unwrap().unwrap(), before);
+        assert_eq!(store.get_instance(after.id).unwrap().unwrap(), after);
+        assert!(store.get_instance(lost.id).unwrap().is_none());
+        // The batched writer's path too.
+        store.write_batch(Durability::Now, &mut |_| Ok(())).unwrap();
+    }
 
     #[test]
     fn reopening_keeps_data_and_the_running_set() {

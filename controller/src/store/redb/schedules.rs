@@ -191,19 +191,19 @@ impl RedbStore {
 
 impl ScheduleStore for RedbStore {
     fn insert_schedule(&self, rec: &ScheduleRecord) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         self.write_schedule(&txn, rec, true)?;
         txn.commit().db(self)
     }
 
     fn put_schedule(&self, rec: &ScheduleRecord) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         self.write_schedule(&txn, rec, false)?;
         txn.commit().db(self)
     }
 
     fn put_schedules(&self, recs: &[ScheduleRecord]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         for rec in recs {
             self.write_schedule(&txn, rec, false)?;
         }
@@ -211,13 +211,13 @@ impl ScheduleStore for RedbStore {
     }
 
     fn get_schedule(&self, name: &str) -> Result<Option<ScheduleRecord>, StoreError> {
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let t = txn.open_table(SCHEDULES).db(self)?;
         self.read_schedule(&t, &name.to_ascii_lowercase())
     }
 
     fn list_schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let t = txn.open_table(SCHEDULES).db(self)?;
         let mut out = Vec::new();
         for e in t.iter().db(self)? {
@@ -232,7 +232,7 @@ impl ScheduleStore for RedbStore {
 
     fn delete_schedule(&self, name: &str) -> Result<bool, StoreError> {
         let key = name.to_ascii_lowercase();
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let found = {
             let mut schedules = txn.open_table(SCHEDULES).db(self)?;
             let old = schedules
@@ -278,7 +278,7 @@ impl ScheduleStore for RedbStore {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ScheduleRecord>, StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let mut out = Vec::new();
         {
             let due = txn.open_table(DUE).db(self)?;
@@ -319,7 +319,7 @@ impl ScheduleStore for RedbStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<ScheduleRecord>, StoreError> {
         let key = name.to_ascii_lowercase();
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let rec = {
             let schedules = txn.open_table(SCHEDULES).db(self)?;
             self.read_schedule(&schedules, &key)?
@@ -339,7 +339,7 @@ impl ScheduleStore for RedbStore {
         commit: &OccurrenceCommit<'_>,
     ) -> Result<(), StoreError> {
         let key = commit.schedule.key();
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         {
             let leases = txn.open_table(LEASES).db(self)?;
             let held = leases
@@ -387,7 +387,7 @@ impl ScheduleStore for RedbStore {
         now: DateTime<Utc>,
         commits: &[ScheduleCommit<'_>],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         for c in commits {
             let key = c.schedule.key();
             let held = txn
@@ -436,7 +436,7 @@ impl ScheduleStore for RedbStore {
 
     fn release(&self, owner: &str, name: &str) -> Result<(), StoreError> {
         let key = name.to_ascii_lowercase();
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         {
             let mut leases = txn.open_table(LEASES).db(self)?;
             let mine = leases
@@ -458,7 +458,7 @@ impl ScheduleStore for RedbStore {
         before: Option<DateTime<Utc>>,
     ) -> Result<Vec<OccurrenceRecord>, StoreError> {
         let key = name.to_ascii_lowercase();
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let t = txn.open_table(OCCURRENCES).db(self)?;
         let mut lo = key.as_bytes().to_vec();
         lo.push(0);
@@ -496,7 +496,7 @@ impl ScheduleStore for RedbStore {
         rec: &ScheduleRecord,
         instance: &InstanceRecord,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         self.write_instance(&txn, instance, true)?;
         self.write_schedule(&txn, rec, true)?;
         txn.commit().db(self)
@@ -509,7 +509,7 @@ impl ScheduleStore for RedbStore {
         key: &str,
         instance: &InstanceRecord,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         let held = txn
             .open_table(LEASES)
             .db(self)?
@@ -527,7 +527,7 @@ impl ScheduleStore for RedbStore {
     }
 
     fn cancel_deferred(&self, key: &str, instance: &InstanceRecord) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write().db(self)?;
+        let txn = self.database()?.begin_write().db(self)?;
         if !self.remove_schedule(&txn, key)? {
             return Ok(false);
         }
@@ -537,7 +537,7 @@ impl ScheduleStore for RedbStore {
     }
 
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let txn = self.db.begin_read().db(self)?;
+        let txn = self.database()?.begin_read().db(self)?;
         let due = txn.open_table(DUE).db(self)?;
         let first = due.first().db(self)?;
         Ok(first.and_then(|(k, _)| {
