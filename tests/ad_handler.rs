@@ -295,6 +295,20 @@ async fn bad_input_gives_clear_statuses_and_changes_nothing() {
     );
     let (_, env) = create(json!({"Identity": format!("cn=x,ou=NoSuchOu,{}", ad.ou)})).await;
     assert_eq!(first_status(&env).0, 6, "missing parent: InvalidPath");
+    // A domain no configured one answers to is the caller's error (InvalidInput: 400), not a connection
+    // error (503), and names the configured domains.
+    let (_, env) = ad
+        .call(
+            json!({"Action": "Get", "Domain": "no-such-domain"}),
+            json!({"Users": [{"Identity": "Administrator"}]}),
+        )
+        .await;
+    let (code, msg) = first_status(&env);
+    assert_eq!(code, 14, "{env:#}");
+    assert!(
+        msg.contains("no-such-domain") && msg.contains("configured are"),
+        "{msg}"
+    );
     let dn = ad.dn("cn=dup");
     let (st, _) = create(json!({"Identity": dn})).await;
     assert_eq!(st, StatusType::Complete);

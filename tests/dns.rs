@@ -722,6 +722,40 @@ async fn dns_deleting_the_last_value_never_loses_a_concurrent_add() {
     d.call("DeleteZone", json!({"Zone": zone})).await;
 }
 
+/// The domain's own zones (DC locator records) are never deleted through the API, dry run included; a domain
+/// that is not configured is the caller's error.
+#[tokio::test]
+async fn dns_the_domains_own_zones_are_never_deleted_and_unknown_domains_are_caller_errors() {
+    let d = setup().await;
+    let domain = dc().realm.to_ascii_lowercase();
+    for zone in [domain.clone(), format!("_msdcs.{domain}")] {
+        let mut ctx = ActionContext::standalone("protect");
+        for dry in [true, false] {
+            ctx.dry_run = dry;
+            let env = d.call_ctx(&ctx, "DeleteZone", json!({"Zone": zone})).await;
+            if codes(&env) == vec![4] {
+                continue; // no such zone on this DC (_msdcs lives in ForestDnsZones only when made so)
+            }
+            assert_eq!(codes(&env), vec![8], "{zone} dry_run={dry}: {env:#}");
+            let msg = env["Results"][0]["Statuses"][0]["Message"]
+                .as_str()
+                .unwrap_or("");
+            assert!(msg.contains("samba-tool"), "{msg}");
+        }
+    }
+    assert!(dig(&domain, "SOA").0, "the domain's zone still answers");
+    let env = d
+        .handler
+        .execute(
+            &ActionContext::standalone("dom"),
+            json!({"Action": "ListZones", "Domain": "no-such-domain"}),
+            json!({}),
+        )
+        .await
+        .exit_data;
+    assert_eq!(codes(&env), vec![14], "{env:#}");
+}
+
 #[tokio::test]
 async fn dns_dry_run_and_upstream_dns_actions() {
     let d = setup().await;

@@ -3,6 +3,7 @@
 //! builds together), so a domain has one pool: one set of connections, one readiness check, one set of
 //! pool gauges.
 
+use crate::ad::envelope::AdStatus;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -73,19 +74,37 @@ impl Domains {
         self.0.iter()
     }
 
-    /// The domain a request names (by name or alias), or the default one; with its position.
-    pub fn pick(&self, name: Option<&str>) -> Result<(usize, &Arc<Domain>), String> {
+    /// The domain a request names (by name or alias), or the default one; with its position. A name no
+    /// configured domain answers to is the caller's error (InvalidInput, naming the configured ones); no
+    /// domain at all is a ConnectionError (nothing to connect to).
+    pub fn pick(&self, name: Option<&str>) -> Result<(usize, &Arc<Domain>), (AdStatus, String)> {
         match name {
             Some(name) if !name.trim().is_empty() => self
                 .0
                 .iter()
                 .enumerate()
                 .find(|(_, d)| d.settings.matches_domain(name))
-                .ok_or_else(|| format!("Domain [{name}] Is Not Configured.")),
+                .ok_or_else(|| {
+                    let known: Vec<&str> = self.0.iter().map(|d| d.settings.name()).collect();
+                    (
+                        AdStatus::InvalidInput,
+                        format!(
+                            "Domain [{name}] Is Not Configured (domain: configured are {}).",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    )
+                }),
             _ => self.0.first().map(|d| (0, d)).ok_or_else(|| {
-                "No Active Directory Domain Is Configured (set SYNAPSE_AD_URL, SYNAPSE_AD_BIND_DN and \
-                 SYNAPSE_AD_PASSWORD, or Handlers.ActiveDirectory.Domains)."
-                    .to_string()
+                (
+                    AdStatus::ConnectionError,
+                    "No Active Directory Domain Is Configured (set SYNAPSE_AD_URL, SYNAPSE_AD_BIND_DN and \
+                     SYNAPSE_AD_PASSWORD, or Handlers.ActiveDirectory.Domains)."
+                        .to_string(),
+                )
             }),
         }
     }

@@ -72,9 +72,12 @@ impl ActiveDirectoryHandler {
         ))
     }
 
-    async fn pool(&self, cfg: &AdConfig) -> Result<DomainPool, String> {
+    async fn pool(&self, cfg: &AdConfig) -> Result<DomainPool, (AdStatus, String)> {
         let (_, domain) = self.domains.pick(cfg.domain.as_deref())?;
-        domain.pool().await
+        domain
+            .pool()
+            .await
+            .map_err(|m| (AdStatus::ConnectionError, m))
     }
 
     /// Each domain: its pool opened (connect, bind) and the rootDSE read through it.
@@ -426,8 +429,8 @@ impl Handler for ActiveDirectoryHandler {
         }
         let pool = match self.pool(&cfg).await {
             Ok(p) => p,
-            Err(msg) => {
-                let env = failed_envelope(&params, action, AdStatus::ConnectionError, &msg);
+            Err((status, msg)) => {
+                let env = failed_envelope(&params, action, status, &msg);
                 return ExecuteResult {
                     status: StatusType::Failed,
                     exit_data: render(env, &cfg),

@@ -281,10 +281,18 @@ impl AdDns {
     async fn template(&self) -> Result<(DnsName, DnsName, Vec<DnsName>), DnsError> {
         let domain = crate::ad::settings::dns_name_from_dn(&self.base)
             .ok_or_else(|| DnsError::Zone(format!("no DNS name in base DN {}", self.base)))?;
-        let zone = self
-            .find_zone(&domain)
-            .await?
-            .ok_or_else(|| DnsError::Zone(format!("the domain's zone {domain} was not found")))?;
+        let Some(zone) = self.find_zone(&domain).await? else {
+            // The domain's zone is gone (deleted with another tool): the DC itself is the name server.
+            let host = first_text(&self.pool.root_dse().await?, "dnsHostName").ok_or_else(|| {
+                DnsError::Zone(format!(
+                    "the domain's zone {domain} is missing and the rootDSE has no dnsHostName: no name \
+                     server to put in the new zone's SOA"
+                ))
+            })?;
+            let mname = DnsName::from_text(&host);
+            let rname = DnsName::from_text(&format!("hostmaster.{domain}"));
+            return Ok((mname.clone(), rname, vec![mname]));
+        };
         let apex = self.read_node(&zone, "@").await?;
         let recs: Vec<DnsRecord> = apex
             .as_ref()
@@ -377,6 +385,22 @@ impl AdDns {
             dn,
             server: None,
         }))
+    }
+
+    /// Why `zone` must not be deleted through the API, if it must not: the domain's own zone and its
+    /// `_msdcs` zone hold the DC locator records, and deleting them breaks the domain (an administrator who
+    /// means it uses `samba-tool dns zonedelete`).
+    pub fn protected_zone(&self, zone: &Zone) -> Option<String> {
+        let domain = crate::ad::settings::dns_name_from_dn(&self.base)?;
+        let name = zone.name.trim_end_matches('.');
+        let msdcs = format!("_msdcs.{domain}");
+        (name.eq_ignore_ascii_case(&domain) || name.eq_ignore_ascii_case(&msdcs)).then(|| {
+            format!(
+                "zone {name} holds the domain's own records (domain controllers, DC locator): deleting it \
+                 would break the domain, so the API refuses (samba-tool dns zonedelete does it if you mean \
+                 it); nothing changed"
+            )
+        })
     }
 
     /// Deletes a zone: its nodes, then the zone object. `false`: no such zone.

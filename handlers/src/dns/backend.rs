@@ -71,7 +71,7 @@ impl<'a> Backends<'a> {
         self.ad
             .get_or_try_init(|| self.handler.dns(self.domain))
             .await
-            .map_err(|m| DnsError::Status(AdStatus::ConnectionError, m))
+            .map_err(|(status, m)| DnsError::Status(status, m))
     }
 
     fn rfc_zones(&self) -> Vec<Zone> {
@@ -125,7 +125,19 @@ impl<'a> Backends<'a> {
         self.ad().await?.create_zone(name).await
     }
 
+    /// NotAllowed when the zone is one the API never deletes (see [`AdDns::protected_zone`]).
+    pub async fn check_delete(&self, zone: &Zone) -> Result<(), DnsError> {
+        if zone.server.is_some() {
+            return Ok(());
+        }
+        match self.ad().await?.protected_zone(zone) {
+            Some(why) => Err(DnsError::Status(AdStatus::NotAllowed, why)),
+            None => Ok(()),
+        }
+    }
+
     pub async fn delete_zone(&self, zone: &Zone) -> Result<bool, DnsError> {
+        self.check_delete(zone).await?;
         if let Some(s) = zone.server.as_deref() {
             return Err(not_supported(&zone.name, s, "deleted"));
         }

@@ -212,16 +212,20 @@ impl DnsHandler {
         Self::with_domains(Domains::opened(DomainPool::new(settings, pool)))
     }
 
-    async fn dns(&self, domain: Option<&str>) -> Result<AdDns, String> {
+    async fn dns(&self, domain: Option<&str>) -> Result<AdDns, (AdStatus, String)> {
         let (i, domain) = self.domains.pick(domain)?;
-        let pool = domain.pool().await?;
+        let unavailable = |m: String| (AdStatus::ConnectionError, m);
+        let pool = domain.pool().await.map_err(unavailable)?;
         let mut views = self
             .views
             .lock()
-            .map_err(|_| "DNS view lock poisoned".to_string())?;
-        let view = views
-            .get_mut(i)
-            .ok_or_else(|| format!("Domain [{}] has no DNS view", domain.settings().name()))?;
+            .map_err(|_| unavailable("DNS view lock poisoned".to_string()))?;
+        let view = views.get_mut(i).ok_or_else(|| {
+            unavailable(format!(
+                "Domain [{}] has no DNS view",
+                domain.settings().name()
+            ))
+        })?;
         Ok(view
             .get_or_insert_with(|| AdDns::new(pool.pool().clone()))
             .clone())
@@ -510,6 +514,7 @@ impl Ctx<'_> {
             )));
         }
         let z = self.zone(&zname).await?;
+        self.dns.check_delete(&z).await.map_err(ldap_err)?;
         if self.dry_run {
             r.push(
                 AdStatus::Success,
