@@ -366,23 +366,29 @@ async fn nodes_replayed_ad_move_and_rename_leave_one_object() {
     let usn = |v: &Value| v["Results"][0]["User"]["Properties"]["uSNChanged"][0].clone();
     // Move: the first delivery moves; the replay (same request, delivery 2) finds it there, changes nothing
     // and says so.
-    let key = ctx(1);
-    let mut answers = Vec::new();
-    for delivery in [1, 2] {
-        let c = ActionContext {
-            delivery,
-            ..key.clone()
-        };
-        let r = handler
-            .execute(
-                &c,
-                serde_json::json!({"Action": "Move"}),
-                serde_json::json!({"Users": [{"Identity": sam, "MoveTo": target}]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusType::Complete, "{}", r.exit_data);
-        answers.push(r.exit_data);
-    }
+    // One request delivered twice (delivery 1, then its replay as delivery 2, same idempotency key): both
+    // answers, each Complete.
+    let twice = async |action: &str, params: Value| {
+        let key = ctx(1);
+        let mut answers = Vec::new();
+        for delivery in [1, 2] {
+            let c = ActionContext {
+                delivery,
+                ..key.clone()
+            };
+            let r = handler
+                .execute(&c, serde_json::json!({"Action": action}), params.clone())
+                .await;
+            assert_eq!(r.status, StatusType::Complete, "{}", r.exit_data);
+            answers.push(r.exit_data);
+        }
+        answers
+    };
+    let answers = twice(
+        "Move",
+        serde_json::json!({"Users": [{"Identity": sam, "MoveTo": target}]}),
+    )
+    .await;
     assert!(status(&answers[0]).1.contains("Moved To"), "{}", answers[0]);
     let (code, message) = status(&answers[1]);
     assert_eq!(code, 1, "{}", answers[1]);
@@ -404,23 +410,11 @@ async fn nodes_replayed_ad_move_and_rename_leave_one_object() {
     // Rename through Modify Name, replayed with the same identity (sAMAccountName): the name is already the
     // new one, so no rename step runs a second time.
     let new_name = format!("{sam} renamed");
-    let key = ctx(1);
-    let mut answers = Vec::new();
-    for delivery in [1, 2] {
-        let c = ActionContext {
-            delivery,
-            ..key.clone()
-        };
-        let r = handler
-            .execute(
-                &c,
-                serde_json::json!({"Action": "Modify"}),
-                serde_json::json!({"Users": [{"Identity": sam, "Name": new_name}]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusType::Complete, "{}", r.exit_data);
-        answers.push(r.exit_data);
-    }
+    let answers = twice(
+        "Modify",
+        serde_json::json!({"Users": [{"Identity": sam, "Name": new_name}]}),
+    )
+    .await;
     assert!(
         status(&answers[0]).1.contains("Renamed To"),
         "{}",
