@@ -26,6 +26,8 @@ readonly N=${N:-200}
 readonly C=${C:-8}
 
 log() { printf 'dns-rfc2136 bench: %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/synapse-bench-rfc2136.XXXXXX")
 bind_dir=$(mktemp -u /tmp/synapse-bind.XXXXXX)
@@ -44,25 +46,18 @@ trap 'exit 143' TERM
 
 cd "$root"
 "$fixture" install >/dev/null
-if [[ -n ${SYNAPSE_BIN:-} ]]; then
-    bin=$SYNAPSE_BIN
-else
-    log "building synapse (release)"
-    cargo build --release --bin synapse >&2
-    bin=${CARGO_TARGET_DIR:-$root/target}/release/synapse
-fi
+bin=$(bench_synapse_bin)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 for _ in 1 2 3 4 5; do
     rc=0
-    "$fixture" start "$bind_dir" 127.0.0.1 "$(free_port)" >"$work/bind.env" || rc=$?
+    "$fixture" start "$bind_dir" 127.0.0.1 "$(bench_free_port)" >"$work/bind.env" || rc=$?
     [[ $rc == 3 ]] || break
 done
 [[ $rc == 0 ]] || { log "named did not start"; exit 1; }
 # shellcheck disable=SC1091
 source "$work/bind.env"
 
-port=$(free_port)
+port=$(bench_free_port)
 mkdir -p "$work/data"
 (
     cd "$work"
@@ -73,11 +68,7 @@ mkdir -p "$work/data"
         exec "$bin" serve --no-auth --listen "127.0.0.1:$port" --plans "$root/plans" --data "$work/data"
 ) >"$work/serve.log" 2>&1 &
 syn_pid=$!
-for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null
+bench_wait_healthz "$port"
 
 log "measuring (N=$N, C=$C)"
 export N C BIND_ADDRESS BIND_PORT BIND_ZONE BIND_KEY_NAME BIND_KEY_SECRET

@@ -31,6 +31,8 @@ readonly SAMBA_N=${SAMBA_N:-20}
 readonly LIST_N=${LIST_N:-10000}
 
 log() { printf 'dns bench: %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/synapse-bench-dns.XXXXXX")
 dc_started=0
@@ -52,13 +54,7 @@ if [[ -z ${DC_ENV:-} ]]; then
     "$fixture" install
     "$fixture" golden
 fi
-if [[ -n ${SYNAPSE_BIN:-} ]]; then
-    bin=$SYNAPSE_BIN
-else
-    log "building synapse (release)"
-    cargo build --release --bin synapse >&2
-    bin=${CARGO_TARGET_DIR:-$root/target}/release/synapse
-fi
+bin=$(bench_synapse_bin)
 
 if [[ -n ${DC_ENV:-} ]]; then
     env_file=$DC_ENV
@@ -71,7 +67,7 @@ fi
 source "$env_file"
 export KRB5_CONFIG=$DC_KRB5_CONF LDAPTLS_REQCERT=never
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 mkdir -p "$work/data"
 (
     cd "$work"
@@ -81,11 +77,7 @@ mkdir -p "$work/data"
         exec "$bin" serve --no-auth --listen "127.0.0.1:$port" --plans "$root/plans" --data "$work/data"
 ) >"$work/serve.log" 2>&1 &
 syn_pid=$!
-for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null
+bench_wait_healthz "$port"
 
 log "measuring (N=$N, SAMBA_N=$SAMBA_N, LIST_N=$LIST_N)"
 export N SAMBA_N LIST_N DC_IP DC_BASE_DN DC_BIND_DN DC_PASSWORD
