@@ -514,8 +514,9 @@ impl Ctx<'_> {
             )));
         }
         let z = self.zone(&zname).await?;
-        self.dns.check_delete(&z).await.map_err(ldap_err)?;
         if self.dry_run {
+            // The real delete checks this itself (Backends::delete_zone); a dry run must refuse alike.
+            self.dns.check_delete(&z).await.map_err(ldap_err)?;
             r.push(
                 AdStatus::Success,
                 "Delete",
